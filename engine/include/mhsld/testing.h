@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Test-only hooks, present in libmhsld_testing (built with MHSLD_TESTING)
+ * and absent from the production library.
+ *
+ * Crash points: every atomic step the engine performs on the shared state
+ * (a compare-and-swap, an atomic store of a block word, a journal record)
+ * first counts itself on a per-thread counter.  A test arms the counter so
+ * that, just before the k-th step (k >= 1), a function of its choice runs
+ * instead of the step: it may _exit() or raise(SIGKILL) (a real crash of a
+ * forked process) or longjmp() out of the engine (a simulated crash inside
+ * one process, followed by mhsld_test_abandon()).  Enumerating k = 1, 2, ...
+ * until an operation completes without reaching k visits every crash point
+ * of that operation.
+ */
+#ifndef MHSLD_TESTING_H
+#define MHSLD_TESTING_H
+
+#include <stdint.h>
+
+#include "mhsld/mhsld.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef void (*mhsld_crash_fn)(void *arg);
+
+/* Arm: call fn(arg) just before the k-th atomic step from now on this
+ * thread; k = 0 disarms.  Resets the step counter. */
+void mhsld_test_crash_at(uint64_t k, mhsld_crash_fn fn, void *arg);
+/* Atomic steps counted on this thread since the last mhsld_test_crash_at(). */
+uint64_t mhsld_test_steps(void);
+/* Forget a head whose operation was abandoned by a longjmp from a crash
+ * hook: frees the handle and drops its liveness lock (as the death of its
+ * process would) without touching the shared state. */
+void mhsld_test_abandon(mhsld_head *h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MHSLD_TESTING_H */

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The one place where libmhsld touches atomics.
+ *
+ * Backends (chosen by the build, see engine/CMakeLists.txt):
+ *   MHSLD_ATOMICS_CK        ck_pr with its x86-64 inline assembly (production).
+ *   MHSLD_ATOMICS_BUILTINS  ck_pr with CK_USE_CC_BUILTINS=1: ck's compiler
+ *                           builtin backend, so ASan/MSan see every access.
+ *   MHSLD_ATOMICS_C11       GCC/Clang __atomic builtins; forced under
+ *                           ThreadSanitizer, which cannot see ck's inline
+ *                           assembly and would report false races.
+ *
+ * Every shared-memory transition is one of: a 64-bit load or store, a 64-bit
+ * compare-and-swap, or a 128-bit compare-and-swap of an aligned pair
+ * (ck_pr_cas_64_2; ck's builtin backend lacks it, so that mode uses the
+ * __atomic 16-byte CAS, which needs -mcx16).
+ */
+#ifndef MHSLD_ATOMICS_H
+#define MHSLD_ATOMICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#if defined(__SANITIZE_THREAD__)
+#define MHSLD__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MHSLD__TSAN 1
+#endif
+#endif
+
+#if defined(MHSLD__TSAN) && !defined(MHSLD_ATOMICS_C11)
+#undef MHSLD_ATOMICS_CK
+#undef MHSLD_ATOMICS_BUILTINS
+#define MHSLD_ATOMICS_C11 1
+#endif
+
+#if !defined(MHSLD_ATOMICS_C11) && !defined(MHSLD_ATOMICS_BUILTINS) && !defined(MHSLD_ATOMICS_CK)
+#define MHSLD_ATOMICS_CK 1
+#endif
+
+/* A 16-byte aligned pair updated as one unit. */
+typedef struct mhsld__pair {
+    uint64_t lo;
+    uint64_t hi;
+} __attribute__((aligned(16))) mhsld__pair;
+
+#if defined(MHSLD_ATOMICS_C11)
+
+static inline uint64_t mhsld__load64(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline uint32_t mhsld__load32(const uint32_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline void mhsld__store64(uint64_t *p, uint64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+static inline void mhsld__store32(uint32_t *p, uint32_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+static inline bool mhsld__cas64(uint64_t *p, uint64_t old, uint64_t nv)
+{
+    return __atomic_compare_exchange_n(p, &old, nv, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+static inline void mhsld__fence(void)
+{
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+#else /* ck_pr, asm or builtins backend */
+
+#if defined(MHSLD_ATOMICS_BUILTINS) && !defined(CK_USE_CC_BUILTINS)
+#define CK_USE_CC_BUILTINS 1
+#endif
+#include <ck_pr.h>
+
+static inline uint64_t mhsld__load64(const uint64_t *p)
+{
+    uint64_t v = ck_pr_load_64(p);
+    ck_pr_fence_load();
+    return v;
+}
+static inline uint32_t mhsld__load32(const uint32_t *p)
+{
+    uint32_t v = ck_pr_load_32(p);
+    ck_pr_fence_load();
+    return v;
+}
+static inline void mhsld__store64(uint64_t *p, uint64_t v)
+{
+    ck_pr_fence_store();
+    ck_pr_store_64(p, v);
+}
+static inline void mhsld__store32(uint32_t *p, uint32_t v)
+{
+    ck_pr_fence_store();
+    ck_pr_store_32(p, v);
+}
+static inline bool mhsld__cas64(uint64_t *p, uint64_t old, uint64_t nv)
+{
+    return ck_pr_cas_64(p, old, nv);
+}
+static inline void mhsld__fence(void)
+{
+    ck_pr_fence_memory();
+}
+
+#endif
+
+/* 128-bit compare-and-swap of an aligned pair. */
+static inline bool mhsld__cas128(mhsld__pair *p, mhsld__pair old, mhsld__pair nv)
+{
+#if defined(MHSLD_ATOMICS_CK) && defined(CK_F_PR_CAS_64_2)
+    uint64_t cmp[2] = {old.lo, old.hi};
+    uint64_t set[2] = {nv.lo, nv.hi};
+    return ck_pr_cas_64_2((uint64_t *)(void *)p, cmp, set);
+#else
+    unsigned __int128 o = ((unsigned __int128)old.hi << 64) | old.lo;
+    unsigned __int128 n = ((unsigned __int128)nv.hi << 64) | nv.lo;
+    return __atomic_compare_exchange_n((unsigned __int128 *)(void *)p, &o, n, false,
+                                       __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+#endif
+}
+
+/* A possibly torn snapshot of a pair: good enough as the expected value of
+ * mhsld__cas128(), which fails (and the caller re-reads) if it was torn. */
+static inline mhsld__pair mhsld__load_pair(const mhsld__pair *p)
+{
+    mhsld__pair v;
+    v.lo = mhsld__load64(&p->lo);
+    v.hi = mhsld__load64(&p->hi);
+    return v;
+}
+
+#endif /* MHSLD_ATOMICS_H */

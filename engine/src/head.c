@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Heads: attach (a new incarnation, recovering the previous one), detach,
+ * recovery of dead heads by anyone, and fencing of stale handles.
+ *
+ * Liveness is a kernel file lock on one byte per head, held by the attached
+ * process's own open file description: the kernel drops it when the process
+ * dies, however it dies, so "dead" needs no heartbeat and no timeout.
+ * Holding the lock is also what makes attach and recovery of one head
+ * mutually exclusive: a recoverer takes the dead head's lock and acts as
+ * that head (same journal, same sequence numbers), so its own crash is
+ * recovered the same way.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#ifdef MHSLD_TESTING
+#include "mhsld/testing.h"
+#endif
+
+static mhsld_status recover_locked(mhsld_state *st, uint32_t head, uint32_t flags,
+                                   mhsld_recover_report *rep)
+{
+    mhsld_status s = mhsld__recover_journal(st, head, rep);
+    if (s != MHSLD_OK)
+        return s;
+    if (!(flags & MHSLD_RECOVER_KEEP)) {
+        uint64_t freed = 0;
+        s = mhsld__release_all_as(st, head, &freed);
+        rep->blocks_freed += freed;
+        if (s != MHSLD_OK)
+            return s;
+    }
+    mhsld__headrec *hr = &st->heads[head];
+    uint64_t kept = 0;
+    for (uint64_t b = 0; b < st->nr_blocks; b++) {
+        uint64_t e = mhsld__load64(&st->blocks[b]);
+        uint32_t bs = mhsld__e_state(e);
+        if ((bs == MHSLD_BLOCK_OWNED || bs == MHSLD_BLOCK_PENDING) && mhsld__e_owner(e) == head)
+            kept++;
+    }
+    (void)hr;
+    rep->blocks_kept = kept;
+    return MHSLD_OK;
+}
+
+mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_head **out)
+{
+    if (!st || !out || (flags & ~MHSLD_ATTACH_KEEP))
+        return MHSLD_E_INVAL;
+    *out = NULL;
+    if (head >= st->geo.nr_heads)
+        return MHSLD_E_HEAD;
+    mhsld_head *h = calloc(1, sizeof(*h));
+    if (!h)
+        return MHSLD_E_NOMEM;
+    mhsld_status s = mhsld__lock_head(st, head, &h->lock_fd);
+    if (s != MHSLD_OK) {
+        free(h);
+        return s;
+    }
+    mhsld__headrec *hr = &st->heads[head];
+    h->st = st;
+    h->head = head;
+    h->hr = hr;
+    h->epoch = mhsld__load64(&hr->epoch) + 1;
+    /* Fence every handle of an older incarnation before touching anything. */
+    mhsld__store64(&hr->epoch, h->epoch);
+    mhsld__store32(&hr->pid, (uint32_t)getpid());
+    mhsld_recover_report rep;
+    memset(&rep, 0, sizeof(rep));
+    s = recover_locked(st, head, (flags & MHSLD_ATTACH_KEEP) ? MHSLD_RECOVER_KEEP : 0, &rep);
+    if (s != MHSLD_OK) {
+        mhsld__unlock_head(h->lock_fd);
+        free(h);
+        return s;
+    }
+    *out = h;
+    return MHSLD_OK;
+}
+
+void mhsld_detach(mhsld_head *h)
+{
+    if (!h)
+        return;
+    mhsld__unlock_head(h->lock_fd);
+    free(h);
+}
+
+#ifdef MHSLD_TESTING
+void mhsld_test_abandon(mhsld_head *h)
+{
+    mhsld_detach(h);
+}
+#endif
+
+uint32_t mhsld_head_index(const mhsld_head *h)
+{
+    return h ? h->head : MHSLD_OWNER_NONE;
+}
+
+uint64_t mhsld_head_epoch(const mhsld_head *h)
+{
+    return h ? h->epoch : 0;
+}
+
+mhsld_state *mhsld_head_state(mhsld_head *h)
+{
+    return h ? h->st : NULL;
+}
+
+mhsld_status mhsld_recover(mhsld_state *st, uint32_t head, uint32_t flags,
+                           mhsld_recover_report *rep)
+{
+    if (!st || (flags & ~(MHSLD_RECOVER_KEEP | MHSLD_RECOVER_FORCE)))
+        return MHSLD_E_INVAL;
+    if (head >= st->geo.nr_heads)
+        return MHSLD_E_HEAD;
+    mhsld_recover_report local;
+    if (!rep)
+        rep = &local;
+    memset(rep, 0, sizeof(*rep));
+    int fd = -1;
+    mhsld_status s = mhsld__lock_head(st, head, &fd);
+    if (s == MHSLD_E_ALIVE && (flags & MHSLD_RECOVER_FORCE)) {
+        /* Fence the live incarnation, then act without its lock. */
+        mhsld__headrec *hr = &st->heads[head];
+        mhsld__store64(&hr->epoch, mhsld__load64(&hr->epoch) + 1);
+        return recover_locked(st, head, flags, rep);
+    }
+    if (s != MHSLD_OK)
+        return s;
+    s = recover_locked(st, head, flags, rep);
+    mhsld__unlock_head(fd);
+    return s;
+}
+
+/* ---- information -------------------------------------------------------- */
+
+mhsld_status mhsld_head_info_get(mhsld_state *st, uint32_t head, mhsld_head_info *out)
+{
+    if (!st || !out)
+        return MHSLD_E_INVAL;
+    if (head >= st->geo.nr_heads)
+        return MHSLD_E_HEAD;
+    memset(out, 0, sizeof(*out));
+    mhsld__headrec *hr = &st->heads[head];
+    out->head = head;
+    int pid = 0;
+    int locked = mhsld__head_locked(st->fd, head, &pid);
+    out->alive = locked == 1;
+    out->pid = mhsld__load32(&hr->pid);
+    out->inflight_op = mhsld__load32(&hr->j.op);
+    out->epoch = mhsld__load64(&hr->epoch);
+    out->list_generation = mhsld__load32(&hr->list_gen);
+    for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++)
+        if (mhsld__load64(&hr->groups[g].seq))
+            out->nr_pending++;
+    for (uint64_t b = 0; b < st->nr_blocks; b++) {
+        uint64_t e = mhsld__load64(&st->blocks[b]);
+        uint32_t bs = mhsld__e_state(e);
+        if (bs == MHSLD_BLOCK_OWNED && mhsld__e_owner(e) == head)
+            out->owned_blocks++;
+        else if (bs == MHSLD_BLOCK_PENDING && mhsld__e_owner(e) == head)
+            out->pending_blocks++;
+        else if (bs == MHSLD_BLOCK_SHARED) {
+            uint64_t w = mhsld__load64(&st->slots[mhsld__e_slot(e)].word);
+            if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u))
+                out->shared_blocks++;
+        }
+    }
+    return MHSLD_OK;
+}
+
+mhsld_status mhsld_block_info_get(mhsld_state *st, uint64_t index, mhsld_block_info *out)
+{
+    if (!st || !out)
+        return MHSLD_E_INVAL;
+    if (index >= st->nr_blocks)
+        return MHSLD_E_RANGE;
+    uint64_t e = mhsld__load64(&st->blocks[index]);
+    memset(out, 0, sizeof(*out));
+    out->dpa = mhsld__block_dpa(st, index);
+    out->state = mhsld__e_state(e);
+    out->extent_start = (e & MHSLD__E_START) != 0;
+    out->generation = mhsld__e_stamp(e);
+    out->owner = MHSLD_OWNER_NONE;
+    if (out->state == MHSLD_BLOCK_SHARED) {
+        uint64_t w = mhsld__load64(&st->slots[mhsld__e_slot(e)].word);
+        out->owner = MHSLD_OWNER_SHARED;
+        out->sharers = mhsld__slot_sharers(w) & (uint32_t)((1ull << st->geo.nr_heads) - 1);
+    } else if (out->state != MHSLD_BLOCK_FREE && mhsld__e_owner(e) < st->geo.nr_heads) {
+        out->owner = mhsld__e_owner(e);
+    }
+    return MHSLD_OK;
+}
+
+static int slot_range(const mhsld_state *st, uint32_t i, mhsld__bext *r)
+{
+    r->start = mhsld__load64(&st->slots[i].start);
+    r->count = mhsld__load64(&st->slots[i].count);
+    return r->count && r->start < st->nr_blocks && r->count <= st->nr_blocks - r->start;
+}
+
+mhsld_status mhsld_extents_get(mhsld_state *st, uint32_t head, uint32_t kind, size_t start,
+                               mhsld_extent *ext, uint8_t (*tags)[MHSLD_TAG_SIZE], size_t cap,
+                               size_t *returned, size_t *total, uint32_t *generation)
+{
+    if (!st || kind > MHSLD_EXT_ALL || (cap && !ext))
+        return MHSLD_E_INVAL;
+    if (head >= st->geo.nr_heads)
+        return MHSLD_E_HEAD;
+    mhsld__headrec *hr = &st->heads[head];
+    if (generation)
+        *generation = mhsld__load32(&hr->list_gen);
+    size_t idx = 0, out = 0;
+    int want_own = kind == MHSLD_EXT_OWNED || kind == MHSLD_EXT_ALL;
+    int want_pend = kind == MHSLD_EXT_PENDING;
+    int want_shared = kind == MHSLD_EXT_SHARED || kind == MHSLD_EXT_ALL;
+    uint64_t run_start = 0, run_len = 0;
+    uint64_t prev_stamp = 0;
+    for (uint64_t b = 0; b <= st->nr_blocks; b++) {
+        uint64_t e = b < st->nr_blocks ? mhsld__load64(&st->blocks[b]) : 0;
+        uint32_t bs = mhsld__e_state(e);
+        int mine = b < st->nr_blocks && mhsld__e_owner(e) == head &&
+                   ((want_own && bs == MHSLD_BLOCK_OWNED) ||
+                    (want_pend && bs == MHSLD_BLOCK_PENDING));
+        int cont = mine && run_len && !(e & MHSLD__E_START) &&
+                   mhsld__e_stamp(e) == prev_stamp &&
+                   mhsld__block_region(st, b) == mhsld__block_region(st, run_start);
+        if (run_len && !cont) {
+            if (idx >= start && out < cap) {
+                ext[out].dpa = mhsld__block_dpa(st, run_start);
+                ext[out].len = run_len << st->block_shift;
+                if (tags)
+                    memset(tags[out], 0, MHSLD_TAG_SIZE);
+                out++;
+            }
+            idx++;
+            run_len = 0;
+        }
+        if (mine) {
+            if (!run_len)
+                run_start = b;
+            run_len++;
+            prev_stamp = mhsld__e_stamp(e);
+        }
+        if (want_shared && b < st->nr_blocks && bs == MHSLD_BLOCK_SHARED) {
+            uint32_t i = mhsld__e_slot(e);
+            uint64_t w = mhsld__load64(&st->slots[i].word);
+            mhsld__bext r;
+            if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u) &&
+                slot_range(st, i, &r) && r.start == b) {
+                if (idx >= start && out < cap) {
+                    ext[out].dpa = mhsld__block_dpa(st, b);
+                    ext[out].len = r.count << st->block_shift;
+                    if (tags)
+                        memcpy(tags[out], st->slots[i].tag, MHSLD_TAG_SIZE);
+                    out++;
+                }
+                idx++;
+            }
+        }
+    }
+    if (returned)
+        *returned = out;
+    if (total)
+        *total = idx;
+    return MHSLD_OK;
+}
+
+mhsld_status mhsld_shared_list(mhsld_state *st, mhsld_shared_info *out, size_t cap, size_t *n,
+                               size_t *total)
+{
+    if (!st || (cap && !out))
+        return MHSLD_E_INVAL;
+    size_t k = 0, t = 0;
+    for (uint32_t i = 0; i < MHSLD_MAX_SHARED; i++) {
+        uint64_t w = mhsld__load64(&st->slots[i].word);
+        mhsld__bext r;
+        if (mhsld__slot_state(w) != MHSLD__SLOT_ACTIVE || !slot_range(st, i, &r))
+            continue;
+        if (k < cap) {
+            out[k].slot = i;
+            out[k].sharers = mhsld__slot_sharers(w);
+            out[k].ext.dpa = mhsld__block_dpa(st, r.start);
+            out[k].ext.len = r.count << st->block_shift;
+            memcpy(out[k].tag, st->slots[i].tag, MHSLD_TAG_SIZE);
+            k++;
+        }
+        t++;
+    }
+    if (n)
+        *n = k;
+    if (total)
+        *total = t;
+    return MHSLD_OK;
+}

@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * libmhsld internals: the shared-state layout and the helpers shared by the
+ * engine's source files.  Nothing here is public API.
+ *
+ * Shared state, in order (offsets are computed from the validated geometry,
+ * never read from the file):
+ *
+ *   header        4 KiB: magic, version, byte-order mark, sizes, init word,
+ *                 checksum, the geometry in wire form
+ *   head table    one mhsld__headrec per head: incarnation, pid, operation
+ *                 sequence, list generation, intent journal, pending
+ *                 reservations
+ *   shared slots  MHSLD_MAX_SHARED shared-extent descriptors
+ *   occupancy     one 16-byte pair per 64 blocks: {bit per block, tag of the
+ *                 last compare-and-swap}
+ *   blocks        one 64-bit word per block: owner, state, extent-start,
+ *                 shared slot, stamp (the block's generation)
+ */
+#ifndef MHSLD_INTERNAL_H
+#define MHSLD_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "atomics.h"
+#include "mhsld/mhsld.h"
+
+#define MHSLD__MAGIC 0x0031545344534c48ull /* "HLSDST1\0" little-endian: bytes H L S D S T 1 */
+#define MHSLD__VERSION 1u
+#define MHSLD__BOM 0x01020304u
+#define MHSLD__HDR_SIZE 4096u
+#define MHSLD__INIT_NONE 0u
+#define MHSLD__INIT_BUSY 1u
+#define MHSLD__INIT_READY 2u
+
+/* Byte offsets of the kernel file locks (beyond any data; OFD locks do not
+ * need the bytes to exist). */
+#define MHSLD__LOCK_BASE (1ll << 40)
+#define MHSLD__LOCK_INIT (MHSLD__LOCK_BASE + 4096)
+
+/* ---- block word ----------------------------------------------------------
+ * bits  0..5   owner head (exclusive states); 63 = none
+ * bits  6..7   state (mhsld_block_state)
+ * bit   8      first block of an extent
+ * bits  9..15  shared slot (SHARED)
+ * bits 16..23  zero
+ * bits 24..63  stamp: writer head (6 bits) and its operation sequence (34 bits)
+ * A block's generation is its stamp: every transition writes the stamp of
+ * the operation making it, and no (head, sequence) pair is ever reused, so
+ * the word changes on every transition and can never return to an earlier
+ * value (no ABA). */
+#define MHSLD__E_OWNER_MASK 0x3full
+#define MHSLD__E_NOOWNER 63ull
+#define MHSLD__E_STATE_SHIFT 6
+#define MHSLD__E_START (1ull << 8)
+#define MHSLD__E_SLOT_SHIFT 9
+#define MHSLD__E_SLOT_MASK 0x7full
+#define MHSLD__E_STAMP_SHIFT 24
+#define MHSLD__SEQ_BITS 34
+#define MHSLD__SEQ_MASK ((1ull << MHSLD__SEQ_BITS) - 1)
+
+static inline uint64_t mhsld__stamp(uint32_t head, uint64_t seq)
+{
+    return ((uint64_t)head << MHSLD__SEQ_BITS) | (seq & MHSLD__SEQ_MASK);
+}
+static inline uint64_t mhsld__entry(uint64_t owner, uint64_t state, uint64_t stamp)
+{
+    return owner | (state << MHSLD__E_STATE_SHIFT) | (stamp << MHSLD__E_STAMP_SHIFT);
+}
+static inline uint32_t mhsld__e_owner(uint64_t e)
+{
+    return (uint32_t)(e & MHSLD__E_OWNER_MASK);
+}
+static inline uint32_t mhsld__e_state(uint64_t e)
+{
+    return (uint32_t)((e >> MHSLD__E_STATE_SHIFT) & 3u);
+}
+static inline uint32_t mhsld__e_slot(uint64_t e)
+{
+    return (uint32_t)((e >> MHSLD__E_SLOT_SHIFT) & MHSLD__E_SLOT_MASK);
+}
+static inline uint64_t mhsld__e_stamp(uint64_t e)
+{
+    return e >> MHSLD__E_STAMP_SHIFT;
+}
+
+/* ---- occupancy pair ------------------------------------------------------
+ * lo: one bit per block of the 64-block group, set = held by someone.
+ * hi: tag of the compare-and-swap that last changed lo:
+ *     (head + 1) << 58 | (sequence & SEQ_MASK) << 24 | step index.
+ * The tag lets recovery tell whether a dead head's last compare-and-swap
+ * happened (see the essay in proto.c). */
+static inline uint64_t mhsld__tag(uint32_t head, uint64_t seq, uint64_t idx)
+{
+    return ((uint64_t)(head + 1u) << 58) | ((seq & MHSLD__SEQ_MASK) << 24) | (idx & 0xffffffull);
+}
+static inline uint64_t mhsld__prog(uint64_t seq, uint64_t idx)
+{
+    return ((seq & MHSLD__SEQ_MASK) << 24) | (idx & 0xffffffull);
+}
+
+/* ---- shared slot word ----------------------------------------------------
+ * bits  0..31  sharers (bit per head)
+ * bits 32..33  slot state
+ * bits 34..39  head that created or retires it
+ * bits 40..63  low 24 bits of that head's operation sequence */
+#define MHSLD__SLOT_FREE 0u
+#define MHSLD__SLOT_CREATING 1u
+#define MHSLD__SLOT_ACTIVE 2u
+#define MHSLD__SLOT_RETIRING 3u
+static inline uint64_t mhsld__slotw(uint32_t sharers, uint32_t st, uint32_t head, uint64_t seq)
+{
+    return (uint64_t)sharers | ((uint64_t)st << 32) | ((uint64_t)(head & 63u) << 34) |
+           ((seq & 0xffffffull) << 40);
+}
+static inline uint32_t mhsld__slot_sharers(uint64_t w)
+{
+    return (uint32_t)w;
+}
+static inline uint32_t mhsld__slot_state(uint64_t w)
+{
+    return (uint32_t)((w >> 32) & 3u);
+}
+static inline uint32_t mhsld__slot_head(uint64_t w)
+{
+    return (uint32_t)((w >> 34) & 63u);
+}
+static inline uint64_t mhsld__slot_seq(uint64_t w)
+{
+    return w >> 40;
+}
+
+/* A range of block-table indices. */
+typedef struct mhsld__bext {
+    uint64_t start;
+    uint64_t count;
+} mhsld__bext;
+
+/* Journal operations (also the public mhsld_recover_report.op values). */
+enum {
+    MHSLD__OP_IDLE = 0,
+    MHSLD__OP_RESERVE = 1,
+    MHSLD__OP_UNDO = 2, /* give back the first `undo` steps of ranges (and a slot) */
+    MHSLD__OP_COMMIT = 3,
+    MHSLD__OP_RELEASE = 4,
+    MHSLD__OP_SHARE_NEW = 5,
+    MHSLD__OP_SHARE_LEAVE = 6,
+    MHSLD__OP__COUNT
+};
+
+#define MHSLD__JMAX (2u * MHSLD_MAX_EXTENTS)
+#define MHSLD__NOSLOT 0xffffffffu
+
+typedef struct mhsld__journal {
+    uint32_t op;    /* published last (release store), cleared last */
+    uint32_t n;     /* ranges in r[] */
+    uint32_t nacc;  /* ranges in acc[] (COMMIT) */
+    uint32_t slot;  /* shared slot (SHARE_*, UNDO of SHARE_NEW) or MHSLD__NOSLOT */
+    uint32_t gslot; /* pending-reservation slot (RESERVE, COMMIT) */
+    uint32_t pad;
+    uint64_t seq;   /* this op's sequence */
+    uint64_t group; /* COMMIT: the reservation's sequence */
+    uint64_t undo;  /* UNDO: steps to give back */
+    uint8_t tag[MHSLD_TAG_SIZE];
+    mhsld__bext r[MHSLD__JMAX];
+    mhsld__bext acc[MHSLD_MAX_EXTENTS];
+} mhsld__journal;
+
+typedef struct mhsld__group {
+    uint64_t seq; /* 0 = slot free; written last */
+    uint32_t n;
+    uint32_t pad;
+    mhsld__bext r[MHSLD_MAX_EXTENTS];
+} mhsld__group;
+
+typedef struct mhsld__headrec {
+    uint64_t epoch;    /* incarnation, bumped by attach */
+    uint64_t seq;      /* last operation sequence used */
+    uint64_t jprog;    /* prog(seq, completed steps) of the journal's op */
+    uint32_t pid;
+    uint32_t list_gen; /* bumped when the head's extent list changes */
+    uint8_t pad[32];
+    mhsld__journal j;
+    mhsld__group groups[MHSLD_MAX_PENDING];
+} __attribute__((aligned(64))) mhsld__headrec;
+
+typedef struct mhsld__slot {
+    uint64_t word;
+    uint64_t start; /* block index */
+    uint64_t count;
+    uint8_t tag[MHSLD_TAG_SIZE];
+    uint8_t pad[24];
+} __attribute__((aligned(64))) mhsld__slot;
+
+/* Geometry as stored in the header (fixed widths, native order + BOM). */
+typedef struct mhsld__wregion {
+    uint64_t base;
+    uint64_t len;
+    uint32_t flags;
+    uint32_t dsmad_handle;
+} mhsld__wregion;
+
+typedef struct mhsld__wgeom {
+    uint32_t nr_heads;
+    uint32_t nr_lds;
+    uint32_t nr_regions;
+    uint32_t block_shift;
+    uint64_t nr_blocks;
+    mhsld__wregion regions[MHSLD_MAX_REGIONS];
+    uint8_t ld_map[MHSLD_MAX_LDS];
+} mhsld__wgeom;
+
+typedef struct mhsld__hdr {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t bom;
+    uint64_t total_size;
+    uint32_t hdr_size;
+    uint32_t init; /* MHSLD__INIT_*; READY is stored last */
+    uint64_t checksum; /* FNV-1a over version, total_size and geom */
+    uint64_t created_ns;
+    mhsld__wgeom geom;
+} mhsld__hdr;
+
+_Static_assert(sizeof(mhsld__hdr) <= MHSLD__HDR_SIZE, "header fits its page");
+_Static_assert(sizeof(mhsld__slot) == 64, "slot is one cache line");
+_Static_assert(MHSLD_MAX_SHARED <= MHSLD__E_SLOT_MASK + 1, "slot index fits the block word");
+_Static_assert(MHSLD_MAX_HEADS <= 32, "sharer mask is 32 bits");
+
+/* Offsets and sizes derived from a valid geometry. */
+typedef struct mhsld__layout {
+    uint64_t heads_off;
+    uint64_t slots_off;
+    uint64_t occ_off;
+    uint64_t blocks_off;
+    uint64_t total;
+    uint64_t nr_words; /* occupancy pairs */
+} mhsld__layout;
+
+struct mhsld_state {
+    int fd;
+    char *path; /* as given: for re-opening per head */
+    uint8_t *base;
+    uint64_t map_len;
+    mhsld_geometry geo;    /* private, validated copy */
+    uint32_t block_shift;
+    uint64_t nr_blocks;
+    uint64_t region_first[MHSLD_MAX_REGIONS]; /* block index of each region's first block */
+    mhsld__layout lay;
+    mhsld__hdr *hdr;
+    mhsld__headrec *heads;
+    mhsld__slot *slots;
+    mhsld__pair *occ;
+    uint64_t *blocks;
+};
+
+struct mhsld_head {
+    mhsld_state *st;
+    uint32_t head;
+    int lock_fd; /* holds the head's liveness lock */
+    uint64_t epoch;
+    mhsld__headrec *hr;
+};
+
+/* ---- crash points (MHSLD_TESTING builds) ---- */
+#ifdef MHSLD_TESTING
+void mhsld__step(void);
+#define MHSLD__STEP() mhsld__step()
+#else
+#define MHSLD__STEP() ((void)0)
+#endif
+
+/* ---- layout.c ---- */
+mhsld_status mhsld__layout_compute(const mhsld_geometry *g, mhsld__layout *lay);
+int mhsld__open_path(const char *path, int flags, mode_t mode);
+void mhsld__set_errno(int e);
+/* Is head `head`'s liveness lock held by anyone (other than fd's own OFD)? */
+int mhsld__head_locked(int fd, uint32_t head, int *pid_out);
+mhsld_status mhsld__lock_head(mhsld_state *st, uint32_t head, int *fd_out);
+void mhsld__unlock_head(int fd);
+
+/* ---- addresses ---- */
+/* DPA extent -> block range in one region; MHSLD_OK or the precise error. */
+mhsld_status mhsld__dpa_to_range(const mhsld_state *st, uint64_t dpa, uint64_t len,
+                                 mhsld__bext *out, uint32_t *region);
+uint64_t mhsld__block_dpa(const mhsld_state *st, uint64_t idx);
+uint32_t mhsld__block_region(const mhsld_state *st, uint64_t idx);
+/* Validate and normalise a request: sorted, non-overlapping block ranges. */
+mhsld_status mhsld__ranges_from_extents(const mhsld_state *st, const mhsld_extent *ext, size_t n,
+                                        mhsld__bext *out, uint32_t *nout);
+/* Are untrusted ranges (from shared memory) valid, sorted and disjoint? */
+int mhsld__ranges_valid(const mhsld_state *st, const mhsld__bext *r, uint32_t n, uint32_t max);
+
+/* ---- proto.c: the word-step machinery shared by operations and recovery ---- */
+typedef struct mhsld__op {
+    mhsld_state *st;
+    uint32_t head;
+    mhsld__headrec *hr;
+    uint64_t seq;
+} mhsld__op;
+
+uint64_t mhsld__next_seq(mhsld__headrec *hr);
+uint64_t mhsld__count_steps(const mhsld__bext *r, uint32_t n);
+/* Steps (word, mask) of ranges in order; returns the number produced. */
+int mhsld__step_at(const mhsld__bext *r, uint32_t n, uint64_t idx, uint64_t *word, uint64_t *mask);
+/* Set (claim) or clear (give back) `mask` of word `w` as step `idx` of op. */
+int mhsld__occ_set(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx,
+                   uint64_t *busy_bits);
+void mhsld__occ_clear(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx);
+void mhsld__fill(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t entry,
+                 const mhsld__bext *starts, uint32_t nstarts);
+/* How many steps of `op_seq` on `r` completed (tag check for the last). */
+uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *hr,
+                                uint64_t op_seq, const mhsld__bext *r, uint32_t n,
+                                uint64_t limit);
+void mhsld__journal_begin(mhsld__headrec *hr, uint32_t op, uint64_t seq);
+void mhsld__journal_end(mhsld__headrec *hr);
+void mhsld__bump_list_gen(mhsld__headrec *hr);
+mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *freed);
+mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recover_report *rep);
+int mhsld__group_find(const mhsld_state *st, const mhsld__headrec *hr, uint64_t group);
+mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint32_t gslot, uint64_t group,
+                              const mhsld__bext *acc, uint32_t nacc);
+mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot);
+
+#endif /* MHSLD_INTERNAL_H */

@@ -1,0 +1,679 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The shared state's layout: geometry checks, creation and initialisation
+ * (race-free between processes), validation of an existing state, mapping,
+ * liveness locks, and DPA <-> block-index translation.
+ *
+ * Trust boundary.  Everything this file reads from the file before the state
+ * is accepted is read from a private copy of the header; every offset used
+ * afterwards is computed from that validated copy, never read from shared
+ * memory.  A state that another process later corrupts can therefore make
+ * operations fail, but not move any access outside the mapping.
+ *
+ * Initialisation.  Creators serialise on an exclusive kernel file lock on a
+ * byte reserved for initialisation (released by the kernel if the holder
+ * dies); openers of an existing state take the same lock shared, so they
+ * wait for an initialiser in progress instead of reading a half-written
+ * header.  A state is only (re)written when it is empty, when a previous
+ * initialiser died before storing READY, or when REINIT is asked for
+ * explicitly: a creator never wipes a live state.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define HUGETLBFS_MAGIC_ 0x958458f6
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+    return (v + a - 1) & ~(a - 1);
+}
+
+void mhsld_geometry_init(mhsld_geometry *g, uint32_t nr_heads, uint64_t block_size, uint64_t base,
+                         uint64_t len)
+{
+    if (!g)
+        return;
+    memset(g, 0, sizeof(*g));
+    g->size = (uint32_t)sizeof(*g);
+    g->nr_heads = nr_heads;
+    g->nr_lds = nr_heads;
+    g->nr_regions = 1;
+    g->block_size = block_size;
+    g->regions[0].base = base;
+    g->regions[0].len = len;
+    memset(g->ld_map, MHSLD_LD_UNASSIGNED, sizeof(g->ld_map));
+    for (uint32_t i = 0; i < nr_heads && i < MHSLD_MAX_LDS; i++)
+        g->ld_map[i] = (uint8_t)i;
+}
+
+static int is_pow2(uint64_t v)
+{
+    return v && !(v & (v - 1));
+}
+
+static uint32_t log2u64(uint64_t v)
+{
+    uint32_t s = 0;
+    while (v > 1) {
+        v >>= 1;
+        s++;
+    }
+    return s;
+}
+
+mhsld_status mhsld_geometry_check(const mhsld_geometry *g)
+{
+    if (!g || g->size != sizeof(*g))
+        return MHSLD_E_INVAL;
+    if (g->nr_heads < 1 || g->nr_heads > MHSLD_MAX_HEADS)
+        return MHSLD_E_HEAD;
+    if (g->nr_lds < 1 || g->nr_lds > MHSLD_MAX_LDS)
+        return MHSLD_E_INVAL;
+    for (uint32_t i = 0; i < MHSLD_MAX_LDS; i++) {
+        uint8_t m = g->ld_map[i];
+        if (m == MHSLD_LD_UNASSIGNED)
+            continue;
+        if (i >= g->nr_lds || m >= g->nr_heads)
+            return MHSLD_E_INVAL;
+    }
+    uint64_t bs = g->block_size;
+    if (!is_pow2(bs) || bs < MHSLD_MIN_BLOCK_SIZE || bs > MHSLD_MAX_BLOCK_SIZE)
+        return MHSLD_E_ALIGN;
+    if (g->nr_regions < 1 || g->nr_regions > MHSLD_MAX_REGIONS)
+        return MHSLD_E_INVAL;
+    uint64_t blocks = 0, prev_end = 0;
+    for (uint32_t i = 0; i < g->nr_regions; i++) {
+        const mhsld_region *r = &g->regions[i];
+        if (r->len == 0)
+            return MHSLD_E_ZERO_LEN;
+        if ((r->base | r->len) & (bs - 1))
+            return MHSLD_E_ALIGN;
+        if (r->base + r->len < r->base)
+            return MHSLD_E_RANGE;
+        if (i > 0 && r->base < prev_end)
+            return MHSLD_E_OVERLAP;
+        if (r->flags & ~MHSLD_REGION_SHARABLE)
+            return MHSLD_E_INVAL;
+        prev_end = r->base + r->len;
+        blocks += r->len / bs;
+        if (blocks > MHSLD_MAX_BLOCKS)
+            return MHSLD_E_RANGE;
+    }
+    return MHSLD_OK;
+}
+
+mhsld_status mhsld__layout_compute(const mhsld_geometry *g, mhsld__layout *lay)
+{
+    mhsld_status s = mhsld_geometry_check(g);
+    if (s != MHSLD_OK)
+        return s;
+    uint64_t blocks = 0;
+    for (uint32_t i = 0; i < g->nr_regions; i++)
+        blocks += g->regions[i].len / g->block_size;
+    lay->heads_off = MHSLD__HDR_SIZE;
+    lay->slots_off = align_up(lay->heads_off + (uint64_t)g->nr_heads * sizeof(mhsld__headrec), 64);
+    lay->occ_off = align_up(lay->slots_off + MHSLD_MAX_SHARED * sizeof(mhsld__slot), 64);
+    lay->nr_words = (blocks + 63) / 64;
+    lay->blocks_off = lay->occ_off + lay->nr_words * sizeof(mhsld__pair);
+    lay->total = align_up(lay->blocks_off + blocks * sizeof(uint64_t), 4096);
+    return MHSLD_OK;
+}
+
+uint64_t mhsld_state_size(const mhsld_geometry *g)
+{
+    mhsld__layout lay;
+    return mhsld__layout_compute(g, &lay) == MHSLD_OK ? lay.total : 0;
+}
+
+static void geom_to_wire(const mhsld_geometry *g, mhsld__wgeom *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->nr_heads = g->nr_heads;
+    w->nr_lds = g->nr_lds;
+    w->nr_regions = g->nr_regions;
+    w->block_shift = log2u64(g->block_size);
+    for (uint32_t i = 0; i < g->nr_regions; i++) {
+        w->regions[i].base = g->regions[i].base;
+        w->regions[i].len = g->regions[i].len;
+        w->regions[i].flags = g->regions[i].flags;
+        w->regions[i].dsmad_handle = g->regions[i].dsmad_handle;
+        w->nr_blocks += g->regions[i].len / g->block_size;
+    }
+    memcpy(w->ld_map, g->ld_map, sizeof(w->ld_map));
+}
+
+/* Wire -> API geometry; refuses any field out of its range. */
+static mhsld_status geom_from_wire(const mhsld__wgeom *w, mhsld_geometry *g)
+{
+    memset(g, 0, sizeof(*g));
+    g->size = (uint32_t)sizeof(*g);
+    if (w->block_shift < 21 || w->block_shift > 40)
+        return MHSLD_E_CORRUPT;
+    if (w->nr_regions < 1 || w->nr_regions > MHSLD_MAX_REGIONS)
+        return MHSLD_E_CORRUPT;
+    g->nr_heads = w->nr_heads;
+    g->nr_lds = w->nr_lds;
+    g->nr_regions = w->nr_regions;
+    g->block_size = 1ull << w->block_shift;
+    uint64_t blocks = 0;
+    for (uint32_t i = 0; i < w->nr_regions; i++) {
+        g->regions[i].base = w->regions[i].base;
+        g->regions[i].len = w->regions[i].len;
+        g->regions[i].flags = w->regions[i].flags;
+        g->regions[i].dsmad_handle = w->regions[i].dsmad_handle;
+        blocks += w->regions[i].len >> w->block_shift;
+    }
+    memcpy(g->ld_map, w->ld_map, sizeof(g->ld_map));
+    if (mhsld_geometry_check(g) != MHSLD_OK)
+        return MHSLD_E_CORRUPT;
+    if (blocks != w->nr_blocks)
+        return MHSLD_E_CORRUPT;
+    return MHSLD_OK;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static uint64_t header_checksum(const mhsld__hdr *h)
+{
+    uint64_t c = 0xcbf29ce484222325ull;
+    c = fnv1a(c, &h->version, sizeof(h->version));
+    c = fnv1a(c, &h->total_size, sizeof(h->total_size));
+    c = fnv1a(c, &h->hdr_size, sizeof(h->hdr_size));
+    c = fnv1a(c, &h->geom, sizeof(h->geom));
+    return c;
+}
+
+static int geometry_equal(const mhsld_geometry *a, const mhsld_geometry *b)
+{
+    if (a->nr_heads != b->nr_heads || a->nr_lds != b->nr_lds || a->nr_regions != b->nr_regions ||
+        a->block_size != b->block_size)
+        return 0;
+    for (uint32_t i = 0; i < a->nr_regions; i++) {
+        const mhsld_region *x = &a->regions[i], *y = &b->regions[i];
+        if (x->base != y->base || x->len != y->len || x->flags != y->flags ||
+            x->dsmad_handle != y->dsmad_handle)
+            return 0;
+    }
+    return memcmp(a->ld_map, b->ld_map, sizeof(a->ld_map)) == 0;
+}
+
+int mhsld__open_path(const char *path, int flags, mode_t mode)
+{
+    if (strchr(path, '/'))
+        return open(path, flags | O_CLOEXEC, mode);
+    char name[NAME_MAX + 2];
+    int n = snprintf(name, sizeof(name), "/%s", path);
+    if (n < 0 || (size_t)n >= sizeof(name)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return shm_open(name, flags, mode);
+}
+
+static int path_ok(const char *path)
+{
+    if (!path || !*path)
+        return 0;
+    size_t n = strnlen(path, PATH_MAX);
+    if (n >= PATH_MAX)
+        return 0;
+    if (!strchr(path, '/') && (n > NAME_MAX - 1 || strcmp(path, ".") == 0 ||
+                               strcmp(path, "..") == 0))
+        return 0;
+    return 1;
+}
+
+static int ofd_lock(int fd, short type, off_t off, int wait)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = off;
+    fl.l_len = 1;
+    for (;;) {
+        int r = fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+        if (r == 0 || errno != EINTR)
+            return r;
+    }
+}
+
+int mhsld__head_locked(int fd, uint32_t head, int *pid_out)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = MHSLD__LOCK_BASE + (off_t)head;
+    fl.l_len = 1;
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0)
+        return -1;
+    if (pid_out)
+        *pid_out = fl.l_pid;
+    return fl.l_type != F_UNLCK;
+}
+
+/* A new open file description of the same file (OFD locks belong to it). */
+static int reopen(const mhsld_state *st)
+{
+    char p[64];
+    snprintf(p, sizeof(p), "/proc/self/fd/%d", st->fd);
+    int fd = open(p, O_RDWR | O_CLOEXEC);
+    if (fd >= 0)
+        return fd;
+    fd = mhsld__open_path(st->path, O_RDWR, 0);
+    if (fd < 0)
+        return -1;
+    struct stat a, b;
+    if (fstat(fd, &a) != 0 || fstat(st->fd, &b) != 0 || a.st_ino != b.st_ino ||
+        a.st_dev != b.st_dev) {
+        close(fd);
+        errno = ESTALE;
+        return -1;
+    }
+    return fd;
+}
+
+mhsld_status mhsld__lock_head(mhsld_state *st, uint32_t head, int *fd_out)
+{
+    int fd = reopen(st);
+    if (fd < 0) {
+        mhsld__set_errno(errno);
+        return MHSLD_E_IO;
+    }
+    if (ofd_lock(fd, F_WRLCK, MHSLD__LOCK_BASE + (off_t)head, 0) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EAGAIN || e == EACCES)
+            return MHSLD_E_ALIVE;
+        mhsld__set_errno(e);
+        return MHSLD_E_IO;
+    }
+    *fd_out = fd;
+    return MHSLD_OK;
+}
+
+void mhsld__unlock_head(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* closing the only fd of the OFD drops its locks */
+}
+
+/* Read the header page into *h (a private copy). */
+static mhsld_status read_header(int fd, mhsld__hdr *h)
+{
+    void *p = mmap(NULL, MHSLD__HDR_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        mhsld__set_errno(errno);
+        return MHSLD_E_IO;
+    }
+    memcpy(h, p, sizeof(*h));
+    munmap(p, MHSLD__HDR_SIZE);
+    return MHSLD_OK;
+}
+
+/* Validate a private header copy; on success fill the API geometry. */
+static mhsld_status check_header(const mhsld__hdr *h, mhsld_geometry *g, mhsld__layout *lay)
+{
+    if (h->magic != MHSLD__MAGIC)
+        return MHSLD_E_BAD_MAGIC;
+    if (h->bom != MHSLD__BOM)
+        return h->bom == __builtin_bswap32(MHSLD__BOM) ? MHSLD_E_ENDIAN : MHSLD_E_CORRUPT;
+    if (h->version != MHSLD__VERSION)
+        return MHSLD_E_VERSION;
+    if (h->init != MHSLD__INIT_READY)
+        return MHSLD_E_BUSY;
+    if (h->hdr_size != MHSLD__HDR_SIZE)
+        return MHSLD_E_CORRUPT;
+    if (h->checksum != header_checksum(h))
+        return MHSLD_E_CORRUPT;
+    mhsld_status s = geom_from_wire(&h->geom, g);
+    if (s != MHSLD_OK)
+        return s;
+    s = mhsld__layout_compute(g, lay);
+    if (s != MHSLD_OK)
+        return MHSLD_E_CORRUPT;
+    if (lay->total != h->total_size)
+        return MHSLD_E_CORRUPT;
+    return MHSLD_OK;
+}
+
+static mhsld_status map_state(mhsld_state *st, uint64_t len)
+{
+    if (len > (uint64_t)SIZE_MAX)
+        return MHSLD_E_RANGE;
+    void *p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, st->fd, 0);
+    if (p == MAP_FAILED) {
+        mhsld__set_errno(errno);
+        return MHSLD_E_IO;
+    }
+    st->base = p;
+    st->map_len = len;
+    st->hdr = (mhsld__hdr *)p;
+    st->heads = (mhsld__headrec *)(void *)(st->base + st->lay.heads_off);
+    st->slots = (mhsld__slot *)(void *)(st->base + st->lay.slots_off);
+    st->occ = (mhsld__pair *)(void *)(st->base + st->lay.occ_off);
+    st->blocks = (uint64_t *)(void *)(st->base + st->lay.blocks_off);
+    return MHSLD_OK;
+}
+
+static void set_derived(mhsld_state *st)
+{
+    uint64_t idx = 0;
+    st->block_shift = log2u64(st->geo.block_size);
+    for (uint32_t i = 0; i < st->geo.nr_regions; i++) {
+        st->region_first[i] = idx;
+        idx += st->geo.regions[i].len >> st->block_shift;
+    }
+    st->nr_blocks = idx;
+}
+
+/* Write a fresh state of geometry g into the (locked) file. */
+static mhsld_status initialise(mhsld_state *st, const mhsld_geometry *g, const struct stat *sb)
+{
+    mhsld_status s = mhsld__layout_compute(g, &st->lay);
+    if (s != MHSLD_OK)
+        return s;
+    uint64_t flen = st->lay.total;
+    if (S_ISREG(sb->st_mode)) {
+        struct statfs fs;
+        if (fstatfs(st->fd, &fs) == 0 && (unsigned long)fs.f_type == HUGETLBFS_MAGIC_ &&
+            fs.f_bsize > 0)
+            flen = align_up(flen, (uint64_t)fs.f_bsize);
+        if ((uint64_t)sb->st_size < flen && ftruncate(st->fd, (off_t)flen) != 0) {
+            mhsld__set_errno(errno);
+            return MHSLD_E_IO;
+        }
+    }
+    st->geo = *g;
+    set_derived(st);
+    s = map_state(st, st->lay.total);
+    if (s != MHSLD_OK)
+        return s;
+    mhsld__hdr *h = st->hdr;
+    /* Nothing reads a state that is not READY.  Mark it busy (with the magic,
+     * so a creator after a crash here recognises its own half-written state
+     * and initialises it again) before wiping the rest. */
+    mhsld__store32(&h->init, MHSLD__INIT_BUSY);
+    h->magic = MHSLD__MAGIC;
+    memset(st->base + MHSLD__HDR_SIZE, 0, (size_t)(st->lay.total - MHSLD__HDR_SIZE));
+    memset(&h->geom, 0, sizeof(h->geom));
+    h->magic = MHSLD__MAGIC;
+    h->version = MHSLD__VERSION;
+    h->bom = MHSLD__BOM;
+    h->total_size = st->lay.total;
+    h->hdr_size = MHSLD__HDR_SIZE;
+    geom_to_wire(g, &h->geom);
+    h->checksum = header_checksum(h);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    h->created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    for (uint64_t i = 0; i < st->nr_blocks; i++)
+        st->blocks[i] = mhsld__entry(MHSLD__E_NOOWNER, MHSLD_BLOCK_FREE, 0);
+    mhsld__store32(&h->init, MHSLD__INIT_READY);
+    return MHSLD_OK;
+}
+
+void mhsld_close(mhsld_state *st)
+{
+    if (!st)
+        return;
+    if (st->base)
+        munmap(st->base, (size_t)st->map_len);
+    if (st->fd >= 0)
+        close(st->fd);
+    free(st->path);
+    free(st);
+}
+
+static int any_head_alive(int fd)
+{
+    for (uint32_t i = 0; i < MHSLD_MAX_HEADS; i++)
+        if (mhsld__head_locked(fd, i, NULL) == 1)
+            return 1;
+    return 0;
+}
+
+mhsld_status mhsld_open(const mhsld_open_opts *opts, mhsld_state **out)
+{
+    if (!opts || !out || opts->size != sizeof(*opts) || opts->mode > MHSLD_OPEN_REINIT ||
+        !path_ok(opts->path))
+        return MHSLD_E_INVAL;
+    *out = NULL;
+    int create = opts->mode != MHSLD_OPEN_EXISTING;
+    if (create || opts->geometry) {
+        mhsld_status gs = mhsld_geometry_check(opts->geometry);
+        if (gs != MHSLD_OK)
+            return gs;
+    }
+    mhsld_state *st = calloc(1, sizeof(*st));
+    if (!st)
+        return MHSLD_E_NOMEM;
+    st->fd = -1;
+    st->path = strdup(opts->path);
+    if (!st->path) {
+        free(st);
+        return MHSLD_E_NOMEM;
+    }
+    mhsld_status s = MHSLD_OK;
+    st->fd = mhsld__open_path(opts->path, O_RDWR | (create ? O_CREAT : 0), 0600);
+    if (st->fd < 0) {
+        mhsld__set_errno(errno);
+        s = errno == ENOENT ? MHSLD_E_NOENT : MHSLD_E_IO;
+        goto fail;
+    }
+    if (ofd_lock(st->fd, create ? F_WRLCK : F_RDLCK, MHSLD__LOCK_INIT, 1) != 0) {
+        mhsld__set_errno(errno);
+        s = MHSLD_E_IO;
+        goto fail;
+    }
+    struct stat sb;
+    if (fstat(st->fd, &sb) != 0) {
+        mhsld__set_errno(errno);
+        s = MHSLD_E_IO;
+        goto unlock;
+    }
+    int regular = S_ISREG(sb.st_mode);
+    mhsld__hdr hdr;
+    memset(&hdr, 0, sizeof(hdr));
+    int empty = regular && sb.st_size == 0;
+    if (!empty) {
+        if (regular && (uint64_t)sb.st_size < MHSLD__HDR_SIZE) {
+            s = MHSLD_E_TRUNCATED;
+            goto unlock;
+        }
+        s = read_header(st->fd, &hdr);
+        if (s != MHSLD_OK)
+            goto unlock;
+    }
+    if (opts->mode == MHSLD_OPEN_REINIT ||
+        (create && (empty || (hdr.magic == MHSLD__MAGIC && hdr.init != MHSLD__INIT_READY)))) {
+        s = initialise(st, opts->geometry, &sb);
+        goto unlock;
+    }
+    if (empty) {
+        s = MHSLD_E_NOENT;
+        goto unlock;
+    }
+    s = check_header(&hdr, &st->geo, &st->lay);
+    if (s == MHSLD_E_BUSY)
+        s = MHSLD_E_CORRUPT; /* not READY and nobody initialising: the initialiser died */
+    if (s != MHSLD_OK)
+        goto unlock;
+    if (regular && (uint64_t)sb.st_size < st->lay.total) {
+        s = MHSLD_E_TRUNCATED;
+        goto unlock;
+    }
+    if (opts->geometry && !geometry_equal(opts->geometry, &st->geo)) {
+        s = MHSLD_E_GEOMETRY;
+        goto unlock;
+    }
+    set_derived(st);
+    s = map_state(st, st->lay.total);
+unlock:
+    ofd_lock(st->fd, F_UNLCK, MHSLD__LOCK_INIT, 0);
+    if (s == MHSLD_OK) {
+        *out = st;
+        return MHSLD_OK;
+    }
+fail:
+    mhsld_close(st);
+    return s;
+}
+
+mhsld_status mhsld_destroy(const char *path, bool force)
+{
+    if (!path_ok(path))
+        return MHSLD_E_INVAL;
+    int fd = mhsld__open_path(path, O_RDWR, 0);
+    if (fd < 0) {
+        mhsld__set_errno(errno);
+        return errno == ENOENT ? MHSLD_E_NOENT : MHSLD_E_IO;
+    }
+    mhsld_status s = MHSLD_OK;
+    if (!force) {
+        struct stat sb;
+        mhsld__hdr h;
+        if (fstat(fd, &sb) != 0) {
+            s = MHSLD_E_IO;
+        } else if (sb.st_size > 0 && (uint64_t)sb.st_size < MHSLD__HDR_SIZE) {
+            s = MHSLD_E_BAD_MAGIC;
+        } else if (sb.st_size > 0 && (s = read_header(fd, &h)) == MHSLD_OK &&
+                   h.magic != MHSLD__MAGIC) {
+            s = MHSLD_E_BAD_MAGIC;
+        } else if (s == MHSLD_OK && any_head_alive(fd)) {
+            s = MHSLD_E_ALIVE;
+        }
+    }
+    close(fd);
+    if (s != MHSLD_OK)
+        return s;
+    int r = strchr(path, '/') ? unlink(path) : -2;
+    if (r == -2) {
+        char name[NAME_MAX + 2];
+        snprintf(name, sizeof(name), "/%s", path);
+        r = shm_unlink(name);
+    }
+    if (r != 0) {
+        mhsld__set_errno(errno);
+        return MHSLD_E_IO;
+    }
+    return MHSLD_OK;
+}
+
+mhsld_status mhsld_get_geometry(const mhsld_state *st, mhsld_geometry *out)
+{
+    if (!st || !out)
+        return MHSLD_E_INVAL;
+    *out = st->geo;
+    return MHSLD_OK;
+}
+
+uint64_t mhsld_block_count(const mhsld_state *st)
+{
+    return st ? st->nr_blocks : 0;
+}
+
+/* ---- addresses ---------------------------------------------------------- */
+
+mhsld_status mhsld__dpa_to_range(const mhsld_state *st, uint64_t dpa, uint64_t len,
+                                 mhsld__bext *out, uint32_t *region)
+{
+    if (len == 0)
+        return MHSLD_E_ZERO_LEN;
+    if (dpa + len < dpa)
+        return MHSLD_E_RANGE;
+    uint64_t mask = st->geo.block_size - 1;
+    if ((dpa | len) & mask)
+        return MHSLD_E_ALIGN;
+    for (uint32_t i = 0; i < st->geo.nr_regions; i++) {
+        const mhsld_region *r = &st->geo.regions[i];
+        if (dpa < r->base || dpa - r->base >= r->len)
+            continue;
+        if (len > r->len - (dpa - r->base))
+            return MHSLD_E_RANGE;
+        out->start = st->region_first[i] + ((dpa - r->base) >> st->block_shift);
+        out->count = len >> st->block_shift;
+        if (region)
+            *region = i;
+        return MHSLD_OK;
+    }
+    return MHSLD_E_RANGE;
+}
+
+uint32_t mhsld__block_region(const mhsld_state *st, uint64_t idx)
+{
+    uint32_t r = 0;
+    while (r + 1 < st->geo.nr_regions && idx >= st->region_first[r + 1])
+        r++;
+    return r;
+}
+
+uint64_t mhsld__block_dpa(const mhsld_state *st, uint64_t idx)
+{
+    uint32_t r = mhsld__block_region(st, idx);
+    return st->geo.regions[r].base + ((idx - st->region_first[r]) << st->block_shift);
+}
+
+mhsld_status mhsld__ranges_from_extents(const mhsld_state *st, const mhsld_extent *ext, size_t n,
+                                        mhsld__bext *out, uint32_t *nout)
+{
+    if (n == 0)
+        return MHSLD_E_ZERO_LEN;
+    if (!ext)
+        return MHSLD_E_INVAL;
+    if (n > MHSLD_MAX_EXTENTS)
+        return MHSLD_E_TOO_MANY;
+    for (size_t i = 0; i < n; i++) {
+        mhsld_status s = mhsld__dpa_to_range(st, ext[i].dpa, ext[i].len, &out[i], NULL);
+        if (s != MHSLD_OK)
+            return s;
+    }
+    for (size_t i = 1; i < n; i++) { /* insertion sort: n <= MHSLD_MAX_EXTENTS */
+        mhsld__bext v = out[i];
+        size_t j = i;
+        while (j > 0 && out[j - 1].start > v.start) {
+            out[j] = out[j - 1];
+            j--;
+        }
+        out[j] = v;
+    }
+    for (size_t i = 1; i < n; i++)
+        if (out[i - 1].start + out[i - 1].count > out[i].start)
+            return MHSLD_E_OVERLAP;
+    *nout = (uint32_t)n;
+    return MHSLD_OK;
+}
+
+int mhsld__ranges_valid(const mhsld_state *st, const mhsld__bext *r, uint32_t n, uint32_t max)
+{
+    if (n > max)
+        return 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (r[i].count == 0 || r[i].start >= st->nr_blocks ||
+            r[i].count > st->nr_blocks - r[i].start)
+            return 0;
+        if (i > 0 && r[i - 1].start + r[i - 1].count > r[i].start)
+            return 0;
+    }
+    return 1;
+}

@@ -1,0 +1,1025 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The ownership protocol: where ownership is decided.
+ *
+ * Who holds a block.  A block is held by someone exactly when its bit in the
+ * occupancy map is set.  Bits are set and cleared only by a compare-and-swap
+ * of the whole 16-byte pair {64 bits, tag}, so claiming an aligned run of 64
+ * blocks is one atomic step, and two heads can never both set the same bit:
+ * the second CAS sees the bit and fails.  The block words (owner, state,
+ * stamp) are written only by the head holding the bit, so they need no CAS;
+ * readers (the access check, tools) load them atomically.
+ *
+ *   claim:       CAS bits 0 -> 1, then write the block words
+ *   give back:   write the block words FREE, then CAS bits 1 -> 0
+ *
+ * so a block word says OWNED/PENDING/SHARED only while its bit is set, and a
+ * head's access check passes only on words written by the holder.
+ *
+ * Operations.  Each operation of head D has a sequence number S (per head,
+ * stored before use, never reused) and touches an ordered list of steps: the
+ * distinct 64-block words covered by its sorted ranges, ascending.  Step k's
+ * CAS writes the tag (D, S, k) into the pair; after it D records k+1 in its
+ * journal progress word jprog = (S, k+1).
+ *
+ * The one ambiguity a crash leaves is whether the CAS of step k = jprog
+ * happened: D may die between the CAS and the progress store.  The tag
+ * answers it.  Whoever is about to overwrite a tag (D', S', k') of another
+ * head first "helps" it: CAS that head's jprog from (S', k') to (S', k'+1).
+ * Hence, while the tag of D's step k is still in the pair, jprog may be k or
+ * k+1, and as soon as it is gone, jprog is k+1.  Recovery reads jprog = p,
+ * then the tag of step p's pair, then jprog again: if the tag is (D, S, p)
+ * the CAS happened; if not and jprog is still p, it did not.  So recovery
+ * knows the exact set of words the dead head holds for the operation, and
+ * nothing else is touched: words of other heads never carry D's tag.
+ *
+ * Directions.  A reservation interrupted before its last claim is undone
+ * (its claimed steps are given back: op UNDO continues the same sequence,
+ * step numbers c..2c-1); one whose every claim happened is completed.
+ * Commit, release and the last sharer's leave are completed (roll forward):
+ * the blocks they give back are still held by D, so finishing cannot touch
+ * anybody else's.  A failing request (conflict) switches RESERVE to UNDO
+ * with a single store of the journal op, so at every instant the journal
+ * says which way recovery must go.
+ *
+ * Recovery runs as D: it takes D's liveness lock (so D is dead and no other
+ * recoverer runs), continues D's journal with D's sequence and tags, and may
+ * itself be killed and recovered again.
+ *
+ * Progress.  A head retries a CAS only when another head changed other bits
+ * of the same pair, i.e. made progress: no livelock among well-behaved heads,
+ * and no head ever waits for another.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+#ifdef MHSLD_TESTING
+#include "mhsld/testing.h"
+static _Thread_local uint64_t crash_k, crash_count;
+static _Thread_local mhsld_crash_fn crash_fn;
+static _Thread_local void *crash_arg;
+
+void mhsld__step(void)
+{
+    crash_count++;
+    if (crash_k && crash_count == crash_k && crash_fn) {
+        mhsld_crash_fn fn = crash_fn;
+        crash_k = 0;
+        fn(crash_arg);
+    }
+}
+
+void mhsld_test_crash_at(uint64_t k, mhsld_crash_fn fn, void *arg)
+{
+    crash_k = k;
+    crash_fn = fn;
+    crash_arg = arg;
+    crash_count = 0;
+}
+
+uint64_t mhsld_test_steps(void)
+{
+    return crash_count;
+}
+#endif
+
+/* ---- steps over sorted ranges ------------------------------------------ */
+
+typedef struct stepit {
+    const mhsld__bext *r;
+    uint32_t n;
+    uint32_t ri;
+    uint64_t pos;
+} stepit;
+
+static void stepit_init(stepit *it, const mhsld__bext *r, uint32_t n)
+{
+    it->r = r;
+    it->n = n;
+    it->ri = 0;
+    it->pos = n ? r[0].start : 0;
+}
+
+static uint64_t bits(uint64_t off, uint64_t len)
+{
+    return len >= 64 ? ~0ull : (((1ull << len) - 1) << off);
+}
+
+static int stepit_next(stepit *it, uint64_t *w, uint64_t *mask)
+{
+    if (it->ri >= it->n)
+        return 0;
+    uint64_t word = it->pos >> 6, m = 0;
+    while (it->ri < it->n && (it->pos >> 6) == word) {
+        const mhsld__bext *r = &it->r[it->ri];
+        uint64_t end = r->start + r->count;
+        uint64_t wend = (word + 1) << 6;
+        uint64_t e = end < wend ? end : wend;
+        m |= bits(it->pos & 63, e - it->pos);
+        it->pos = e;
+        if (e == end && ++it->ri < it->n)
+            it->pos = it->r[it->ri].start;
+    }
+    *w = word;
+    *mask = m;
+    return 1;
+}
+
+uint64_t mhsld__count_steps(const mhsld__bext *r, uint32_t n)
+{
+    stepit it;
+    uint64_t w, m, c = 0;
+    stepit_init(&it, r, n);
+    while (stepit_next(&it, &w, &m))
+        c++;
+    return c;
+}
+
+int mhsld__step_at(const mhsld__bext *r, uint32_t n, uint64_t idx, uint64_t *word, uint64_t *mask)
+{
+    stepit it;
+    stepit_init(&it, r, n);
+    for (uint64_t i = 0;; i++) {
+        if (!stepit_next(&it, word, mask))
+            return 0;
+        if (i == idx)
+            return 1;
+    }
+}
+
+/* Bits of word w that are first blocks of a range. */
+static uint64_t start_mask(const mhsld__bext *r, uint32_t n, uint64_t w)
+{
+    uint64_t m = 0, lo = w << 6, hi = lo + 64;
+    for (uint32_t i = 0; i < n; i++) {
+        if (r[i].start >= hi)
+            break;
+        if (r[i].start >= lo)
+            m |= 1ull << (r[i].start - lo);
+    }
+    return m;
+}
+
+/* ---- the occupancy pair ------------------------------------------------- */
+
+static void help(mhsld_state *st, uint32_t me, uint64_t tag)
+{
+    if (!tag)
+        return;
+    uint64_t th = (tag >> 58) - 1;
+    if (th == me || th >= st->geo.nr_heads)
+        return;
+    uint64_t seq = (tag >> 24) & MHSLD__SEQ_MASK, idx = tag & 0xffffffull;
+    uint64_t *jp = &st->heads[th].jprog;
+    uint64_t expect = mhsld__prog(seq, idx);
+    if (mhsld__load64(jp) == expect)
+        (void)mhsld__cas64(jp, expect, mhsld__prog(seq, idx + 1));
+}
+
+int mhsld__occ_set(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx,
+                   uint64_t *busy_bits)
+{
+    mhsld__pair *p = &op->st->occ[w];
+    mhsld__pair nv = {0, mhsld__tag(op->head, op->seq, idx)};
+    MHSLD__STEP();
+    for (;;) {
+        mhsld__pair cur = mhsld__load_pair(p);
+        if (cur.lo & mask) {
+            *busy_bits = cur.lo & mask;
+            return 0;
+        }
+        help(op->st, op->head, cur.hi);
+        nv.lo = cur.lo | mask;
+        if (mhsld__cas128(p, cur, nv))
+            return 1;
+    }
+}
+
+void mhsld__occ_clear(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx)
+{
+    mhsld__pair *p = &op->st->occ[w];
+    mhsld__pair nv = {0, mhsld__tag(op->head, op->seq, idx)};
+    MHSLD__STEP();
+    for (;;) {
+        mhsld__pair cur = mhsld__load_pair(p);
+        help(op->st, op->head, cur.hi);
+        nv.lo = cur.lo & ~mask;
+        if (mhsld__cas128(p, cur, nv))
+            return;
+    }
+}
+
+void mhsld__fill(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t entry,
+                 const mhsld__bext *starts, uint32_t nstarts)
+{
+    uint64_t *b = &op->st->blocks[w << 6];
+    uint64_t sm = starts ? start_mask(starts, nstarts, w) & mask : 0;
+    while (mask) {
+        unsigned i = (unsigned)__builtin_ctzll(mask);
+        mask &= mask - 1;
+        MHSLD__STEP();
+        mhsld__store64(&b[i], entry | ((sm >> i) & 1 ? MHSLD__E_START : 0));
+    }
+}
+
+static void set_prog(const mhsld__op *op, uint64_t idx)
+{
+    MHSLD__STEP();
+    mhsld__store64(&op->hr->jprog, mhsld__prog(op->seq, idx));
+}
+
+uint64_t mhsld__next_seq(mhsld__headrec *hr)
+{
+    uint64_t s = (mhsld__load64(&hr->seq) + 1) & MHSLD__SEQ_MASK;
+    if (s == 0)
+        s = 1;
+    MHSLD__STEP();
+    mhsld__store64(&hr->seq, s);
+    return s;
+}
+
+/* Publish an operation: every field is written before, op last. */
+void mhsld__journal_begin(mhsld__headrec *hr, uint32_t op, uint64_t seq)
+{
+    hr->j.seq = seq;
+    mhsld__store64(&hr->jprog, mhsld__prog(seq, 0));
+    MHSLD__STEP();
+    mhsld__store32(&hr->j.op, op);
+}
+
+void mhsld__journal_end(mhsld__headrec *hr)
+{
+    MHSLD__STEP();
+    mhsld__store32(&hr->j.op, MHSLD__OP_IDLE);
+}
+
+void mhsld__bump_list_gen(mhsld__headrec *hr)
+{
+    MHSLD__STEP();
+    mhsld__store32(&hr->list_gen, mhsld__load32(&hr->list_gen) + 1);
+}
+
+uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *hr,
+                                uint64_t op_seq, const mhsld__bext *r, uint32_t n, uint64_t base)
+{
+    for (;;) {
+        uint64_t p1 = mhsld__load64(&hr->jprog);
+        uint64_t p = p1 & 0xffffffull;
+        uint64_t w, m;
+        if (p < base || !mhsld__step_at(r, n, p - base, &w, &m))
+            return p; /* all steps done (or none of this phase) */
+        uint64_t tag = mhsld__load64(&st->occ[w].hi);
+        if (tag == mhsld__tag(head, op_seq, p)) {
+            (void)mhsld__cas64(&hr->jprog, p1, mhsld__prog(op_seq, p + 1));
+            continue;
+        }
+        if (mhsld__load64(&hr->jprog) == p1)
+            return p;
+    }
+}
+
+/* Give back word steps [k0, k1) of ranges r, numbering CAS tags from base+k. */
+static void give_back_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t k0,
+                            uint64_t k1, uint64_t base)
+{
+    stepit it;
+    uint64_t w, m, k = 0;
+    uint64_t free_e = mhsld__entry(MHSLD__E_NOOWNER, MHSLD_BLOCK_FREE,
+                                   mhsld__stamp(op->head, op->seq));
+    stepit_init(&it, r, n);
+    while (k < k1 && stepit_next(&it, &w, &m)) {
+        if (k >= k0) {
+            mhsld__fill(op, w, m, free_e, NULL, 0);
+            mhsld__occ_clear(op, w, m, base + k);
+            set_prog(op, base + k + 1);
+        }
+        k++;
+    }
+}
+
+static int epoch_ok(const mhsld_head *h)
+{
+    return mhsld__load64(&h->hr->epoch) == h->epoch;
+}
+
+static uint32_t owner_of(const mhsld_state *st, uint64_t e)
+{
+    uint32_t s = mhsld__e_state(e);
+    if (s == MHSLD_BLOCK_FREE)
+        return MHSLD_OWNER_NONE;
+    if (s == MHSLD_BLOCK_SHARED)
+        return MHSLD_OWNER_SHARED;
+    uint32_t o = mhsld__e_owner(e);
+    return o < st->geo.nr_heads ? o : MHSLD_OWNER_NONE;
+}
+
+static void fill_conflict(const mhsld_state *st, uint64_t b, mhsld_conflict *c)
+{
+    if (!c)
+        return;
+    uint64_t e = mhsld__load64(&st->blocks[b]);
+    c->dpa = mhsld__block_dpa(st, b);
+    c->state = mhsld__e_state(e);
+    c->owner = owner_of(st, e);
+}
+
+/* First held block of the request, without side effects (or UINT64_MAX). */
+static uint64_t precheck_free(const mhsld_state *st, const mhsld__bext *r, uint32_t n)
+{
+    stepit it;
+    uint64_t w, m;
+    stepit_init(&it, r, n);
+    while (stepit_next(&it, &w, &m)) {
+        uint64_t busy = mhsld__load64(&st->occ[w].lo) & m;
+        if (busy)
+            return (w << 6) + (uint64_t)__builtin_ctzll(busy);
+    }
+    return UINT64_MAX;
+}
+
+/* Claim every step of r (journal already published as op with op->seq).
+ * Returns the number of steps claimed; *fail_block is set on conflict. */
+static uint64_t claim_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t entry,
+                            uint64_t *fail_block)
+{
+    stepit it;
+    uint64_t w, m, k = 0, busy;
+    stepit_init(&it, r, n);
+    while (stepit_next(&it, &w, &m)) {
+        if (!mhsld__occ_set(op, w, m, k, &busy)) {
+            *fail_block = (w << 6) + (uint64_t)__builtin_ctzll(busy);
+            return k;
+        }
+        mhsld__fill(op, w, m, entry, r, n);
+        set_prog(op, k + 1);
+        k++;
+    }
+    return k;
+}
+
+/* Finish an UNDO of the first `undo` claimed steps (live or found in a dead
+ * head's journal): give back what is still held, release a slot being
+ * created, close the journal. */
+static void undo_resume(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t undo)
+{
+    uint64_t done = mhsld__completed_steps(op->st, op->head, op->hr, op->seq, r, n, undo);
+    if (done < undo)
+        done = undo;
+    give_back_steps(op, r, n, done - undo, undo, undo);
+    if (op->hr->j.slot != MHSLD__NOSLOT) {
+        mhsld__slot *sl = &op->st->slots[op->hr->j.slot];
+        uint64_t cw = mhsld__slotw(0, MHSLD__SLOT_CREATING, op->head, op->seq);
+        MHSLD__STEP();
+        (void)mhsld__cas64(&sl->word, cw, 0);
+    }
+    mhsld__journal_end(op->hr);
+}
+
+/* Switch the journal from a claim phase to UNDO of its first c claimed
+ * steps and run it.  The single store of j.op is the switch; undo is
+ * written before it. */
+static void undo_claims(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t c)
+{
+    op->hr->j.undo = c;
+    MHSLD__STEP();
+    mhsld__store32(&op->hr->j.op, MHSLD__OP_UNDO);
+    undo_resume(op, r, n, c);
+}
+
+static int group_free_slot(const mhsld__headrec *hr)
+{
+    for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++)
+        if (mhsld__load64(&hr->groups[g].seq) == 0)
+            return (int)g;
+    return -1;
+}
+
+int mhsld__group_find(const mhsld_state *st, const mhsld__headrec *hr, uint64_t group)
+{
+    (void)st;
+    if (group == 0)
+        return -1;
+    for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++)
+        if (mhsld__load64(&hr->groups[g].seq) == group)
+            return (int)g;
+    return -1;
+}
+
+static mhsld_status head_ready(const mhsld_head *h)
+{
+    if (!h)
+        return MHSLD_E_INVAL;
+    if (!epoch_ok(h))
+        return MHSLD_E_STALE;
+    if (mhsld__load32(&h->hr->j.op) != MHSLD__OP_IDLE)
+        return MHSLD_E_BUSY;
+    return MHSLD_OK;
+}
+
+/* ---- reserve ------------------------------------------------------------ */
+
+mhsld_status mhsld_reserve(mhsld_head *h, const mhsld_extent *ext, size_t n, uint64_t *group,
+                           mhsld_conflict *conflict)
+{
+    mhsld_status s = head_ready(h);
+    if (s != MHSLD_OK)
+        return s;
+    if (!group)
+        return MHSLD_E_INVAL;
+    mhsld_state *st = h->st;
+    mhsld__headrec *hr = h->hr;
+    mhsld__bext r[MHSLD_MAX_EXTENTS];
+    uint32_t nr = 0;
+    s = mhsld__ranges_from_extents(st, ext, n, r, &nr);
+    if (s != MHSLD_OK)
+        return s;
+    int g = group_free_slot(hr);
+    if (g < 0)
+        return MHSLD_E_NOSPACE;
+    uint64_t busy = precheck_free(st, r, nr);
+    if (busy != UINT64_MAX) {
+        fill_conflict(st, busy, conflict);
+        return MHSLD_E_CONFLICT;
+    }
+    mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr)};
+    memcpy(hr->j.r, r, nr * sizeof(r[0]));
+    hr->j.n = nr;
+    hr->j.nacc = 0;
+    hr->j.gslot = (uint32_t)g;
+    hr->j.slot = MHSLD__NOSLOT;
+    mhsld__journal_begin(hr, MHSLD__OP_RESERVE, op.seq);
+    uint64_t fail = 0;
+    uint64_t pend = mhsld__entry(h->head, MHSLD_BLOCK_PENDING, mhsld__stamp(h->head, op.seq));
+    uint64_t total = mhsld__count_steps(r, nr);
+    uint64_t c = claim_steps(&op, r, nr, pend, &fail);
+    if (c < total) {
+        fill_conflict(st, fail, conflict);
+        undo_claims(&op, r, nr, c);
+        return MHSLD_E_CONFLICT;
+    }
+    mhsld__group *gr = &hr->groups[g];
+    memcpy(gr->r, r, nr * sizeof(r[0]));
+    gr->n = nr;
+    MHSLD__STEP();
+    mhsld__store64(&gr->seq, op.seq);
+    mhsld__journal_end(hr);
+    *group = op.seq;
+    return MHSLD_OK;
+}
+
+/* ---- commit ------------------------------------------------------------- */
+
+/* rejected = group - accepted; both sorted and disjoint; accepted must lie
+ * inside the union of the group's ranges. */
+static mhsld_status split_group(const mhsld__bext *gr, uint32_t ng, const mhsld__bext *acc,
+                                uint32_t na, mhsld__bext *rej, uint32_t *nrej)
+{
+    for (uint32_t i = 0; i < na; i++) {
+        uint64_t pos = acc[i].start, end = acc[i].start + acc[i].count;
+        uint32_t k = 0;
+        while (k < ng && gr[k].start + gr[k].count <= pos)
+            k++;
+        while (pos < end) {
+            if (k >= ng || gr[k].start > pos)
+                return MHSLD_E_NOT_IN_GROUP;
+            pos = gr[k].start + gr[k].count;
+            k++;
+        }
+    }
+    uint32_t out = 0, ai = 0;
+    for (uint32_t k = 0; k < ng; k++) {
+        uint64_t pos = gr[k].start, end = gr[k].start + gr[k].count;
+        while (ai < na && acc[ai].start + acc[ai].count <= pos)
+            ai++;
+        uint32_t aj = ai;
+        while (pos < end) {
+            if (aj < na && acc[aj].start <= pos) {
+                pos = acc[aj].start + acc[aj].count;
+                aj++;
+                continue;
+            }
+            uint64_t stop = (aj < na && acc[aj].start < end) ? acc[aj].start : end;
+            if (out >= MHSLD__JMAX)
+                return MHSLD_E_TOO_MANY;
+            rej[out].start = pos;
+            rej[out].count = stop - pos;
+            out++;
+            pos = stop;
+        }
+    }
+    *nrej = out;
+    return MHSLD_OK;
+}
+
+static void commit_run(const mhsld__op *op, uint64_t from_step)
+{
+    mhsld__headrec *hr = op->hr;
+    uint64_t own = mhsld__entry(op->head, MHSLD_BLOCK_OWNED, mhsld__stamp(op->head, op->seq));
+    stepit it;
+    uint64_t w, m;
+    stepit_init(&it, hr->j.acc, hr->j.nacc);
+    while (stepit_next(&it, &w, &m))
+        mhsld__fill(op, w, m, own, hr->j.acc, hr->j.nacc);
+    give_back_steps(op, hr->j.r, hr->j.n, from_step, mhsld__count_steps(hr->j.r, hr->j.n), 0);
+    mhsld__group *gr = &hr->groups[hr->j.gslot];
+    if (mhsld__load64(&gr->seq) == hr->j.group) {
+        MHSLD__STEP();
+        mhsld__store64(&gr->seq, 0);
+    }
+    if (hr->j.nacc)
+        mhsld__bump_list_gen(hr);
+    mhsld__journal_end(hr);
+}
+
+mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint32_t gslot, uint64_t group,
+                              const mhsld__bext *acc, uint32_t nacc)
+{
+    mhsld__headrec *hr = &st->heads[head];
+    mhsld__group *gr = &hr->groups[gslot];
+    uint32_t ng = gr->n;
+    mhsld__bext grr[MHSLD_MAX_EXTENTS];
+    if (!mhsld__ranges_valid(st, gr->r, ng, MHSLD_MAX_EXTENTS) || ng == 0)
+        return MHSLD_E_JOURNAL;
+    memcpy(grr, gr->r, ng * sizeof(grr[0]));
+    mhsld__bext rej[MHSLD__JMAX];
+    uint32_t nrej = 0;
+    mhsld_status s = split_group(grr, ng, acc, nacc, rej, &nrej);
+    if (s != MHSLD_OK)
+        return s;
+    mhsld__op op = {st, head, hr, mhsld__next_seq(hr)};
+    memcpy(hr->j.r, rej, nrej * sizeof(rej[0]));
+    hr->j.n = nrej;
+    if (nacc)
+        memcpy(hr->j.acc, acc, nacc * sizeof(acc[0]));
+    hr->j.nacc = nacc;
+    hr->j.gslot = gslot;
+    hr->j.group = group;
+    hr->j.slot = MHSLD__NOSLOT;
+    mhsld__journal_begin(hr, MHSLD__OP_COMMIT, op.seq);
+    commit_run(&op, 0);
+    return MHSLD_OK;
+}
+
+mhsld_status mhsld_commit(mhsld_head *h, uint64_t group, const mhsld_extent *acc, size_t n)
+{
+    mhsld_status s = head_ready(h);
+    if (s != MHSLD_OK)
+        return s;
+    if (n && !acc)
+        return MHSLD_E_INVAL;
+    mhsld__bext a[MHSLD_MAX_EXTENTS];
+    uint32_t na = 0;
+    if (n) {
+        s = mhsld__ranges_from_extents(h->st, acc, n, a, &na);
+        if (s != MHSLD_OK)
+            return s;
+    }
+    int g = mhsld__group_find(h->st, h->hr, group);
+    if (g < 0)
+        return MHSLD_E_NO_GROUP;
+    return mhsld__commit_as(h->st, h->head, (uint32_t)g, group, a, na);
+}
+
+/* ---- release ------------------------------------------------------------ */
+
+static mhsld_status release_ranges_as(mhsld_state *st, uint32_t head, const mhsld__bext *r,
+                                      uint32_t nr)
+{
+    mhsld__headrec *hr = &st->heads[head];
+    mhsld__op op = {st, head, hr, mhsld__next_seq(hr)};
+    memcpy(hr->j.r, r, nr * sizeof(r[0]));
+    hr->j.n = nr;
+    hr->j.nacc = 0;
+    hr->j.slot = MHSLD__NOSLOT;
+    mhsld__journal_begin(hr, MHSLD__OP_RELEASE, op.seq);
+    give_back_steps(&op, r, nr, 0, mhsld__count_steps(r, nr), 0);
+    mhsld__bump_list_gen(hr);
+    mhsld__journal_end(hr);
+    return MHSLD_OK;
+}
+
+mhsld_status mhsld_release(mhsld_head *h, const mhsld_extent *ext, size_t n,
+                           mhsld_conflict *conflict)
+{
+    mhsld_status s = head_ready(h);
+    if (s != MHSLD_OK)
+        return s;
+    mhsld_state *st = h->st;
+    mhsld__bext r[MHSLD_MAX_EXTENTS];
+    uint32_t nr = 0;
+    s = mhsld__ranges_from_extents(st, ext, n, r, &nr);
+    if (s != MHSLD_OK)
+        return s;
+    /* Only this head changes blocks it owns, so this check stays true. */
+    for (uint32_t i = 0; i < nr; i++) {
+        for (uint64_t b = r[i].start; b < r[i].start + r[i].count; b++) {
+            uint64_t e = mhsld__load64(&st->blocks[b]);
+            if (mhsld__e_state(e) != MHSLD_BLOCK_OWNED || mhsld__e_owner(e) != h->head ||
+                !((mhsld__load64(&st->occ[b >> 6].lo) >> (b & 63)) & 1)) {
+                fill_conflict(st, b, conflict);
+                return MHSLD_E_NOT_OWNER;
+            }
+        }
+    }
+    return release_ranges_as(st, h->head, r, nr);
+}
+
+/* ---- shared extents ----------------------------------------------------- */
+
+mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
+                             const uint8_t tag[MHSLD_TAG_SIZE], mhsld_conflict *conflict)
+{
+    mhsld_status s = head_ready(h);
+    if (s != MHSLD_OK)
+        return s;
+    if (!ext || !tag)
+        return MHSLD_E_INVAL;
+    mhsld_state *st = h->st;
+    mhsld__bext r;
+    uint32_t region;
+    s = mhsld__dpa_to_range(st, ext->dpa, ext->len, &r, &region);
+    if (s != MHSLD_OK)
+        return s;
+    if (!(st->geo.regions[region].flags & MHSLD_REGION_SHARABLE))
+        return MHSLD_E_NOT_SHARABLE;
+    uint32_t me = 1u << h->head;
+    /* Join an active extent of the same range and tag: one CAS. */
+    for (uint32_t i = 0; i < MHSLD_MAX_SHARED; i++) {
+        mhsld__slot *sl = &st->slots[i];
+        uint64_t w = mhsld__load64(&sl->word);
+        if (mhsld__slot_state(w) != MHSLD__SLOT_ACTIVE)
+            continue;
+        uint64_t ss = mhsld__load64(&sl->start), sc = mhsld__load64(&sl->count);
+        if (ss + sc <= r.start || r.start + r.count <= ss)
+            continue;
+        if (ss != r.start || sc != r.count || memcmp(sl->tag, tag, MHSLD_TAG_SIZE) != 0)
+            return MHSLD_E_TAG;
+        if (mhsld__slot_sharers(w) & me)
+            return MHSLD_E_CONFLICT;
+        MHSLD__STEP();
+        if (mhsld__cas64(&sl->word, w, w | me)) {
+            mhsld__bump_list_gen(h->hr);
+            return MHSLD_OK;
+        }
+        return MHSLD_E_BUSY; /* it changed under us: the caller may retry */
+    }
+    /* Create. */
+    uint64_t busy = precheck_free(st, &r, 1);
+    if (busy != UINT64_MAX) {
+        fill_conflict(st, busy, conflict);
+        return MHSLD_E_CONFLICT;
+    }
+    mhsld__headrec *hr = h->hr;
+    for (uint32_t i = 0; i < MHSLD_MAX_SHARED; i++) {
+        mhsld__slot *sl = &st->slots[i];
+        if (mhsld__load64(&sl->word) != 0)
+            continue;
+        mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr)};
+        hr->j.r[0] = r;
+        hr->j.n = 1;
+        hr->j.nacc = 0;
+        hr->j.slot = i;
+        memcpy(hr->j.tag, tag, MHSLD_TAG_SIZE);
+        mhsld__journal_begin(hr, MHSLD__OP_SHARE_NEW, op.seq);
+        uint64_t cw = mhsld__slotw(0, MHSLD__SLOT_CREATING, h->head, op.seq);
+        MHSLD__STEP();
+        if (!mhsld__cas64(&sl->word, 0, cw)) {
+            mhsld__journal_end(hr);
+            continue;
+        }
+        mhsld__store64(&sl->start, r.start);
+        mhsld__store64(&sl->count, r.count);
+        memcpy(sl->tag, tag, MHSLD_TAG_SIZE);
+        uint64_t se = mhsld__entry(MHSLD__E_NOOWNER, MHSLD_BLOCK_SHARED,
+                                   mhsld__stamp(h->head, op.seq)) |
+                      ((uint64_t)i << MHSLD__E_SLOT_SHIFT);
+        uint64_t fail = 0;
+        uint64_t total = mhsld__count_steps(&r, 1);
+        uint64_t c = claim_steps(&op, &r, 1, se, &fail);
+        if (c < total) {
+            fill_conflict(st, fail, conflict);
+            undo_claims(&op, &r, 1, c);
+            return MHSLD_E_CONFLICT;
+        }
+        MHSLD__STEP();
+        mhsld__store64(&sl->word, mhsld__slotw(me, MHSLD__SLOT_ACTIVE, h->head, op.seq));
+        mhsld__bump_list_gen(hr);
+        mhsld__journal_end(hr);
+        return MHSLD_OK;
+    }
+    return MHSLD_E_NOSPACE;
+}
+
+static void share_retire_run(const mhsld__op *op, uint64_t from_step)
+{
+    mhsld__headrec *hr = op->hr;
+    give_back_steps(op, hr->j.r, hr->j.n, from_step, mhsld__count_steps(hr->j.r, hr->j.n), 0);
+    MHSLD__STEP();
+    mhsld__store64(&op->st->slots[hr->j.slot].word, 0);
+    mhsld__bump_list_gen(hr);
+    mhsld__journal_end(hr);
+}
+
+mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot)
+{
+    mhsld__slot *sl = &st->slots[slot];
+    mhsld__headrec *hr = &st->heads[head];
+    uint32_t me = 1u << head;
+    for (;;) {
+        uint64_t w = mhsld__load64(&sl->word);
+        if (mhsld__slot_state(w) != MHSLD__SLOT_ACTIVE || !(mhsld__slot_sharers(w) & me))
+            return MHSLD_E_NOT_OWNER;
+        if (mhsld__slot_sharers(w) != me) {
+            MHSLD__STEP();
+            if (mhsld__cas64(&sl->word, w, w & ~(uint64_t)me)) {
+                mhsld__bump_list_gen(hr);
+                return MHSLD_OK;
+            }
+            continue;
+        }
+        /* Last sharer: retire, journaled, then give the blocks back. */
+        uint64_t ss = mhsld__load64(&sl->start), sc = mhsld__load64(&sl->count);
+        if (sc == 0 || ss >= st->nr_blocks || sc > st->nr_blocks - ss)
+            return MHSLD_E_CORRUPT;
+        mhsld__op op = {st, head, hr, mhsld__next_seq(hr)};
+        hr->j.r[0].start = ss;
+        hr->j.r[0].count = sc;
+        hr->j.n = 1;
+        hr->j.nacc = 0;
+        hr->j.slot = slot;
+        mhsld__journal_begin(hr, MHSLD__OP_SHARE_LEAVE, op.seq);
+        MHSLD__STEP();
+        if (!mhsld__cas64(&sl->word, w,
+                          mhsld__slotw(0, MHSLD__SLOT_RETIRING, head, op.seq))) {
+            mhsld__journal_end(hr);
+            continue;
+        }
+        share_retire_run(&op, 0);
+        return MHSLD_OK;
+    }
+}
+
+mhsld_status mhsld_share_release(mhsld_head *h, const mhsld_extent *ext)
+{
+    mhsld_status s = head_ready(h);
+    if (s != MHSLD_OK)
+        return s;
+    if (!ext)
+        return MHSLD_E_INVAL;
+    mhsld__bext r;
+    s = mhsld__dpa_to_range(h->st, ext->dpa, ext->len, &r, NULL);
+    if (s != MHSLD_OK)
+        return s;
+    for (uint32_t i = 0; i < MHSLD_MAX_SHARED; i++) {
+        mhsld__slot *sl = &h->st->slots[i];
+        uint64_t w = mhsld__load64(&sl->word);
+        if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE &&
+            (mhsld__slot_sharers(w) >> h->head & 1u) && mhsld__load64(&sl->start) == r.start &&
+            mhsld__load64(&sl->count) == r.count)
+            return mhsld__share_leave_as(h->st, h->head, i);
+    }
+    return MHSLD_E_NOT_OWNER;
+}
+
+/* ---- release everything ------------------------------------------------- */
+
+mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *freed)
+{
+    mhsld__headrec *hr = &st->heads[head];
+    uint64_t n_freed = 0;
+    mhsld_status s;
+    for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
+        uint64_t seq = mhsld__load64(&hr->groups[g].seq);
+        if (!seq)
+            continue;
+        uint32_t ng = hr->groups[g].n;
+        if (!mhsld__ranges_valid(st, hr->groups[g].r, ng, MHSLD_MAX_EXTENTS))
+            return MHSLD_E_JOURNAL;
+        for (uint32_t i = 0; i < ng; i++)
+            n_freed += hr->groups[g].r[i].count;
+        s = mhsld__commit_as(st, head, g, seq, NULL, 0);
+        if (s != MHSLD_OK)
+            return s;
+    }
+    /* Owned blocks, in batches of runs. */
+    mhsld__bext r[MHSLD_MAX_EXTENTS];
+    uint32_t nr = 0;
+    for (uint64_t w = 0; w < st->lay.nr_words; w++) {
+        if (!mhsld__load64(&st->occ[w].lo))
+            continue;
+        for (uint64_t b = w << 6; b < (w << 6) + 64 && b < st->nr_blocks; b++) {
+            uint64_t e = mhsld__load64(&st->blocks[b]);
+            if (mhsld__e_state(e) != MHSLD_BLOCK_OWNED || mhsld__e_owner(e) != head ||
+                !((mhsld__load64(&st->occ[w].lo) >> (b & 63)) & 1))
+                continue;
+            if (nr && r[nr - 1].start + r[nr - 1].count == b &&
+                mhsld__block_region(st, b) == mhsld__block_region(st, r[nr - 1].start)) {
+                r[nr - 1].count++;
+            } else {
+                if (nr == MHSLD_MAX_EXTENTS) {
+                    s = release_ranges_as(st, head, r, nr);
+                    if (s != MHSLD_OK)
+                        return s;
+                    nr = 0;
+                }
+                r[nr].start = b;
+                r[nr].count = 1;
+                nr++;
+            }
+            n_freed++;
+        }
+    }
+    if (nr) {
+        s = release_ranges_as(st, head, r, nr);
+        if (s != MHSLD_OK)
+            return s;
+    }
+    for (uint32_t i = 0; i < MHSLD_MAX_SHARED; i++) {
+        uint64_t w = mhsld__load64(&st->slots[i].word);
+        if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u)) {
+            if (mhsld__slot_sharers(w) == 1u << head)
+                n_freed += mhsld__load64(&st->slots[i].count);
+            (void)mhsld__share_leave_as(st, head, i);
+        }
+    }
+    if (freed)
+        *freed = n_freed;
+    return MHSLD_OK;
+}
+
+mhsld_status mhsld_release_all(mhsld_head *h, uint64_t *freed_blocks)
+{
+    mhsld_status s = head_ready(h);
+    if (s != MHSLD_OK)
+        return s;
+    return mhsld__release_all_as(h->st, h->head, freed_blocks);
+}
+
+/* ---- access check: the memory hot path ---------------------------------- */
+
+static inline bool block_ok(const mhsld_state *st, uint32_t head, uint64_t e)
+{
+    uint32_t s = mhsld__e_state(e);
+    if (s == MHSLD_BLOCK_OWNED)
+        return mhsld__e_owner(e) == head;
+    if (s != MHSLD_BLOCK_SHARED)
+        return false;
+    uint64_t w = mhsld__load64(&st->slots[mhsld__e_slot(e)].word);
+    return mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u);
+}
+
+bool mhsld_access_ok(const mhsld_head *h, uint64_t dpa, uint64_t len)
+{
+    if (!h || len == 0 || dpa + len < dpa)
+        return false;
+    const mhsld_state *st = h->st;
+    uint64_t end = dpa + len; /* exclusive */
+    while (dpa < end) {
+        uint32_t i = 0;
+        while (i < st->geo.nr_regions &&
+               (dpa < st->geo.regions[i].base ||
+                dpa - st->geo.regions[i].base >= st->geo.regions[i].len))
+            i++;
+        if (i == st->geo.nr_regions)
+            return false;
+        const mhsld_region *r = &st->geo.regions[i];
+        uint64_t off = dpa - r->base;
+        uint64_t last = end - r->base - 1;
+        if (last >= r->len)
+            last = r->len - 1;
+        uint64_t b0 = st->region_first[i] + (off >> st->block_shift);
+        uint64_t b1 = st->region_first[i] + (last >> st->block_shift);
+        for (uint64_t b = b0; b <= b1; b++)
+            if (!block_ok(st, h->head, mhsld__load64(&st->blocks[b])))
+                return false;
+        dpa = r->base + last + 1;
+    }
+    return true;
+}
+
+/* ---- recovery of one journal ------------------------------------------- */
+
+mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recover_report *rep)
+{
+    mhsld__headrec *hr = &st->heads[head];
+    uint32_t opk = mhsld__load32(&hr->j.op);
+    rep->op = opk;
+    if (opk == MHSLD__OP_IDLE)
+        return MHSLD_OK;
+    /* Everything in the journal is untrusted until checked. */
+    uint64_t seq = hr->j.seq;
+    uint32_t n = hr->j.n, nacc = hr->j.nacc, slot = hr->j.slot, gslot = hr->j.gslot;
+    if (opk >= MHSLD__OP__COUNT || seq == 0 || seq > MHSLD__SEQ_MASK ||
+        (mhsld__load64(&hr->jprog) >> 24) != seq ||
+        !mhsld__ranges_valid(st, hr->j.r, n, MHSLD__JMAX) ||
+        (slot != MHSLD__NOSLOT && slot >= MHSLD_MAX_SHARED))
+        return MHSLD_E_JOURNAL;
+    mhsld__op op = {st, head, hr, seq};
+    uint64_t total = mhsld__count_steps(hr->j.r, n);
+    switch (opk) {
+    case MHSLD__OP_RESERVE: {
+        if (gslot >= MHSLD_MAX_PENDING || n == 0 || n > MHSLD_MAX_EXTENTS)
+            return MHSLD_E_JOURNAL;
+        uint64_t c = mhsld__completed_steps(st, head, hr, seq, hr->j.r, n, 0);
+        if (c > total)
+            return MHSLD_E_JOURNAL;
+        if (c == total) { /* every claim happened: complete it */
+            uint64_t pend = mhsld__entry(head, MHSLD_BLOCK_PENDING, mhsld__stamp(head, seq));
+            stepit it;
+            uint64_t w, m;
+            stepit_init(&it, hr->j.r, n);
+            while (stepit_next(&it, &w, &m))
+                mhsld__fill(&op, w, m, pend, hr->j.r, n);
+            mhsld__group *gr = &hr->groups[gslot];
+            if (mhsld__load64(&gr->seq) != seq) {
+                memcpy(gr->r, hr->j.r, n * sizeof(gr->r[0]));
+                gr->n = n;
+                MHSLD__STEP();
+                mhsld__store64(&gr->seq, seq);
+            }
+            mhsld__journal_end(hr);
+            rep->rolled_forward = 1;
+            return MHSLD_OK;
+        }
+        undo_claims(&op, hr->j.r, n, c);
+        rep->rolled_back = 1;
+        return MHSLD_OK;
+    }
+    case MHSLD__OP_SHARE_NEW: {
+        if (slot == MHSLD__NOSLOT || n != 1)
+            return MHSLD_E_JOURNAL;
+        uint64_t w = mhsld__load64(&st->slots[slot].word);
+        uint64_t cw = mhsld__slotw(0, MHSLD__SLOT_CREATING, head, seq);
+        if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && mhsld__slot_head(w) == head &&
+            mhsld__slot_seq(w) == (seq & 0xffffffull)) {
+            mhsld__journal_end(hr); /* completed; list_gen may miss one bump */
+            mhsld__bump_list_gen(hr);
+            rep->rolled_forward = 1;
+            return MHSLD_OK;
+        }
+        if (w != cw) { /* never got the slot: nothing was claimed */
+            mhsld__journal_end(hr);
+            rep->rolled_back = 1;
+            return MHSLD_OK;
+        }
+        uint64_t c = mhsld__completed_steps(st, head, hr, seq, hr->j.r, n, 0);
+        if (c > total)
+            return MHSLD_E_JOURNAL;
+        undo_claims(&op, hr->j.r, n, c);
+        rep->rolled_back = 1;
+        return MHSLD_OK;
+    }
+    case MHSLD__OP_UNDO: {
+        uint64_t undo = hr->j.undo;
+        if (undo > total)
+            return MHSLD_E_JOURNAL;
+        undo_resume(&op, hr->j.r, n, undo);
+        rep->rolled_back = 1;
+        return MHSLD_OK;
+    }
+    case MHSLD__OP_COMMIT: {
+        if (gslot >= MHSLD_MAX_PENDING || nacc > MHSLD_MAX_EXTENTS ||
+            !mhsld__ranges_valid(st, hr->j.acc, nacc, MHSLD_MAX_EXTENTS))
+            return MHSLD_E_JOURNAL;
+        uint64_t c = mhsld__completed_steps(st, head, hr, seq, hr->j.r, n, 0);
+        if (c > total)
+            return MHSLD_E_JOURNAL;
+        commit_run(&op, c);
+        rep->rolled_forward = 1;
+        return MHSLD_OK;
+    }
+    case MHSLD__OP_RELEASE: {
+        uint64_t c = mhsld__completed_steps(st, head, hr, seq, hr->j.r, n, 0);
+        if (c > total)
+            return MHSLD_E_JOURNAL;
+        give_back_steps(&op, hr->j.r, n, c, total, 0);
+        mhsld__bump_list_gen(hr);
+        mhsld__journal_end(hr);
+        rep->rolled_forward = 1;
+        return MHSLD_OK;
+    }
+    case MHSLD__OP_SHARE_LEAVE: {
+        if (slot == MHSLD__NOSLOT || n != 1)
+            return MHSLD_E_JOURNAL;
+        uint64_t w = mhsld__load64(&st->slots[slot].word);
+        if (w != mhsld__slotw(0, MHSLD__SLOT_RETIRING, head, seq)) {
+            /* the retiring CAS did not happen (or the slot is already free) */
+            if (mhsld__slot_state(w) == MHSLD__SLOT_FREE)
+                rep->rolled_forward = 1;
+            else
+                rep->rolled_back = 1;
+            mhsld__journal_end(hr);
+            return MHSLD_OK;
+        }
+        uint64_t c = mhsld__completed_steps(st, head, hr, seq, hr->j.r, n, 0);
+        if (c > total)
+            return MHSLD_E_JOURNAL;
+        share_retire_run(&op, c);
+        rep->rolled_forward = 1;
+        return MHSLD_OK;
+    }
+    default:
+        return MHSLD_E_JOURNAL;
+    }
+}
