@@ -1023,3 +1023,41 @@ mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recove
         return MHSLD_E_JOURNAL;
     }
 }
+
+/* ---- pending reservations ---------------------------------------------- */
+
+mhsld_status mhsld_pending_oldest(const mhsld_head *h, uint64_t *group)
+{
+    if (!h || !group)
+        return MHSLD_E_INVAL;
+    uint64_t best = 0;
+    for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
+        uint64_t s = mhsld__load64(&h->hr->groups[g].seq);
+        if (s && (!best || s < best))
+            best = s;
+    }
+    if (!best)
+        return MHSLD_E_NO_GROUP;
+    *group = best;
+    return MHSLD_OK;
+}
+
+mhsld_status mhsld_pending_get(const mhsld_head *h, uint64_t group, mhsld_extent *ext, size_t cap,
+                               size_t *n)
+{
+    if (!h || !n || (cap && !ext))
+        return MHSLD_E_INVAL;
+    int g = mhsld__group_find(h->st, h->hr, group);
+    if (g < 0)
+        return MHSLD_E_NO_GROUP;
+    const mhsld__group *gr = &h->hr->groups[g];
+    uint32_t ng = gr->n;
+    if (!mhsld__ranges_valid(h->st, gr->r, ng, MHSLD_MAX_EXTENTS))
+        return MHSLD_E_CORRUPT;
+    for (uint32_t i = 0; i < ng && i < cap; i++) {
+        ext[i].dpa = mhsld__block_dpa(h->st, gr->r[i].start);
+        ext[i].len = gr->r[i].count << h->st->block_shift;
+    }
+    *n = ng;
+    return MHSLD_OK;
+}
