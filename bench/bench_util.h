@@ -85,7 +85,7 @@ void bench_state_path(char *buf, size_t cap, const char *tag);
 typedef struct bench_machine {
     char cpu[160];
     long cores_online;
-    char kernel[128];
+    char kernel[200];
     char compiler[96];
     char date[40];
 } bench_machine;

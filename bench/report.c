@@ -119,7 +119,7 @@ void report_print_table(const report *r, const bench_machine *m, FILE *out)
                  "engine is (same run)\n");
     for (unsigned i = 0; i < r->nrows; i++) {
         const row *w = &r->rows[i];
-        char c[D_COUNT][64], x1[16], x2[16];
+        char c[D_COUNT][112], x1[16], x2[16];
 
         if (strcmp(group, w->group) != 0) {
             group = w->group;
