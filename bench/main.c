@@ -61,27 +61,32 @@ typedef struct cfg {
     const char *csv;
     const char *crash_helper;
     const char *only; /* comma list of groups, NULL = all */
+    bool design_on[D_COUNT];
 } cfg;
 
 static report g_report;
+static const char *const dname[D_COUNT] = {"engine", "rfc", "mutex"};
 
-static bool want(const cfg *c, const char *group)
+/* Is `name` an element of the comma list p? */
+static bool list_has(const char *p, const char *name)
 {
-    const char *p = c->only;
-    size_t gl = strlen(group);
+    size_t gl = strlen(name);
 
-    if (!p)
-        return true;
     while (*p) {
         const char *e = strchr(p, ',');
         size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == gl && strncmp(p, group, l) == 0)
+        if (l == gl && strncmp(p, name, l) == 0)
             return true;
         if (!e)
             break;
         p = e + 1;
     }
     return false;
+}
+
+static bool want(const cfg *c, const char *group)
+{
+    return c->only == NULL || list_has(c->only, group);
 }
 
 /* ---- the engine, seen as the benchmarks use it ------------------------ */
@@ -286,9 +291,12 @@ static void three_destroy(three *t)
 static void time_three(const cfg *c, row *w, hot *ctx, bench_batch_fn fe, bench_batch_fn fr,
                        bench_batch_fn fm)
 {
-    w->d[D_ENG] = bench_time_batches(fe, ctx, c->reps, c->rep_ns);
-    w->d[D_RFC] = bench_time_batches(fr, ctx, c->reps, c->rep_ns);
-    w->d[D_MTX] = bench_time_batches(fm, ctx, c->reps, c->rep_ns);
+    if (c->design_on[D_ENG])
+        w->d[D_ENG] = bench_time_batches(fe, ctx, c->reps, c->rep_ns);
+    if (c->design_on[D_RFC])
+        w->d[D_RFC] = bench_time_batches(fr, ctx, c->reps, c->rep_ns);
+    if (c->design_on[D_MTX])
+        w->d[D_MTX] = bench_time_batches(fm, ctx, c->reps, c->rep_ns);
 }
 
 static bench_stat stat_div(bench_stat s, double k)
@@ -746,8 +754,6 @@ static bool mp_check(int design, const char *path, uint64_t dev, const mp_res *r
     return ok;
 }
 
-static const char *const dname[D_COUNT] = {"engine", "rfc", "mutex"};
-
 /* One repetition: returns false (and notes why) on any failure. */
 static bool mp_rep(int design, const mp_params *p, unsigned rep, double *claims_s,
                    double *conflicts_s)
@@ -849,6 +855,8 @@ static void bench_mp(const cfg *c)
             for (int d = 0; d < D_COUNT; d++) {
                 double vc[BENCH_MAX_REPS], vf[BENCH_MAX_REPS];
                 unsigned n = 0;
+                if (!c->design_on[d])
+                    continue;
                 for (unsigned r = 0; r < c->mp_reps; r++) {
                     if (mp_rep(d, &p, r, &vc[n], &vf[n]))
                         n++;
@@ -1254,14 +1262,18 @@ static void bench_recover(const cfg *c)
                    "recover head killed mid-claim of %u blocks", REC_N);
     w->n = REC_N;
     w->dev = REC_DEV_BLOCKS;
-    w->d[D_ENG] = rec_engine_crash_point(c);
-    w->d[D_RFC] = rec_baseline(c, D_RFC);
-    w->d[D_MTX] = rec_baseline(c, D_MTX);
+    if (c->design_on[D_ENG])
+        w->d[D_ENG] = rec_engine_crash_point(c);
+    if (c->design_on[D_RFC])
+        w->d[D_RFC] = rec_baseline(c, D_RFC);
+    if (c->design_on[D_MTX])
+        w->d[D_MTX] = rec_baseline(c, D_MTX);
     w = report_add(&g_report, "recover/after", "recover", "us", ROW_LOWER_BETTER,
                    "recover head killed after reserve of %u (pending)", REC_N);
     w->n = REC_N;
     w->dev = REC_DEV_BLOCKS;
-    w->d[D_ENG] = rec_engine_after_reserve(c);
+    if (c->design_on[D_ENG])
+        w->d[D_ENG] = rec_engine_after_reserve(c);
 }
 
 /* ---- main ---------------------------------------------------------------- */
@@ -1269,11 +1281,12 @@ static void bench_recover(const cfg *c)
 static void usage(FILE *f)
 {
     fputs("usage: mhsld_bench [--quick] [--csv FILE] [--reps N] [--only GROUPS]\n"
-          "                   [--mp-seconds S] [--crash-helper PATH]\n"
+          "                   [--mp-seconds S] [--designs LIST] [--crash-helper PATH]\n"
           "  --quick          tiny configuration that only proves every benchmark works\n"
           "  --csv FILE       also write the table as CSV\n"
           "  --reps N         repetitions of each hot measurement (default 9, quick 3)\n"
           "  --only GROUPS    comma list of: claim,access,device,mp,open,recover\n"
+          "  --designs LIST   comma list of: engine,rfc,mutex (default all; for profiling)\n"
           "  --mp-seconds S   length of one two-process repetition (default 1, quick 0.05)\n"
           "  --crash-helper P mhsld_bench_crash (default: next to this program)\n",
           f);
@@ -1318,6 +1331,7 @@ int main(int argc, char **argv)
     unsigned missed;
     double mp_seconds = -1.0;
     int reps = -1;
+    const char *designs = NULL;
 
     memset(&c, 0, sizeof(c));
     for (int i = 1; i < argc; i++) {
@@ -1330,6 +1344,8 @@ int main(int argc, char **argv)
             reps = (int)parse_uint(argv[++i], 1, BENCH_MAX_REPS, "--reps");
         } else if (strcmp(a, "--only") == 0 && i + 1 < argc) {
             c.only = argv[++i];
+        } else if (strcmp(a, "--designs") == 0 && i + 1 < argc) {
+            designs = argv[++i];
         } else if (strcmp(a, "--crash-helper") == 0 && i + 1 < argc) {
             c.crash_helper = argv[++i];
         } else if (strcmp(a, "--mp-seconds") == 0 && i + 1 < argc) {
@@ -1356,6 +1372,24 @@ int main(int argc, char **argv)
                 found = found || (strlen(groups[g]) == l && strncmp(groups[g], p, l) == 0);
             if (!found)
                 bench_die("unknown group in --only '%s'", c.only);
+            if (!e)
+                break;
+            p = e + 1;
+        }
+    }
+    for (int d = 0; d < D_COUNT; d++)
+        c.design_on[d] = designs == NULL || list_has(designs, dname[d]);
+    if (designs) {
+        /* Every name in the list must be a design. */
+        const char *p = designs;
+        while (*p) {
+            const char *e = strchr(p, ',');
+            size_t l = e ? (size_t)(e - p) : strlen(p);
+            bool found = false;
+            for (int d = 0; d < D_COUNT; d++)
+                found = found || (strlen(dname[d]) == l && strncmp(dname[d], p, l) == 0);
+            if (!found)
+                bench_die("unknown design in --designs '%s' (engine,rfc,mutex)", designs);
             if (!e)
                 break;
             p = e + 1;
