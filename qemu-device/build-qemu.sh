@@ -1,0 +1,414 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# Build qemu-system-x86_64 (QEMU 10.0.x from Debian's trixie source package)
+# with the cxl-mhsld device and its hook patch.
+#
+# Run as root on Debian 12.  Steps, each skipped when already done:
+#   1. install the build dependencies from Debian's packages (meson 1.7 from
+#      bookworm-backports under a private apt configuration: the host's apt
+#      sources are never edited);
+#   2. fetch the `qemu` source package of trixie with `apt-get source` (same
+#      private configuration) and unpack it once, pristine;
+#   3. lay the patched tree: patches/*.patch + cxl_mhsld.c + the engine
+#      (engine/include, engine/src) over the pristine source; only files
+#      whose content changed are rewritten, so ninja rebuilds incrementally;
+#   4. configure (x86_64-softmmu only) and build;
+#   5. install into the cache, keyed by QEMU version + hash of the inputs.
+#
+# The last line on stdout is the path of the built qemu-system-x86_64; the
+# same path is written to $MHSLD_QEMU_CACHE/current (and the cxl-test qtest
+# binary beside it).  A second run with unchanged inputs only prints it.
+#
+# Environment:
+#   MHSLD_QEMU_CACHE  cache directory (default /var/cache/mhsld/qemu)
+#   MHSLD_QEMU_JOBS   ninja -j (default 2)
+#   MHSLD_QEMU_NO_DEPS=1  skip the apt steps (dependencies known present)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+CACHE=${MHSLD_QEMU_CACHE:-/var/cache/mhsld/qemu}
+JOBS=${MHSLD_QEMU_JOBS:-2}
+APTDIR=$CACHE/apt
+
+log() { printf '[build-qemu] %s\n' "$*" >&2; }
+die() { printf '[build-qemu] error: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+    cat >&2 <<EOF
+usage: $0 [--print-key] [--force] [--fetch-only]
+  --print-key  print the cache key of the current inputs and exit
+  --fetch-only install dependencies and fetch the source, print its path
+  --force      rebuild even if the cache holds this key
+EOF
+    exit 2
+}
+
+FORCE=0
+PRINT_KEY=0
+FETCH_ONLY=0
+for a in "$@"; do
+    case $a in
+    --force) FORCE=1 ;;
+    --print-key) PRINT_KEY=1 ;;
+    --fetch-only) FETCH_ONLY=1 ;;
+    -h | --help) usage ;;
+    *) usage ;;
+    esac
+done
+
+# ---- inputs and the cache key --------------------------------------------
+
+PATCHES=()
+check_inputs() {
+    local p f n=0
+    while IFS= read -r -d '' p; do PATCHES+=("$p"); done \
+        < <(find "$HERE/patches" -maxdepth 1 -name '*.patch' -print0 2>/dev/null | sort -z)
+    [ ${#PATCHES[@]} -gt 0 ] || die "no patches in $HERE/patches"
+    [ -f "$HERE/cxl_mhsld.c" ] || die "missing $HERE/cxl_mhsld.c"
+    [ -f "$HERE/meson.build.in" ] || die "missing $HERE/meson.build.in"
+    for f in "$REPO"/engine/src/*.c; do [ -f "$f" ] && n=$((n + 1)); done
+    [ "$n" -gt 0 ] || die "no engine sources in $REPO/engine/src"
+    [ -f "$REPO/engine/include/mhsld/mailbox.h" ] || die "missing engine/include/mhsld/mailbox.h"
+}
+
+# Every input file, as paths relative to the repo, sorted.
+input_files() {
+    (cd "$REPO" && {
+        printf '%s\n' qemu-device/build-qemu.sh qemu-device/cxl_mhsld.c qemu-device/meson.build.in \
+            qemu-device/devices.mak
+        find qemu-device/patches -maxdepth 1 -name '*.patch'
+        find engine/include engine/src -type f \( -name '*.c' -o -name '*.h' \)
+    } | LC_ALL=C sort)
+}
+
+inputs_hash() {
+    # Hash names and contents so that a rename also changes the key.
+    (cd "$REPO" && input_files | while IFS= read -r f; do
+        printf '%s\n' "$f"
+        sha256sum <"$f"
+    done) | sha256sum | cut -c1-16
+}
+
+# ---- apt, private configuration ------------------------------------------
+
+mirror_uri() {
+    local uri
+    uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' \
+        /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    echo "${uri:-http://deb.debian.org/debian}"
+}
+
+APT_PRIV=()
+setup_private_apt() {
+    local mirror
+    mirror=$(mirror_uri)
+    mkdir -p "$APTDIR/lists/partial" "$APTDIR/archives/partial"
+    chmod 755 "$CACHE" "$APTDIR"
+    cat >"$APTDIR/sources.list.new" <<EOF
+# Private to mhsld's build-qemu.sh; the host's apt sources are not touched.
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm-updates main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm-backports main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main
+EOF
+    mv "$APTDIR/sources.list.new" "$APTDIR/sources.list"
+    APT_PRIV=(-o "Dir::Etc::SourceList=$APTDIR/sources.list"
+        -o Dir::Etc::SourceParts=/dev/null
+        -o "Dir::State::Lists=$APTDIR/lists"
+        -o "Dir::Cache::pkgcache=$APTDIR/pkgcache.bin"
+        -o "Dir::Cache::srcpkgcache=$APTDIR/srcpkgcache.bin"
+        -o "Dir::Cache::Archives=$APTDIR/archives"
+        -o DPkg::Lock::Timeout=600)
+    # Refresh the private lists at most once a day.
+    if [ -z "$(find "$APTDIR/lists" -maxdepth 1 -name '*InRelease' -mmin -1440 2>/dev/null)" ]; then
+        log "apt-get update (private lists in $APTDIR)"
+        apt-get "${APT_PRIV[@]}" -q update >&2
+    fi
+}
+
+BUILD_DEPS=(build-essential pkg-config ninja-build python3 python3-venv flex bison
+    libglib2.0-dev libpixman-1-dev zlib1g-dev libck-dev dpkg-dev
+    seabios ipxe-qemu)
+
+install_deps() {
+    [ "${MHSLD_QEMU_NO_DEPS:-0}" = 1 ] && return 0
+    [ "$(id -u)" = 0 ] || die "run as root (installs Debian packages), or set MHSLD_QEMU_NO_DEPS=1"
+    local missing=() p
+    for p in "${BUILD_DEPS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing: ${missing[*]}"
+        if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' 2>/dev/null)" ]; then
+            apt-get -q update >&2
+        fi
+        DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends \
+            -o DPkg::Lock::Timeout=600 "${missing[@]}" >&2
+    fi
+    if ! meson_ok; then
+        setup_private_apt
+        log "installing meson and pycotap from bookworm-backports"
+        DEBIAN_FRONTEND=noninteractive apt-get "${APT_PRIV[@]}" -q install -y \
+            --no-install-recommends -t bookworm-backports meson python3-pycotap >&2
+        meson_ok || die "meson >= 1.5 or pycotap still missing after installing from bookworm-backports"
+    fi
+}
+
+# QEMU 10.0's configure wants meson >= 1.5 and pycotap >= 1.1 from the system
+# Python (Debian's source has no python/wheels to fall back on).
+meson_ok() {
+    /usr/bin/python3 - <<'EOF' 2>/dev/null
+import sys
+try:
+    from mesonbuild import coredata
+    import pycotap  # noqa: F401
+except ImportError:
+    sys.exit(1)
+v = tuple(int(x) for x in coredata.version.split('.')[:2])
+sys.exit(0 if v >= (1, 5) else 1)
+EOF
+}
+
+# ---- QEMU source ---------------------------------------------------------
+
+# Prints the pristine source directory.  Fetches it once.
+fetch_source() {
+    local d
+    d=$(find "$CACHE/src" -mindepth 1 -maxdepth 1 -type d -name 'qemu-10.0*' 2>/dev/null | sort -V | tail -n1)
+    if [ -n "$d" ] && [ -f "$d/.mhsld-unpacked" ]; then
+        echo "$d"
+        return
+    fi
+    setup_private_apt
+    local dl=$CACHE/dl
+    rm -rf "$dl"
+    mkdir -p "$dl"
+    chown _apt "$dl" 2>/dev/null || true
+    log "fetching the trixie qemu source package"
+    (cd "$dl" && apt-get "${APT_PRIV[@]}" -q source --download-only qemu >&2)
+    local dsc
+    dsc=$(find "$dl" -maxdepth 1 -name 'qemu_*.dsc' | head -n1)
+    [ -n "$dsc" ] || die "apt-get source qemu gave no .dsc"
+    local ver
+    ver=$(sed -n 's/^Version: //p' "$dsc" | head -n1)
+    log "Debian qemu source version $ver"
+    case $ver in
+    1:10.0.*) ;;
+    *) die "trixie's qemu source is $ver, not 10.0.x" ;;
+    esac
+    # Upstream version without epoch and Debian suffix, e.g. 10.0.3.
+    local up=${ver#*:}
+    up=${up%%+*}
+    up=${up%%-*}
+    d=$CACHE/src/qemu-$up
+    rm -rf "$d" "$d.tmp"
+    mkdir -p "$CACHE/src"
+    # Upstream source only: Debian's own patches are for Debian's packaging.
+    dpkg-source --no-check --skip-patches -x "$dsc" "$d.tmp" >&2
+    [ -f "$d.tmp/VERSION" ] || die "unpacked source lacks VERSION"
+    mv "$d.tmp" "$d"
+    : >"$d/.mhsld-unpacked"
+    rm -rf "$dl"
+    echo "$d"
+}
+
+# ---- the patched tree ----------------------------------------------------
+
+# Write $2 into $1 only if the content differs (keeps mtimes for ninja).
+install_if_changed() {
+    local dst=$1 src=$2
+    if [ -f "$dst" ] && cmp -s "$src" "$dst"; then
+        return
+    fi
+    mkdir -p "$(dirname "$dst")"
+    cp "$src" "$dst"
+    log "updated ${dst#"$WORK"/}"
+}
+
+# Bring $WORK to pristine + patches + device + engine, touching only what
+# changed.  $WORK/.mhsld-managed lists the files we manage.
+lay_tree() {
+    local pristine=$1 stage
+    stage=$(mktemp -d "$CACHE/stage.XXXXXX")
+    # shellcheck disable=SC2064
+    trap "rm -rf '$stage'" RETURN
+    if [ ! -d "$WORK" ]; then
+        log "copying the pristine source to $WORK"
+        cp -a "$pristine" "$WORK.tmp"
+        mv "$WORK.tmp" "$WORK"
+        : >"$WORK/.mhsld-managed"
+    fi
+    # Files the patches touch, staged from the pristine tree, then patched.
+    local touched=() p f
+    for p in "${PATCHES[@]}"; do
+        while IFS= read -r f; do touched+=("$f"); done \
+            < <(sed -n 's#^+++ b/\([^[:space:]]*\).*#\1#p' "$p")
+    done
+    for f in "${touched[@]}"; do
+        if [ -f "$pristine/$f" ] && [ ! -f "$stage/$f" ]; then
+            mkdir -p "$stage/$(dirname "$f")"
+            cp "$pristine/$f" "$stage/$f"
+        fi
+    done
+    for p in "${PATCHES[@]}"; do
+        patch -s -p1 -N -d "$stage" -i "$p" >&2 || die "patch $(basename "$p") does not apply to $(basename "$pristine")"
+    done
+    # The device list, the device and the engine.
+    mkdir -p "$stage/configs/devices/x86_64-softmmu" "$stage/hw/mem/mhsld/engine"
+    cp "$HERE/devices.mak" "$stage/configs/devices/x86_64-softmmu/mhsld.mak"
+    cp "$HERE/cxl_mhsld.c" "$stage/hw/mem/mhsld/cxl_mhsld.c"
+    cp -r "$REPO/engine/include" "$REPO/engine/src" "$stage/hw/mem/mhsld/engine/"
+    {
+        sed -n '1,/@ENGINE_SOURCES@/p' "$HERE/meson.build.in" | sed '$d'
+        (cd "$stage/hw/mem/mhsld" && find engine/src -name '*.c' | LC_ALL=C sort |
+            sed "s/.*/  '&',/")
+        sed -n '/@ENGINE_SOURCES@/,$p' "$HERE/meson.build.in" | sed '1d'
+    } >"$stage/hw/mem/mhsld/meson.build"
+
+    local new_list
+    new_list=$(cd "$stage" && find . -type f | sed 's#^\./##' | LC_ALL=C sort)
+    # Files managed before but no longer: back to pristine, or removed.
+    while IFS= read -r f; do
+        [ -n "$f" ] || continue
+        if ! grep -qxF "$f" <<<"$new_list"; then
+            if [ -f "$pristine/$f" ]; then
+                install_if_changed "$WORK/$f" "$pristine/$f"
+            else
+                rm -f "$WORK/$f"
+                log "removed $f"
+            fi
+        fi
+    done <"$WORK/.mhsld-managed"
+    while IFS= read -r f; do
+        install_if_changed "$WORK/$f" "$stage/$f"
+    done <<<"$new_list"
+    printf '%s\n' "$new_list" >"$WORK/.mhsld-managed"
+}
+
+# ---- configure and build -------------------------------------------------
+
+CONFIGURE_ARGS=(
+    --target-list=x86_64-softmmu
+    --python=/usr/bin/python3
+    --disable-download
+    --disable-install-blobs
+    --disable-fdt
+    --without-default-features
+    --enable-kvm
+    --enable-tcg
+    --disable-docs
+    --disable-user
+    --disable-tools
+    --disable-guest-agent
+    --disable-werror
+    --without-default-devices
+    --with-devices-x86_64=mhsld
+)
+
+configure_tree() {
+    local b=$WORK/build want
+    want=$(printf '%s\n' "${CONFIGURE_ARGS[@]}")
+    if [ -f "$b/build.ninja" ] && [ -f "$b/.mhsld-configure-args" ] &&
+        [ "$want" = "$(cat "$b/.mhsld-configure-args")" ]; then
+        return
+    fi
+    log "configure ${CONFIGURE_ARGS[*]}"
+    rm -rf "$b"
+    mkdir -p "$b"
+    (cd "$b" && ../configure "${CONFIGURE_ARGS[@]}" >&2) || die "configure failed"
+    printf '%s\n' "$want" >"$b/.mhsld-configure-args"
+}
+
+build_tree() {
+    local b=$WORK/build
+    log "ninja -j$JOBS qemu-system-x86_64 tests/qtest/cxl-test (in $b)"
+    # ninja prints [n/m] progress lines: keep them visible on stderr.
+    ninja -C "$b" -j"$JOBS" qemu-system-x86_64 tests/qtest/cxl-test >&2 || die "build failed"
+}
+
+# Firmware from Debian's seabios / ipxe-qemu, linked where the installed
+# binary looks for its data (QEMU finds ../share/qemu relative to itself).
+link_firmware() {
+    local share=$1/share/qemu f
+    mkdir -p "$share"
+    for f in /usr/share/seabios/*.bin /usr/lib/ipxe/qemu/*.rom; do
+        [ -e "$f" ] && ln -sf "$f" "$share/$(basename "$f")"
+    done
+    # Option ROMs QEMU builds from source (linuxboot_dma.bin, kvmvapic.bin, ...).
+    for f in "$WORK"/build/pc-bios/optionrom/*.bin; do
+        [ -e "$f" ] && cp "$f" "$share/"
+    done
+    [ -e "$share/bios-256k.bin" ] || die "bios-256k.bin not found (is seabios installed?)"
+}
+
+install_result() {
+    local out=$1 tmp
+    tmp=$out.tmp
+    rm -rf "$tmp"
+    mkdir -p "$tmp/bin" "$tmp/share/qemu"
+    cp "$WORK/build/qemu-system-x86_64" "$tmp/bin/"
+    cp "$WORK/build/tests/qtest/cxl-test" "$tmp/bin/"
+    # Data QEMU reads at run time from its data directory.
+    cp -r "$WORK/pc-bios/keymaps" "$tmp/share/qemu/" 2>/dev/null || true
+    WORK=$WORK link_firmware "$tmp"
+    echo "$VERSION" >"$tmp/qemu-version"
+    echo "$KEY" >"$tmp/key"
+    rm -rf "$out"
+    mv "$tmp" "$out"
+}
+
+# ---- main ----------------------------------------------------------------
+
+mkdir -p "$CACHE/src" "$CACHE/out" "$CACHE/work"
+
+if [ "$PRINT_KEY" = 1 ]; then
+    d=$(find "$CACHE/src" -mindepth 1 -maxdepth 1 -type d -name 'qemu-10.0*' 2>/dev/null | sort -V | tail -n1)
+    echo "${d:+$(cat "$d/VERSION")-}$(inputs_hash)"
+    exit 0
+fi
+
+# One build at a time per cache.
+exec 9>"$CACHE/.lock"
+flock 9
+
+if [ "$FETCH_ONLY" = 1 ]; then
+    install_deps
+    fetch_source
+    exit 0
+fi
+
+check_inputs
+START=$(date +%s)
+HASH=$(inputs_hash)
+PRISTINE=""
+# Fast path: a cached build for this exact input needs no apt and no source.
+for d in "$CACHE"/out/*-"$HASH"; do
+    if [ "$FORCE" = 0 ] && [ -x "$d/bin/qemu-system-x86_64" ] && [ -f "$d/key" ]; then
+        echo "$d/bin/qemu-system-x86_64" >"$CACHE/current"
+        log "cached: $(cat "$d/key")"
+        echo "$d/bin/qemu-system-x86_64"
+        exit 0
+    fi
+done
+
+install_deps
+PRISTINE=$(fetch_source)
+VERSION=$(cat "$PRISTINE/VERSION")
+KEY=$VERSION-$HASH
+OUT=$CACHE/out/$KEY
+WORK=$CACHE/work/qemu-$VERSION
+log "QEMU $VERSION, key $KEY"
+
+lay_tree "$PRISTINE"
+configure_tree
+build_tree
+install_result "$OUT"
+echo "$OUT/bin/qemu-system-x86_64" >"$CACHE/current"
+# Keep the cache small: drop other outputs of this version.
+for d in "$CACHE"/out/"$VERSION"-*; do
+    [ "$d" = "$OUT" ] || rm -rf "$d"
+done
+log "built in $(($(date +%s) - START)) s"
+echo "$OUT/bin/qemu-system-x86_64"
