@@ -69,6 +69,7 @@ static bool dc_extent_ok(const uint8_t *p)
 
 static void dc_extent_get(const uint8_t *p, mhsld_mbox_dc_extent *e)
 {
+    memset(e, 0, sizeof(*e)); /* padding too: decoded structs compare with memcmp */
     e->dpa = mhsld_ld64(p + OFF(mhsld_wire_dc_extent, start_dpa));
     e->len = mhsld_ld64(p + OFF(mhsld_wire_dc_extent, length));
     memcpy(e->tag, p + OFF(mhsld_wire_dc_extent, tag), MHSLD_TAG_SIZE);
