@@ -1,0 +1,507 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
+"""cxl-mhsld scenarios with real QEMU processes (-accel qtest, no guest).
+
+usage: scenarios.py --qemu PATH [--cxl-test PATH] [--list] [NAME...]
+
+Prints one line per scenario and a final "N passed, N failed" line; exits
+non-zero if any scenario failed.
+"""
+
+import argparse
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qemu_harness import (BLOCK, MiB, Host, HarnessError, Qemu, QemuExited,  # noqa: E402
+                          RC_INVALID_INPUT, RC_INVALID_PA, RC_SUCCESS,
+                          OP_GET_HEAD_INFO, cfmw_base, machine_args, rfc_device,
+                          run_expect_failure)
+
+DC_SIZE = 256 * MiB
+SCENARIOS = []
+
+
+def scenario(fn):
+    SCENARIOS.append(fn)
+    return fn
+
+
+class Check(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Check(msg)
+
+
+def qmp_ok(resp, what):
+    check("error" not in resp, "%s: unexpected QMP error: %s" %
+          (what, resp.get("error", {}).get("desc")))
+
+
+def qmp_refused(resp, what, *needles):
+    check("error" in resp, "%s: QMP accepted, expected a refusal" % what)
+    desc = resp["error"]["desc"]
+    for n in needles:
+        check(n in desc, "%s: error %r does not mention %r" % (what, desc, n))
+    return desc
+
+
+class Ctx:
+    """One scenario's world: a state name, a DC memory file, its heads."""
+
+    def __init__(self, args, name):
+        self.qemu = args.qemu
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix="mhsld-qt-%s." % name, dir=args.workdir)
+        self.state = "mhsld-qt-%d-%s" % (os.getpid(), name.replace("_", "-"))
+        self.dc_mem = os.path.join(self.dir, "dc-mem")
+        self.heads = []
+
+    def start(self, head, init, dc_size=DC_SIZE, extra="", device=None, dc_mem=None):
+        dev = device or rfc_device(head, self.state, init, extra)
+        q = Qemu(self.qemu, machine_args(dc_mem or self.dc_mem, dc_size, dev),
+                 self.dir, "head%d" % head)
+        self.heads.append(q)
+        q.host = Host(q)
+        return q
+
+    def expect_failure(self, head, init, dc_size=DC_SIZE, extra="", state=None):
+        dev = rfc_device(head, state or self.state, init, extra)
+        return run_expect_failure(self.qemu, machine_args(
+            os.path.join(self.dir, "dc-mem-fail"), dc_size, dev))
+
+    def state_path(self):
+        return "/dev/shm/" + self.state
+
+    def cleanup(self):
+        for q in self.heads:
+            try:
+                q.quit()
+            except Exception:  # best effort: the scenario already reported
+                pass
+        # The device never unlinks the state; the test does, when done.
+        for p in (self.state_path(),):
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def stderr_of_heads(self):
+        return "\n".join("--- %s stderr:\n%s" % (q.name, q.stderr()[-2000:])
+                         for q in self.heads if q.stderr())
+
+
+# ---------------------------------------------------------------------------
+
+
+def offer_and_accept(q, extents, accept=None):
+    """QMP add on head q, then its host reads the event log and answers."""
+    qmp_ok(q.dc_add(extents), "QMP add %r" % (extents,))
+    rc, offered = q.host.accept_offer(accept)
+    return rc, offered
+
+
+@scenario
+def rfc_two_heads(ctx):
+    """The RFC command line, two heads on one state: add, conflict, disjoint
+    add, 5500h, release frees the range for the other head."""
+    h0 = ctx.start(0, True)
+    h1 = ctx.start(1, False)
+    base = h0.host.dc_region0_base()
+    check(base == h1.host.dc_region0_base(), "heads disagree on the DC base")
+
+    rc, offered = offer_and_accept(h0, [(0, 4 * BLOCK)])
+    check(offered == [(base, 4 * BLOCK)], "offered %r" % offered)
+    check(rc == RC_SUCCESS, "head 0 accept: rc 0x%x" % rc)
+    check(h0.host.extent_list() == [(base, 4 * BLOCK)], "head 0 extent list")
+
+    qmp_refused(h1.dc_add([(2 * BLOCK, 4 * BLOCK)]), "head 1 overlapping add", "head 0")
+    rc, _ = offer_and_accept(h1, [(8 * BLOCK, 2 * BLOCK)])
+    check(rc == RC_SUCCESS, "head 1 disjoint accept: rc 0x%x" % rc)
+
+    for q in (h0, h1):
+        rc, info = q.host.mhd_info()
+        check(rc == RC_SUCCESS, "5500h rc 0x%x" % rc)
+        check(info["heads"] == 8 and info["lds"] == 8, "5500h counts %r" % info)
+        check(info["map"] == list(range(8)), "5500h LD map %r" % info["map"])
+    rc, info = h0.host.mhd_info(start=2, limit=3)
+    check(rc == RC_SUCCESS and info["start"] == 2 and info["map"] == [2, 3, 4],
+          "5500h window %r" % (info,))
+    rc, _ = h0.host.mhd_info(start=8)
+    check(rc == RC_INVALID_INPUT, "5500h start past the LDs: rc 0x%x" % rc)
+
+    rc = h0.host.release([(base, 4 * BLOCK)])
+    check(rc == RC_SUCCESS, "head 0 release: rc 0x%x" % rc)
+    check(h0.host.extent_list() == [], "head 0 still lists extents")
+    rc, _ = offer_and_accept(h1, [(2 * BLOCK, 2 * BLOCK)])
+    check(rc == RC_SUCCESS, "head 1 takes released range: rc 0x%x" % rc)
+    check(sorted(h1.host.extent_list()) == [(base + 2 * BLOCK, 2 * BLOCK),
+                                            (base + 8 * BLOCK, 2 * BLOCK)],
+          "head 1 extent list %r" % h1.host.extent_list())
+
+
+@scenario
+def rfc_three_heads(ctx):
+    """Three heads on one state: each gets its own range, conflicts name the
+    holder, 5501h describes the heads."""
+    hs = [ctx.start(0, True), ctx.start(1, False), ctx.start(2, False)]
+    for i, q in enumerate(hs):
+        rc, _ = offer_and_accept(q, [(i * 8 * BLOCK, 4 * BLOCK)])
+        check(rc == RC_SUCCESS, "head %d accept: rc 0x%x" % (i, rc))
+    qmp_refused(hs[2].dc_add([(8 * BLOCK, BLOCK)]), "head 2 on head 1's range", "head 1")
+    qmp_refused(hs[1].dc_add([(3 * BLOCK, BLOCK)]), "head 1 on head 0's range", "head 0")
+    qmp_refused(hs[0].dc_add([(20 * BLOCK, 2 * BLOCK)]), "head 0 on head 2's range",
+                "head 2")
+    # A multi-extent add with one conflicting extent takes nothing.
+    qmp_refused(hs[0].dc_add([(40 * BLOCK, BLOCK), (16 * BLOCK, BLOCK)]),
+                "mixed add", "head 2")
+    rc, _ = offer_and_accept(hs[1], [(40 * BLOCK, BLOCK)])
+    check(rc == RC_SUCCESS, "the free part of the mixed add stayed free")
+    rc, out = hs[2].host.mbox_cmd(OP_GET_HEAD_INFO, bytes([0, 3]))
+    check(rc == RC_SUCCESS and out[0] == 3 and len(out) >= 4 + 3 * 9,
+          "5501h: rc 0x%x, %r" % (rc, out[:8]))
+
+
+@scenario
+def accept_subset(ctx):
+    """Add DC Response accepting a subset: the rest is free at once."""
+    h0 = ctx.start(0, True)
+    h1 = ctx.start(1, False)
+    base = h0.host.dc_region0_base()
+    rc, _ = offer_and_accept(h0, [(0, 4 * BLOCK)],
+                             accept=lambda off: [(base + BLOCK, BLOCK)])
+    check(rc == RC_SUCCESS, "subset accept: rc 0x%x" % rc)
+    check(h0.host.extent_list() == [(base + BLOCK, BLOCK)], "head 0 extent list")
+    qmp_refused(h1.dc_add([(BLOCK, BLOCK)]), "accepted block", "head 0")
+    rc, _ = offer_and_accept(h1, [(0, BLOCK), (2 * BLOCK, 2 * BLOCK)])
+    check(rc == RC_SUCCESS, "head 1 takes the unaccepted blocks: rc 0x%x" % rc)
+
+
+@scenario
+def accept_nothing(ctx):
+    """An Add DC Response accepting nothing frees the whole offer at once."""
+    h0 = ctx.start(0, True)
+    h1 = ctx.start(1, False)
+    rc, _ = offer_and_accept(h0, [(0, 4 * BLOCK)], accept=lambda off: [])
+    check(rc == RC_SUCCESS, "empty response: rc 0x%x" % rc)
+    check(h0.host.extent_list() == [], "head 0 lists extents")
+    rc, _ = offer_and_accept(h1, [(0, 4 * BLOCK)])
+    check(rc == RC_SUCCESS, "head 1 takes the rejected offer: rc 0x%x" % rc)
+
+
+@scenario
+def error_response_frees_offer(ctx):
+    """An invalid Add DC Response fails and still gives the offer back; an
+    empty response with nothing pending is refused, QEMU keeps running."""
+    h0 = ctx.start(0, True)
+    h1 = ctx.start(1, False)
+    base = h0.host.dc_region0_base()
+    rc, _ = offer_and_accept(h0, [(0, 2 * BLOCK)],
+                             accept=lambda off: [(base + 10 * BLOCK, BLOCK)])
+    check(rc == RC_INVALID_PA, "response outside the offer: rc 0x%x" % rc)
+    rc, _ = offer_and_accept(h1, [(0, 2 * BLOCK)])
+    check(rc == RC_SUCCESS, "head 1 takes the offer head 0 botched: rc 0x%x" % rc)
+    rc = h0.host.add_response([])
+    check(rc == RC_INVALID_INPUT, "empty response, nothing pending: rc 0x%x" % rc)
+    rc = h0.host.add_response([(base + 20 * BLOCK, BLOCK)])
+    check(rc == RC_INVALID_PA, "response, nothing pending: rc 0x%x" % rc)
+    check(h0.alive(), "head 0 died")
+    h0.qmp_cmd("query-status")
+
+
+@scenario
+def empty_response_no_crash_type3(ctx):
+    """QEMU 10.0 SIGSEGV fix, on a plain cxl-type3: Add DC Response with zero
+    extents while nothing is pending."""
+    q = ctx.start(0, False, device="cxl-type3,bus=rp0,num-dc-regions=1,"
+                  "volatile-dc-memdev=mem0,id=cxl-mem0,sn=1")
+    rc = q.host.add_response([])
+    check(rc == RC_INVALID_INPUT, "rc 0x%x" % rc)
+    check(q.alive(), "QEMU died")
+    q.qmp_cmd("query-status")
+    rc, _ = offer_and_accept(q, [(0, 2 * BLOCK)])
+    check(rc == RC_SUCCESS, "normal add after it: rc 0x%x" % rc)
+    rc, _ = offer_and_accept(q, [(4 * BLOCK, 2 * BLOCK)], accept=lambda off: [])
+    check(rc == RC_SUCCESS and q.alive(), "empty response to a real offer")
+
+
+def file_q(path, off):
+    with open(path, "rb") as f:
+        f.seek(off)
+        return struct.unpack("<Q", f.read(8))[0]
+
+
+@scenario
+def memory_access(ctx):
+    """Reads/writes through the CXL fixed memory window after committing the
+    HDM decoder: the owner's work, others' fail (block-exact)."""
+    h0 = ctx.start(0, True)
+    h1 = ctx.start(1, False)
+    hpa = cfmw_base(h0)
+    check(hpa == cfmw_base(h1), "heads have different CFMW bases")
+    for q in (h0, h1):
+        q.host.commit_hdm(hpa, DC_SIZE)
+    check(offer_and_accept(h0, [(0, 2 * BLOCK)])[0] == RC_SUCCESS, "head 0 accept")
+    check(offer_and_accept(h1, [(4 * BLOCK, 2 * BLOCK)])[0] == RC_SUCCESS, "head 1 accept")
+    P0, P1, X = 0x1111222233334444, 0x5555666677778888, 0xDEADBEEFDEADBEEF
+
+    h0.writeq(hpa + 0x100, P0)
+    check(h0.readq(hpa + 0x100) == P0, "owner read-back")
+    check(file_q(ctx.dc_mem, 0x100) == P0, "owner write did not reach the memory")
+    last = 2 * BLOCK - 8
+    h0.writeq(hpa + last, P0)
+    check(h0.readq(hpa + last) == P0 and file_q(ctx.dc_mem, last) == P0,
+          "owner access to the last 8 bytes of its extent")
+
+    h1.writeq(hpa + 4 * BLOCK + 0x40, P1)
+    check(file_q(ctx.dc_mem, 4 * BLOCK + 0x40) == P1, "head 1 owner write")
+    # Head 0 on head 1's block, on a free block, one byte past its extent.
+    h0.writeq(hpa + 4 * BLOCK + 0x40, X)
+    check(file_q(ctx.dc_mem, 4 * BLOCK + 0x40) == P1, "non-owner write landed")
+    check(h0.readq(hpa + 4 * BLOCK + 0x40) != P1, "non-owner read saw the data")
+    h0.writeq(hpa + 2 * BLOCK, X)
+    check(file_q(ctx.dc_mem, 2 * BLOCK) == 0, "write past the extent landed")
+    h0.writeq(hpa + 20 * BLOCK, X)
+    check(file_q(ctx.dc_mem, 20 * BLOCK) == 0, "write to free capacity landed")
+    h1.writeq(hpa + 0x100, X)
+    check(file_q(ctx.dc_mem, 0x100) == P0, "head 1 wrote head 0's block")
+    check(h1.readq(hpa + 0x100) != P0, "head 1 read head 0's block")
+
+    # After release the former owner loses access.
+    check(h0.host.release([(0, 2 * BLOCK)]) == RC_SUCCESS, "release")
+    h0.writeq(hpa + 0x100, X)
+    check(file_q(ctx.dc_mem, 0x100) == P0, "write after release landed")
+
+
+@scenario
+def sigkill_head_and_restart(ctx):
+    """SIGKILL a head in use: the others continue; its capacity (and pending
+    offer) stays held until that head restarts, which recovers it."""
+    h0 = ctx.start(0, True)
+    h1 = ctx.start(1, False)
+    check(offer_and_accept(h1, [(0, 2 * BLOCK)])[0] == RC_SUCCESS, "head 1 accept")
+    qmp_ok(h1.dc_add([(4 * BLOCK, BLOCK)]), "head 1 pending offer")
+    h1.kill()
+    check(offer_and_accept(h0, [(10 * BLOCK, BLOCK)])[0] == RC_SUCCESS,
+          "head 0 continues after head 1 died")
+    qmp_refused(h0.dc_add([(0, BLOCK)]), "dead head's owned capacity", "head 1")
+    qmp_refused(h0.dc_add([(4 * BLOCK, BLOCK)]), "dead head's pending offer", "head 1")
+    h1b = ctx.start(1, False)
+    check(h1b.host.extent_list() == [], "restarted head 1 lists extents")
+    check(offer_and_accept(h0, [(0, 2 * BLOCK), (4 * BLOCK, BLOCK)])[0] == RC_SUCCESS,
+          "head 0 takes head 1's recovered capacity")
+    check(offer_and_accept(h1b, [(30 * BLOCK, BLOCK)])[0] == RC_SUCCESS,
+          "restarted head 1 works")
+
+
+@scenario
+def restart_head0_init_true(ctx):
+    """Restarting head 0 with its unchanged command line (mhd-init=true)
+    while the others run recovers only head 0's capacity, never wipes."""
+    h0 = ctx.start(0, True)
+    h1 = ctx.start(1, False)
+    h2 = ctx.start(2, False)
+    check(offer_and_accept(h0, [(0, 2 * BLOCK)])[0] == RC_SUCCESS, "head 0 accept")
+    check(offer_and_accept(h1, [(8 * BLOCK, 2 * BLOCK)])[0] == RC_SUCCESS, "head 1 accept")
+    qmp_ok(h2.dc_add([(16 * BLOCK, BLOCK)]), "head 2 pending offer")
+    h0.kill()
+    h0b = ctx.start(0, True)
+    qmp_refused(h0b.dc_add([(8 * BLOCK, BLOCK)]), "head 1's capacity after head 0 "
+                "restarted with mhd-init=true", "head 1")
+    qmp_refused(h0b.dc_add([(16 * BLOCK, BLOCK)]), "head 2's pending offer", "head 2")
+    check(h2.host.accept_offer()[0] == RC_SUCCESS,
+          "head 2 accepts its offer made before the restart")
+    check(offer_and_accept(h0b, [(0, 2 * BLOCK)])[0] == RC_SUCCESS,
+          "head 0's own old capacity was recovered")
+    check(h1.host.extent_list() == [(8 * BLOCK, 2 * BLOCK)], "head 1 lost its extent")
+
+
+@scenario
+def join_init_false(ctx):
+    """A fresh head with mhd-init=false joins a running set without
+    disturbing it; mhd-init=false on a missing state fails clearly."""
+    rc, err = ctx.expect_failure(1, False, state=ctx.state + "-missing")
+    check(rc != 0 and "does not exist" in err and "mhd-init=true" in err,
+          "missing state: rc %d, %r" % (rc, err[-400:]))
+    h0 = ctx.start(0, True)
+    h1 = ctx.start(1, False)
+    check(offer_and_accept(h1, [(0, 4 * BLOCK)])[0] == RC_SUCCESS, "head 1 accept")
+    h3 = ctx.start(3, False)
+    qmp_refused(h3.dc_add([(0, BLOCK)]), "new head on head 1's range", "head 1")
+    check(offer_and_accept(h3, [(4 * BLOCK, BLOCK)])[0] == RC_SUCCESS, "new head accept")
+    qmp_refused(h0.dc_add([(2 * BLOCK, BLOCK)]), "head 1 still holds", "head 1")
+    check(h1.host.extent_list() == [(0, 4 * BLOCK)], "head 1 extent list changed")
+
+
+@scenario
+def geometry_mismatch(ctx):
+    """A head whose DC regions (or head count) differ from the state's fails
+    realize with a clear error, and the running head is untouched."""
+    h0 = ctx.start(0, True)
+    check(offer_and_accept(h0, [(0, BLOCK)])[0] == RC_SUCCESS, "head 0 accept")
+    for init in (True, False):
+        rc, err = ctx.expect_failure(1, init, dc_size=2 * DC_SIZE)
+        check(rc != 0 and "geometry" in err and ctx.state in err,
+              "DC size mismatch (init=%s): rc %d, %r" % (init, rc, err[-400:]))
+    rc, err = ctx.expect_failure(1, False, extra=",mhd-heads=4")
+    check(rc != 0 and "geometry" in err and "8 heads" in err,
+          "head count mismatch: rc %d, %r" % (rc, err[-400:]))
+    qmp_refused(h0.dc_add([(0, BLOCK)]), "head 0 still owns", "head 0")
+
+
+@scenario
+def corrupt_state(ctx):
+    """A corrupt or truncated state file fails realize clearly and is left
+    as it was (never re-initialised, even with mhd-init=true)."""
+    path = ctx.state_path()
+    junk = bytes([0xA5]) * (1 << 20)
+    with open(path, "wb") as f:
+        f.write(junk)
+    for init in (True, False):
+        rc, err = ctx.expect_failure(0, init)
+        check(rc != 0 and ctx.state in err and "cxl-mhsld head 0" in err,
+              "garbage state (init=%s): rc %d, %r" % (init, rc, err[-400:]))
+        with open(path, "rb") as f:
+            check(f.read() == junk, "garbage state was modified (init=%s)" % init)
+    os.unlink(path)
+    h0 = ctx.start(0, True)
+    h0.quit()
+    ctx.heads.remove(h0)
+    with open(path, "rb") as f:
+        head = f.read(64)
+    with open(path, "r+b") as f:
+        f.truncate(64)
+    for init in (True, False):
+        rc, err = ctx.expect_failure(0, init)
+        check(rc != 0 and ctx.state in err,
+              "truncated state (init=%s): rc %d, %r" % (init, rc, err[-400:]))
+    with open(path, "rb") as f:
+        check(f.read() == head, "truncated state was modified")
+
+
+@scenario
+def bad_properties(ctx):
+    """Wrong or inconsistent properties fail realize with a clear error."""
+    def fail(device, needle):
+        rc, err = run_expect_failure(ctx.qemu, machine_args(ctx.dc_mem, DC_SIZE, device))
+        check(rc != 0 and needle in err, "%s: rc %d, %r" % (device, rc, err[-400:]))
+
+    base = "cxl-mhsld,bus=rp0,num-dc-regions=1,volatile-dc-memdev=mem0,id=cxl-mem0"
+    fail(base + ",mhd-state_file=%s,mhd-init=true" % ctx.state, "mhd-head must be set")
+    fail(base + ",mhd-head=0,mhd-init=true", "mhd-state_file must be set")
+    fail(base + ",mhd-head=40,mhd-state_file=%s,mhd-init=true" % ctx.state,
+         "out of range")
+    fail(base + ",mhd-head=2,mhd-heads=2,mhd-state_file=%s,mhd-init=true" % ctx.state,
+         "out of range")
+    fail(base + ",mhd-head=9,mhd-state_file=%s,mhd-init=true" % ctx.state,
+         "out of range")
+    fail("cxl-mhsld,bus=rp0,volatile-memdev=mem0,id=cxl-mem0,mhd-head=0,"
+         "mhd-state_file=%s,mhd-init=true" % ctx.state, "needs dynamic capacity")
+    # The same head twice.
+    ctx.start(0, True)
+    rc, err = ctx.expect_failure(0, True)
+    check(rc != 0 and "already attached" in err and "pid" in err,
+          "head attached twice: rc %d, %r" % (rc, err[-400:]))
+
+
+@scenario
+def reset_releases(ctx):
+    """A system reset gives the head's capacity (and offers) back."""
+    h0 = ctx.start(0, True)
+    h1 = ctx.start(1, False)
+    check(offer_and_accept(h0, [(0, 2 * BLOCK)])[0] == RC_SUCCESS, "head 0 accept")
+    qmp_ok(h0.dc_add([(4 * BLOCK, BLOCK)]), "head 0 pending offer")
+    h0.qmp_cmd("system_reset")
+    h0.wait_event("RESET")
+    h0.host = Host(h0)
+    check(h0.host.extent_list() == [], "extents survived the reset")
+    check(offer_and_accept(h1, [(0, 2 * BLOCK), (4 * BLOCK, BLOCK)])[0] == RC_SUCCESS,
+          "head 1 takes head 0's capacity after its reset")
+    rc = h0.host.add_response([])
+    check(rc == RC_INVALID_INPUT, "head 0's offer survived the reset (rc 0x%x)" % rc)
+
+
+def run_cxl_test(args):
+    """QEMU's own tests/qtest/cxl-test on the patched build."""
+    env = dict(os.environ, QTEST_QEMU_BINARY=args.qemu)
+    p = subprocess.run([args.cxl_test], env=env, capture_output=True, timeout=600,
+                       cwd=args.workdir)
+    out = (p.stdout + p.stderr).decode(errors="replace")
+    oks = sum(1 for ln in out.splitlines() if ln.startswith("ok "))
+    notoks = [ln for ln in out.splitlines() if ln.startswith("not ok")]
+    check(p.returncode == 0 and not notoks and oks > 0,
+          "cxl-test rc %d, %d ok, failures %r\n%s" % (p.returncode, oks, notoks,
+                                                     out[-1500:]))
+    return "%d subtests ok" % oks
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--qemu", required=True)
+    ap.add_argument("--cxl-test")
+    ap.add_argument("--workdir", default=None)
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("names", nargs="*")
+    args = ap.parse_args()
+    names = [f.__name__ for f in SCENARIOS] + (["qemu_cxl_test"] if args.cxl_test else [])
+    if args.list:
+        print("\n".join(names))
+        return 0
+    for n in args.names:
+        if n not in names:
+            print("unknown scenario %s" % n, file=sys.stderr)
+            return 2
+    own_workdir = args.workdir is None
+    if own_workdir:
+        args.workdir = tempfile.mkdtemp(prefix="mhsld-qemu-tests.")
+    passed = failed = 0
+    t_all = time.monotonic()
+    for fn in SCENARIOS:
+        if args.names and fn.__name__ not in args.names:
+            continue
+        ctx = Ctx(args, fn.__name__)
+        t0 = time.monotonic()
+        try:
+            fn(ctx)
+            passed += 1
+            print("PASS %-32s %5.1fs  %s" % (fn.__name__, time.monotonic() - t0,
+                                            (fn.__doc__ or "").split("\n")[0]))
+        except (Check, HarnessError, QemuExited, EOFError, OSError) as e:
+            failed += 1
+            print("FAIL %-32s %s" % (fn.__name__, e))
+            extra = ctx.stderr_of_heads()
+            if extra:
+                print(extra)
+            if not isinstance(e, Check):
+                traceback.print_exc(file=sys.stdout)
+        finally:
+            ctx.cleanup()
+        sys.stdout.flush()
+    if args.cxl_test and (not args.names or "qemu_cxl_test" in args.names):
+        t0 = time.monotonic()
+        try:
+            what = run_cxl_test(args)
+            passed += 1
+            print("PASS %-32s %5.1fs  %s" % ("qemu_cxl_test", time.monotonic() - t0, what))
+        except (Check, OSError, subprocess.TimeoutExpired) as e:
+            failed += 1
+            print("FAIL %-32s %s" % ("qemu_cxl_test", e))
+    if own_workdir:
+        shutil.rmtree(args.workdir, ignore_errors=True)
+    print("scenarios took %.1fs" % (time.monotonic() - t_all))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
