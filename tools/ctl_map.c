@@ -237,9 +237,10 @@ static void draw_text(FILE *out, const map *m, const ctl_map_opts *o)
 
     for (r = 0; r < m->g.nr_regions; r++)
         nblocks += m->g.regions[r].len / m->g.block_size;
-    fprintf(out, "%s: %" PRIu64 " blocks of %s, %" PRIu32 " region%s, %" PRIu64
+    fprintf(out, "%s\n", o->title);
+    fprintf(out, "%" PRIu64 " blocks of %s, %" PRIu32 " region%s, %" PRIu64
                  " block%s per cell (%s)\n",
-            o->title, nblocks, ctl_fmt_len(m->g.block_size, a), m->g.nr_regions,
+            nblocks, ctl_fmt_len(m->g.block_size, a), m->g.nr_regions,
             m->g.nr_regions == 1 ? "" : "s", m->group, m->group == 1 ? "" : "s",
             ctl_fmt_len(m->group * m->g.block_size, b));
     for (r = 0; r < m->g.nr_regions; r++) {

@@ -1171,10 +1171,10 @@ static int head_verb(struct cmd *c, head_op op)
         return rc;
     if (op == op_commit && has(c, O_GROUP)) {
         char err[CTL_ERRLEN];
-        if (!ctl_parse_u64(c->opt[O_GROUP], false, &a->group, err, sizeof(err)) ||
-            a->group == 0) {
+        bool parsed = ctl_parse_u64(c->opt[O_GROUP], false, &a->group, err, sizeof(err));
+        if (!parsed || a->group == 0) {
             free(a);
-            return usage(c, "--group: %s", a->group == 0 ? "must not be zero" : err);
+            return usage(c, "--group: %s", parsed ? "must not be zero" : err);
         }
         a->have_group = true;
     }
@@ -1413,8 +1413,8 @@ static const struct verb verbs[] = {
      B(O_CAPACITY) | B(O_BLOCK_SIZE) | B(O_HEADS) | B(O_LDS) | B(O_BASE) | B(O_REGIONS) |
          B(O_FORCE),
      0, 0, false,
-     "STATE --capacity SIZE [--block-size SIZE] [--heads N] [--lds N] [--base DPA]\n"
-     "       [--regions BASE+LEN[:shared],...] [--force]",
+     "STATE --capacity SIZE [--block-size SIZE] [--heads N]\n"
+     "         [--lds N] [--base DPA] [--regions BASE+LEN[:shared],...] [--force]",
      "create and initialise a state",
      "STATE is a file path (contains '/', e.g. /dev/shm/mhsld0) or a POSIX shm name.\n"
      "  --capacity SIZE     bytes of dynamic capacity (one region at --base)\n"
@@ -1423,7 +1423,7 @@ static const struct verb verbs[] = {
      "  --lds N             LD map entries, 1..64 (default: heads; LD i -> head i)\n"
      "  --base DPA          DPA of the region (default 0)\n"
      "  --regions LIST      up to 8 regions BASE+LEN, ':shared' marks a sharable one;\n"
-     "                      in increasing order; --capacity, if given, must be their total\n"
+     "                      in increasing DPA order (--capacity, if given: their sum)\n"
      "  --force             re-initialise an existing state (every head loses its capacity)\n"
      "An existing state is never touched without --force (exit 3).\n"},
     {"destroy", verb_destroy, B(O_FORCE), 0, 0, false, "STATE [--force]",
@@ -1605,6 +1605,8 @@ static int parse_cmd(struct cmd *c, int argc, char **argv)
     c->npos = npos - 1;
     if (c->npos < c->v->min_pos)
         return usage(c, c->v->min_pos == 1 ? "an EXTENT is required" : "missing arguments");
+    if (c->npos > c->v->max_pos && c->v->max_pos == MHSLD_MAX_EXTENTS)
+        return usage(c, "%zu extents given, at most %u per request", c->npos, MHSLD_MAX_EXTENTS);
     if (c->npos > c->v->max_pos)
         return usage(c, "unexpected argument '%s'", c->pos[c->v->max_pos]);
     return CTL_EXIT_OK;
