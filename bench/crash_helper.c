@@ -8,6 +8,8 @@
  *
  * Output, one line on stdout:
  *   ok <median ns> <min ns> <max ns> <steps of the reserve> <crash step> <blocks freed>
+ *      <blocks the dead head held>
+ * (the last three from the final repetition).
  * or "error <message>" (exit status 1).
  */
 #define _GNU_SOURCE 1
@@ -68,6 +70,20 @@ static void die_now(void *arg)
     raise(SIGKILL);
 }
 
+/* Blocks that are not free (before recovery: what the dead head left). */
+static uint64_t count_held(mhsld_state *st, uint64_t dev)
+{
+    uint64_t held = 0;
+    for (uint64_t b = 0; b < dev; b++) {
+        mhsld_block_info bi;
+        mhsld_status s = mhsld_block_info_get(st, b, &bi);
+        if (s != MHSLD_OK)
+            fail("block %llu info: %s", (unsigned long long)b, mhsld_status_name(s));
+        held += bi.state != MHSLD_BLOCK_FREE;
+    }
+    return held;
+}
+
 /* Every block free and the state valid (after a full recovery). */
 static void check_all_free(mhsld_state *st, uint64_t dev)
 {
@@ -88,7 +104,7 @@ static void check_all_free(mhsld_state *st, uint64_t dev)
 
 int main(int argc, char **argv)
 {
-    uint64_t reps = 5, dev = 32768, first = 1024, n = 4096, steps, k, freed = 0;
+    uint64_t reps = 5, dev = 32768, first = 1024, n = 4096, steps, k, freed = 0, held = 0;
     double v[BENCH_MAX_REPS];
     char path[128];
     mhsld_geometry g;
@@ -177,6 +193,10 @@ int main(int argc, char **argv)
         s = open_state(path, MHSLD_OPEN_EXISTING, NULL, &st);
         if (s != MHSLD_OK)
             fail("reopen: %s", mhsld_status_name(s));
+        held = count_held(st, dev);
+        if (held == 0 || held >= n)
+            fail("the dead head held %llu blocks: the crash was not mid-reserve",
+                 (unsigned long long)held);
         memset(&rr, 0, sizeof(rr));
         t0 = bench_now_ns();
         s = mhsld_recover(st, 1, MHSLD_RECOVER_DROP, &rr);
@@ -195,7 +215,8 @@ int main(int argc, char **argv)
     (void)mhsld_destroy(path, true);
     (void)unlink(path);
     r = bench_stat_of(v, (size_t)reps);
-    printf("ok %.0f %.0f %.0f %llu %llu %llu\n", r.med, r.min, r.max, (unsigned long long)steps,
-           (unsigned long long)k, (unsigned long long)freed);
+    printf("ok %.0f %.0f %.0f %llu %llu %llu %llu\n", r.med, r.min, r.max,
+           (unsigned long long)steps, (unsigned long long)k, (unsigned long long)freed,
+           (unsigned long long)held);
     return 0;
 }

@@ -1192,7 +1192,7 @@ static bench_stat rec_engine_crash_point(const cfg *c)
     pid_t pid;
     size_t got = 0;
     double med, mn, mx;
-    unsigned long long steps = 0, k = 0, freed = 0;
+    unsigned long long steps = 0, k = 0, freed = 0, held = 0;
     bench_stat s = bench_stat_none();
 
     if (!c->crash_helper || access(c->crash_helper, X_OK) != 0) {
@@ -1235,7 +1235,8 @@ static bench_stat rec_engine_crash_point(const cfg *c)
     out[got] = '\0';
     close(pfd[0]);
     if (!bench_wait_ok(pid, NULL) ||
-        sscanf(out, "ok %lf %lf %lf %llu %llu %llu", &med, &mn, &mx, &steps, &k, &freed) != 6) {
+        sscanf(out, "ok %lf %lf %lf %llu %llu %llu %llu", &med, &mn, &mx, &steps, &k, &freed,
+               &held) != 7) {
         char *nl = strchr(out, '\n');
         if (nl)
             *nl = '\0';
@@ -1244,8 +1245,9 @@ static bench_stat rec_engine_crash_point(const cfg *c)
     }
     report_note(&g_report, true,
                 "recover engine mid-reserve: reserve of %u blocks = %llu atomic steps, killed "
-                "before step %llu, %llu blocks freed, state validates",
-                REC_N, steps, k, freed);
+                "before step %llu holding %llu blocks; report says %llu freed; all free, "
+                "state validates",
+                REC_N, steps, k, held, freed);
     s.valid = true;
     s.med = med / 1e3;
     s.min = mn / 1e3;
