@@ -121,6 +121,7 @@ static void ctx_defaults(mhsld_mbox_ctx *c)
     c->extents_supported = 1024;
     c->notify = NULL;
     c->notify_opaque = NULL;
+    c->accum = NULL;
 }
 
 void mhsld_mbox_ctx_init(mhsld_mbox_ctx *ctx, mhsld_state *st, mhsld_head *self)
@@ -413,20 +414,43 @@ static int h_add_response(const mhsld_mbox_ctx *c, const uint8_t *in, size_t in_
     (void)out_len;
     mhsld_mbox_dc_update_in q;
     mhsld_geometry g;
+    mhsld_extent all[MHSLD_MAX_EXTENTS];
+    size_t n = 0;
     uint64_t group = 0;
     if (c->self == NULL) {
         return MHSLD_CXL_UNSUPPORTED;
     }
     TRY(mhsld_mbox_dc_update_in_decode(in, in_len, &q));
-    if (q.flags & MHSLD_MBOX_UPDATE_MORE) {
-        /* A response split over several commands would have to be held
-         * until the last one; the engine commits a reservation in one call. */
+    const bool more = (q.flags & MHSLD_MBOX_UPDATE_MORE) != 0;
+    if (more && c->accum == NULL) {
+        /* Without caller memory a split response cannot be held until its
+         * last part: the engine commits a reservation in one call. */
         return MHSLD_CXL_UNSUPPORTED;
     }
     TRY(geometry(c, &g));
     TRY_ENGINE(mhsld_pending_oldest(c->self, &group));
-    TRY(check_extents(&g, q.ext, q.count));
-    TRY_ENGINE(mhsld_commit(c->self, group, q.ext, q.count));
+    /* Earlier parts of this response (for this same reservation). */
+    if (c->accum != NULL && c->accum->group == group && c->accum->n <= MHSLD_MAX_EXTENTS) {
+        n = c->accum->n;
+        memcpy(all, c->accum->ext, n * sizeof(all[0]));
+    }
+    if (q.count > MHSLD_MAX_EXTENTS - n) {
+        return MHSLD_CXL_RESOURCES_EXHAUSTED;
+    }
+    memcpy(all + n, q.ext, q.count * sizeof(all[0]));
+    n += q.count;
+    TRY(check_extents(&g, all, n));
+    if (more) {
+        c->accum->group = group;
+        c->accum->n = (uint32_t)n;
+        memcpy(c->accum->ext, all, n * sizeof(all[0]));
+        return MHSLD_CXL_SUCCESS;
+    }
+    TRY_ENGINE(mhsld_commit(c->self, group, all, n));
+    if (c->accum != NULL) {
+        c->accum->group = 0;
+        c->accum->n = 0;
+    }
     return MHSLD_CXL_SUCCESS;
 }
 

@@ -688,6 +688,50 @@ static void test_add_response(void)
     mhsld_extent mine[2] = {part, x};
     CHECK_RC(release_ext(&f.c[0], mine, 2), OK);
     CHECK_RC(release_ext(&f.c[0], &y, 1), OK);
+
+    /* A response in parts (More), held in caller memory until the last. */
+    static mhsld_mbox_accum acc;
+    memset(&acc, 0, sizeof(acc));
+    mhsld_mbox_ctx cm = f.c[0];
+    cm.accum = &acc;
+    mhsld_extent parts[100];
+    for (size_t i = 0; i < 100; i++) {
+        parts[i] = ext(R0 + (50 + 2 * i) * BS, BS);
+    }
+    CHECK_RC(fm_add(&cm, 0, parts, 100), OK);
+    gen = host_gen(&cm);
+    CHECK_NO_CHANGE(&f, update(&cm, MHSLD_MBOX_OP_ADD_DC_RESPONSE, MHSLD_MBOX_UPDATE_MORE, parts,
+                               60),
+                    OK);
+    CHECK(acc.n == 60 && acc.group != 0);
+    CHECK(block_state(f.st, parts[0].dpa, NULL) == MHSLD_BLOCK_PENDING);
+    CHECK(host_gen(&cm) == gen);
+    /* a later part overlapping an earlier one; too many in all: refused,
+     * and the parts kept so far are kept */
+    CHECK_NO_CHANGE(&f, update(&cm, MHSLD_MBOX_OP_ADD_DC_RESPONSE, 0, parts + 59, 2), IEL);
+    CHECK(acc.n == 60);
+    CHECK_NO_CHANGE(&f, update(&cm, MHSLD_MBOX_OP_ADD_DC_RESPONSE, 0, big, 69), REX);
+    CHECK(acc.n == 60);
+    CHECK_RC(update(&cm, MHSLD_MBOX_OP_ADD_DC_RESPONSE, 0, parts + 60, 40), OK);
+    CHECK(acc.n == 0 && acc.group == 0);
+    CHECK(host_gen(&cm) != gen);
+    CHECK(block_state(f.st, parts[0].dpa, &owner) == MHSLD_BLOCK_OWNED && owner == 0);
+    CHECK(block_state(f.st, parts[99].dpa, &owner) == MHSLD_BLOCK_OWNED && owner == 0);
+    static mhsld_mbox_dc_extents_out lst;
+    CHECK_RC(host_list(&cm, 0, 200, &lst), OK);
+    CHECK(lst.total == 100);
+    CHECK_RC(release_ext(&cm, parts, 100), OK);
+    /* parts kept for an offer that was settled otherwise are discarded */
+    mhsld_extent z = ext(R0 + 10 * BS, BS), w = ext(R0 + 12 * BS, BS);
+    CHECK_RC(fm_add(&cm, 0, &z, 1), OK);
+    CHECK_RC(update(&cm, MHSLD_MBOX_OP_ADD_DC_RESPONSE, MHSLD_MBOX_UPDATE_MORE, &z, 1), OK);
+    CHECK_RC(accept_ext(&f.c[0], &z, 0), OK); /* declined through a mailbox without memory */
+    CHECK_RC(fm_add(&cm, 0, &w, 1), OK);
+    CHECK_RC(accept_ext(&cm, &w, 1), OK);
+    CHECK(block_state(f.st, z.dpa, NULL) == MHSLD_BLOCK_FREE);
+    CHECK(block_state(f.st, w.dpa, &owner) == MHSLD_BLOCK_OWNED && owner == 0);
+    CHECK(acc.n == 0);
+    CHECK_RC(release_ext(&cm, &w, 1), OK);
     fx_close(&f);
 }
 

@@ -589,6 +589,17 @@ typedef struct mhsld_mbox_event {
 
 typedef void (*mhsld_mbox_notify_fn)(void *opaque, const mhsld_mbox_event *ev);
 
+/* Caller-owned memory that lets one Add Dynamic Capacity Response span
+ * several 4802h commands (flags bit 0 "More"): the parts sent with More set
+ * are validated and kept here, and the last part (More clear) commits them
+ * all at once.  Zero it before first use; the dispatcher discards a partial
+ * response left for a reservation that is no longer the oldest. */
+typedef struct mhsld_mbox_accum {
+    uint64_t group; /* reservation being answered; 0 = none */
+    uint32_t n;     /* extents kept */
+    mhsld_extent ext[MHSLD_MAX_EXTENTS];
+} mhsld_mbox_accum;
+
 /* The mailbox's view of a device.  Fill with mhsld_mbox_ctx_init(), then
  * adjust.  The first four members are fixed (the QEMU device relies on
  * them); later members may be added at the end: a caller built against an
@@ -608,11 +619,13 @@ typedef struct mhsld_mbox_ctx {
     uint32_t extents_supported;
     mhsld_mbox_notify_fn notify; /* optional */
     void *notify_opaque;
+    /* optional; NULL: a 4802h with More set answers Unsupported */
+    mhsld_mbox_accum *accum;
 } mhsld_mbox_ctx;
 
 /* Defaults: size, st, self (heads[self] = self), link[i] = port i, x16 of x16,
  * 2.5..64 GT/s supported, 64 GT/s max and current, L0, lane 0, flags 0;
- * extents_supported 1024; no notify. */
+ * extents_supported 1024; no notify; no accum. */
 void mhsld_mbox_ctx_init(mhsld_mbox_ctx *ctx, mhsld_state *st, mhsld_head *self);
 
 /* Execute one command.  in/in_len: the request payload; out/out_cap: where
