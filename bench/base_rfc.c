@@ -214,7 +214,7 @@ uint8_t rfc_mask(const rfc_state *s, uint64_t block)
 
 uint64_t rfc_validate(const rfc_state *s, unsigned nr_heads)
 {
-    const uint8_t bad = nr_heads >= RFC_MAX_HEADS ? 0 : (uint8_t)(0xFFu << nr_heads);
+    const uint8_t bad = (uint8_t)(nr_heads >= RFC_MAX_HEADS ? 0u : 0xFFu << nr_heads);
     uint64_t nbad = 0;
 
     for (uint64_t b = 0; b < s->nblocks; b++)

@@ -722,7 +722,7 @@ static bool mp_check(int design, const char *path, uint64_t dev, const mp_res *r
             ok = false;
         }
         for (uint64_t b = 0; ok && b < dev; b++) {
-            uint8_t want_mask = exp[b] ? (uint8_t)(1u << (exp[b] - 1u)) : 0;
+            uint8_t want_mask = (uint8_t)(exp[b] ? 1u << (exp[b] - 1u) : 0u);
             uint8_t got = rfc_mask(r, b);
             if (got != want_mask) {
                 snprintf(msg, cap, "block %llu: mask %02x, expected %02x",
