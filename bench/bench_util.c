@@ -56,15 +56,13 @@ bench_stat bench_stat_none(void)
     return s;
 }
 
-bench_stat bench_time_batches(bench_batch_fn fn, void *ctx, unsigned reps, uint64_t rep_ns)
+uint64_t bench_calibrate(bench_batch_fn fn, void *ctx, uint64_t rep_ns)
 {
-    double v[BENCH_MAX_REPS];
     uint64_t iters = 1, elapsed = 0;
+    double scaled;
 
-    if (reps == 0 || reps > BENCH_MAX_REPS)
-        bench_die("bad repetition count %u", reps);
-    /* Warm-up and calibration: double the batch until it lasts an eighth
-     * of a repetition (this also faults in and caches what the op uses). */
+    /* Double the batch until it lasts an eighth of a repetition (this also
+     * warms up: faults in and caches what the operation uses). */
     for (;;) {
         uint64_t t0 = bench_now_ns();
         fn(ctx, iters);
@@ -75,16 +73,27 @@ bench_stat bench_time_batches(bench_batch_fn fn, void *ctx, unsigned reps, uint6
     }
     if (elapsed == 0)
         elapsed = 1;
-    {
-        double scaled = (double)iters * (double)rep_ns / (double)elapsed;
-        iters = scaled < 1.0 ? 1u : (uint64_t)scaled;
-    }
-    for (unsigned r = 0; r < reps; r++) {
-        uint64_t t0 = bench_now_ns();
-        fn(ctx, iters);
-        uint64_t dt = bench_now_ns() - t0;
-        v[r] = (double)dt / (double)iters;
-    }
+    scaled = (double)iters * (double)rep_ns / (double)elapsed;
+    return scaled < 1.0 ? 1u : (uint64_t)scaled;
+}
+
+double bench_run_batch(bench_batch_fn fn, void *ctx, uint64_t iters)
+{
+    uint64_t t0 = bench_now_ns();
+    fn(ctx, iters);
+    return (double)(bench_now_ns() - t0) / (double)iters;
+}
+
+bench_stat bench_time_batches(bench_batch_fn fn, void *ctx, unsigned reps, uint64_t rep_ns)
+{
+    double v[BENCH_MAX_REPS];
+    uint64_t iters;
+
+    if (reps == 0 || reps > BENCH_MAX_REPS)
+        bench_die("bad repetition count %u", reps);
+    iters = bench_calibrate(fn, ctx, rep_ns);
+    for (unsigned r = 0; r < reps; r++)
+        v[r] = bench_run_batch(fn, ctx, iters);
     return bench_stat_of(v, reps);
 }
 

@@ -44,8 +44,11 @@ bench_stat bench_stat_none(void);
 /* A batch of `iters` operations on `ctx`; the function runs them all. */
 typedef void (*bench_batch_fn)(void *ctx, uint64_t iters);
 
-/* Warm up and calibrate fn so that one repetition lasts about rep_ns, then
- * run `reps` repetitions and return nanoseconds per operation. */
+/* Warm up fn and return the batch size that lasts about rep_ns. */
+uint64_t bench_calibrate(bench_batch_fn fn, void *ctx, uint64_t rep_ns);
+/* One repetition: nanoseconds per operation over a batch of iters. */
+double bench_run_batch(bench_batch_fn fn, void *ctx, uint64_t iters);
+/* Calibrate, then run `reps` repetitions; nanoseconds per operation. */
 bench_stat bench_time_batches(bench_batch_fn fn, void *ctx, unsigned reps, uint64_t rep_ns);
 
 /* xorshift64*: deterministic, seeded per worker. */

@@ -288,15 +288,30 @@ static void three_destroy(three *t)
     (void)unlink(t->mpath);
 }
 
+/* The three designs' repetitions are interleaved (engine, rfc, mutex,
+ * engine, ...) so that a burst of load from other processes on this shared
+ * machine hits all of them alike and the same-run ratios stay fair. */
 static void time_three(const cfg *c, row *w, hot *ctx, bench_batch_fn fe, bench_batch_fn fr,
                        bench_batch_fn fm)
 {
-    if (c->design_on[D_ENG])
-        w->d[D_ENG] = bench_time_batches(fe, ctx, c->reps, c->rep_ns);
-    if (c->design_on[D_RFC])
-        w->d[D_RFC] = bench_time_batches(fr, ctx, c->reps, c->rep_ns);
-    if (c->design_on[D_MTX])
-        w->d[D_MTX] = bench_time_batches(fm, ctx, c->reps, c->rep_ns);
+    bench_batch_fn fn[D_COUNT] = {fe, fr, fm};
+    uint64_t iters[D_COUNT] = {0, 0, 0};
+    double v[D_COUNT][BENCH_MAX_REPS];
+
+    for (int d = 0; d < D_COUNT; d++) {
+        if (c->design_on[d])
+            iters[d] = bench_calibrate(fn[d], ctx, c->rep_ns);
+    }
+    for (unsigned r = 0; r < c->reps; r++) {
+        for (int d = 0; d < D_COUNT; d++) {
+            if (c->design_on[d])
+                v[d][r] = bench_run_batch(fn[d], ctx, iters[d]);
+        }
+    }
+    for (int d = 0; d < D_COUNT; d++) {
+        if (c->design_on[d])
+            w->d[d] = bench_stat_of(v[d], c->reps);
+    }
 }
 
 static bench_stat stat_div(bench_stat s, double k)
@@ -852,18 +867,21 @@ static void bench_mp(const cfg *c)
                             (unsigned long long)devs[di], (unsigned long long)ranges[ri]);
             wc->dev = wf->dev = devs[di];
             wc->range = wf->range = ranges[ri];
-            for (int d = 0; d < D_COUNT; d++) {
-                double vc[BENCH_MAX_REPS], vf[BENCH_MAX_REPS];
-                unsigned n = 0;
-                if (!c->design_on[d])
-                    continue;
+            {
+                double vc[D_COUNT][BENCH_MAX_REPS], vf[D_COUNT][BENCH_MAX_REPS];
+                unsigned n[D_COUNT] = {0, 0, 0};
+                /* Interleaved across designs, like time_three(). */
                 for (unsigned r = 0; r < c->mp_reps; r++) {
-                    if (mp_rep(d, &p, r, &vc[n], &vf[n]))
-                        n++;
+                    for (int d = 0; d < D_COUNT; d++) {
+                        if (c->design_on[d] && mp_rep(d, &p, r, &vc[d][n[d]], &vf[d][n[d]]))
+                            n[d]++;
+                    }
                 }
-                if (n == c->mp_reps) {
-                    wc->d[d] = bench_stat_of(vc, n);
-                    wf->d[d] = bench_stat_of(vf, n);
+                for (int d = 0; d < D_COUNT; d++) {
+                    if (c->design_on[d] && n[d] == c->mp_reps) {
+                        wc->d[d] = bench_stat_of(vc[d], n[d]);
+                        wf->d[d] = bench_stat_of(vf[d], n[d]);
+                    }
                 }
             }
         }
@@ -1286,7 +1304,8 @@ static void usage(FILE *f)
           "                   [--mp-seconds S] [--designs LIST] [--crash-helper PATH]\n"
           "  --quick          tiny configuration that only proves every benchmark works\n"
           "  --csv FILE       also write the table as CSV\n"
-          "  --reps N         repetitions of each hot measurement (default 9, quick 3)\n"
+          "  --reps N         repetitions of each measurement (default 15 hot, 5 two-process;\n"
+          "                   quick 3 and 1)\n"
           "  --only GROUPS    comma list of: claim,access,device,mp,open,recover\n"
           "  --designs LIST   comma list of: engine,rfc,mutex (default all; for profiling)\n"
           "  --mp-seconds S   length of one two-process repetition (default 1, quick 0.05)\n"
@@ -1399,8 +1418,8 @@ int main(int argc, char **argv)
     }
     if (!c.crash_helper)
         c.crash_helper = default_helper();
-    c.reps = reps > 0 ? (unsigned)reps : c.quick ? 3u : 9u;
-    c.rep_ns = c.quick ? 2000000ull : 30000000ull;
+    c.reps = reps > 0 ? (unsigned)reps : c.quick ? 3u : 15u;
+    c.rep_ns = c.quick ? 2000000ull : 10000000ull;
     c.mp_reps = reps > 0 ? (unsigned)reps : c.quick ? 1u : 5u;
     if (c.mp_reps > 9u)
         c.mp_reps = 9u;
