@@ -131,6 +131,8 @@ static bool compare_head(mhsld_state *st, const model *m, uint32_t h, mhsld_head
     if (via) {
         for (uint32_t g = 0; g < m->h[h].ngroups; g++) {
             const model_group *mg = &m->h[h].groups[g];
+            if (mg->id == 0)
+                continue; /* completed by recovery, id not learnt yet */
             mhsld_extent ext[MHSLD_MAX_EXTENTS];
             size_t n = 0;
             rc = mhsld_pending_get(via, mg->id, ext, MHSLD_MAX_EXTENTS, &n);
@@ -151,8 +153,9 @@ static bool compare_head(mhsld_state *st, const model *m, uint32_t h, mhsld_head
         }
         uint64_t oldest = 0;
         rc = mhsld_pending_oldest(via, &oldest);
-        if (m->h[h].ngroups ? (rc != MHSLD_OK || oldest != m->h[h].groups[0].id)
-                            : rc == MHSLD_OK) {
+        bool unknown = m->h[h].ngroups && m->h[h].groups[0].id == 0;
+        if (!unknown && (m->h[h].ngroups ? (rc != MHSLD_OK || oldest != m->h[h].groups[0].id)
+                                         : rc == MHSLD_OK)) {
             snprintf(why, whylen, "head %u pending_oldest: %s group %#llx, model %u groups "
                      "(oldest %#llx)", h, mhsld_status_name(rc), (unsigned long long)oldest,
                      m->h[h].ngroups,
@@ -264,4 +267,27 @@ bool fuzz_snapshot_equal(const fuzz_snapshot *a, const fuzz_snapshot *b, bool wi
         }
     }
     return true;
+}
+
+void fuzz_describe_engine(mhsld_state *st, uint32_t nblocks, char *buf, size_t cap)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (uint32_t i = 0; i < nblocks && off + 12 < cap; i++) {
+        mhsld_block_info bi;
+        int n;
+        if (mhsld_block_info_get(st, i, &bi) != MHSLD_OK)
+            n = snprintf(buf + off, cap - off, " ?");
+        else if (bi.state == MHSLD_BLOCK_FREE)
+            n = snprintf(buf + off, cap - off, " .");
+        else if (bi.state == MHSLD_BLOCK_PENDING)
+            n = snprintf(buf + off, cap - off, " p%u", bi.owner);
+        else if (bi.state == MHSLD_BLOCK_OWNED)
+            n = snprintf(buf + off, cap - off, " o%u", bi.owner);
+        else
+            n = snprintf(buf + off, cap - off, " s%x", bi.sharers);
+        if (n < 0)
+            break;
+        off += (size_t)n;
+    }
 }

@@ -23,6 +23,9 @@ bool fuzz_compare_model(mhsld_state *st, const model *m, model_mask skip_blocks,
                         uint64_t skip_heads, mhsld_head *const *pending_via, char *why,
                         size_t whylen);
 
+/* The engine's blocks in model_describe_blocks() notation (" . p0 o1 s3"). */
+void fuzz_describe_engine(mhsld_state *st, uint32_t nblocks, char *buf, size_t cap);
+
 typedef struct fuzz_snapshot {
     uint32_t nblocks, nheads;
     mhsld_block_info b[MODEL_MAX_BLOCKS];

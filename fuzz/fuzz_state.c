@@ -112,6 +112,24 @@ static void build_recipe(fuzz_dp *dp, fuzz_statefile *sf)
     }
 }
 
+/* gen_corpus.py --dump-states runs recipes through the replay driver with
+ * MHSLD_FUZZ_STATE_DUMP=<file> to obtain real state files as raw seeds. */
+static void dump_for_seeding(const fuzz_statefile *sf)
+{
+    const char *path = getenv("MHSLD_FUZZ_STATE_DUMP");
+    if (!path || !*path)
+        return;
+    size_t n = fuzz_statefile_size(sf);
+    uint8_t *buf = malloc(n ? n : 1);
+    FUZZ_ASSERT(buf);
+    FUZZ_ASSERT(fuzz_statefile_read(sf, buf, n) == n);
+    FILE *f = fopen(path, "wb");
+    FUZZ_ASSERT_MSG(f, "cannot write %s", path);
+    FUZZ_ASSERT(fwrite(buf, 1, n, f) == n);
+    fclose(f);
+    free(buf);
+}
+
 static void query_all(mhsld_state *st, const mhsld_geometry *g)
 {
     uint64_t nb = mhsld_block_count(st);
@@ -222,6 +240,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_dp_init(&dp, data + 1, size - 1);
         fuzz_statefile_create(&sf, NULL, 0);
         build_recipe(&dp, &sf);
+        dump_for_seeding(&sf);
     }
     size_t fsize = fuzz_statefile_size(&sf);
     uint8_t *orig = malloc(fsize ? fsize : 1);

@@ -71,8 +71,13 @@ mhsld_status fuzz_state_open(const fuzz_statefile *sf, uint32_t mode, const mhsl
 void fuzz_geometry_from(fuzz_dp *dp, uint32_t max_heads, mhsld_geometry *g)
 {
     static const uint64_t block_sizes[4] = {2ull << 20, 2ull << 20, 4ull << 20, 1ull << 30};
-    uint32_t nr_heads = fuzz_dp_range(dp, 2, max_heads < 2 ? 2 : max_heads);
-    if (max_heads < 2)
+    /* Mostly 2..4 heads (a state's size, and so its set-up cost, grows with
+     * the head count), sometimes up to 8, rarely the maximum. */
+    uint32_t sel = fuzz_dp_range(dp, 0, 15);
+    uint32_t nr_heads = sel < 12 ? 2 + sel % 3 : sel < 15 ? 5 + (sel - 12) * 2 : max_heads;
+    if (nr_heads > max_heads)
+        nr_heads = max_heads;
+    if (nr_heads < 1)
         nr_heads = 1;
     uint64_t bs = block_sizes[fuzz_dp_range(dp, 0, 3)];
     uint32_t nr_regions = fuzz_dp_range(dp, 1, 3);

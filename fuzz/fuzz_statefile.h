@@ -32,7 +32,7 @@ size_t fuzz_statefile_read(const fuzz_statefile *sf, void *buf, size_t cap);
 mhsld_status fuzz_state_open(const fuzz_statefile *sf, uint32_t mode, const mhsld_geometry *g,
                              mhsld_state **out);
 
-/* A small valid geometry driven by the input: 1..max_heads heads, 1..3 DC
+/* A small valid geometry driven by the input: mostly 2..4 heads, up to max_heads, 1..3 DC
  * regions of 1..16 blocks with gaps (and static capacity) in front, some
  * sharable, block size 2 MiB, 4 MiB or 1 GiB, an LD map with unassigned
  * entries.  Always passes mhsld_geometry_check() (asserted). */

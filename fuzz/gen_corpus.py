@@ -1,0 +1,513 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
+"""Write the seed corpora of the fuzz targets into corpus/<target>/.
+
+The seeds are programs in each target's input language, built here with
+encoders that mirror the targets' decoders (fuzz_data_producer.c reads a
+value in [lo, hi] as (hi - lo) < 256 ? one byte : two bytes, little-endian,
+reduced modulo the span; a range with lo == hi reads nothing).  Every
+opcode and every operation kind is reached by at least one seed.  Output is
+deterministic: running this twice writes the same bytes (names are the
+SHA-1 of the contents).
+
+  fuzz/gen_corpus.py                    # all targets, into ./corpus
+  fuzz/gen_corpus.py --out DIR          # elsewhere
+  fuzz/gen_corpus.py --dump-states BIN  # also dump real state files with
+                                        # BIN = a fuzz_state replay binary
+                                        # (those bytes hold a pid and a
+                                        # creation time: not reproducible)
+"""
+import argparse
+import hashlib
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+
+class Enc:
+    """Encoder mirroring fuzz_dp_* reads."""
+
+    def __init__(self):
+        self.b = bytearray()
+
+    def rng(self, lo, hi, v):
+        assert lo <= v <= hi, (lo, v, hi)
+        if lo >= hi:
+            return self
+        span = hi - lo
+        n = 1 if span <= 0xFF else 2 if span <= 0xFFFF else 3 if span <= 0xFFFFFF else 4
+        self.b += (v - lo).to_bytes(n, "little")
+        return self
+
+    def u8(self, v):
+        self.b.append(v & 0xFF)
+        return self
+
+    def u32(self, v):
+        self.b += struct.pack("<I", v & 0xFFFFFFFF)
+        return self
+
+    def u64(self, v):
+        self.b += struct.pack("<Q", v & 0xFFFFFFFFFFFFFFFF)
+        return self
+
+    def boolean(self, v):
+        return self.u8(1 if v else 0)
+
+    def raw(self, data):
+        self.b += data
+        return self
+
+
+# ---- fuzz_multihead / fuzz_multihead_threads ------------------------------
+
+OP = dict(attach=0, reserve=1, commit=2, release=3, release_all=4, share_add=5,
+          share_release=6, access=7, crash=8, recover=9, detach=10, query=11, misuse=12)
+HEAD_SEL = {2: 0, 3: 1, 4: 2, 5: 12, 7: 13, 9: 14, 32: 15}
+
+
+class Geo:
+    """A geometry as fuzz_geometry_from() decodes it."""
+
+    def __init__(self, heads=2, bs_idx=0, static=1, regions=((8, False, 0), (4, True, 1)),
+                 extra_lds=0):
+        self.heads, self.bs_idx, self.static = heads, bs_idx, static
+        self.regions, self.extra = list(regions), extra_lds
+
+    def encode(self, e):
+        e.rng(0, 15, HEAD_SEL[self.heads])
+        e.rng(0, 3, self.bs_idx)
+        e.rng(1, 3, len(self.regions))
+        e.rng(0, 4, self.static)
+        for i, (nb, sharable, gap) in enumerate(self.regions):
+            if i > 0:
+                e.rng(0, 2, gap)
+            e.rng(1, 16, nb)
+            e.rng(0, 2, 0 if sharable else 1)
+        e.rng(0, 2, self.extra)
+
+    @property
+    def nblocks(self):
+        return sum(r[0] for r in self.regions)
+
+
+class MH:
+    """A fuzz_multihead program."""
+
+    def __init__(self, geo):
+        self.g, self.e = geo, Enc()
+        geo.encode(self.e)
+
+    def op(self, kind, head):
+        self.e.rng(0, 12, OP[kind])
+        self.e.rng(0, self.g.heads, head)
+        return self
+
+    # extents (gen_extent)
+    def ext_blocks(self, first, nblocks):
+        self.e.rng(0, 9, 0).rng(0, self.g.nblocks - 1, first).rng(1, 4, nblocks)
+
+    def ext_owned_run(self, pick=0, want=4):
+        self.e.rng(0, 9, 5).rng(0, 63, pick).rng(1, 4, want)
+
+    def ext_unaligned(self, block, off, nblocks, odd_len):
+        self.e.rng(0, 9, 6).rng(0, self.g.nblocks - 1, block).boolean(off)
+        self.e.rng(0, 3, nblocks).boolean(odd_len)
+
+    def ext_raw_blocks(self, blk, nblk):
+        self.e.rng(0, 9, 7).rng(0, 64, blk).rng(0, 8, nblk)
+
+    def ext_edge(self, which):
+        self.e.rng(0, 9, 8).rng(0, 3, which)
+
+    def ext_raw(self, dpa, length):
+        self.e.rng(0, 9, 9).u64(dpa).u64(length)
+
+    def request(self, exts):
+        """exts: list of callables emitting one extent each (1..7), or 0 / 'too_many'."""
+        if exts == 0:
+            self.e.rng(0, 15, 0)
+            return
+        if exts == "too_many":
+            self.e.rng(0, 15, 1)
+            return
+        n = len(exts)
+        assert 1 <= n <= 7
+        self.e.rng(0, 15, 2 if n == 1 else n + 8)
+        for x in exts:
+            x()
+
+    def reserve(self, head, exts, crash=None):
+        self._maybe_crash(crash, "reserve", head)
+        self.request(exts)
+        return self
+
+    def release(self, head, exts, crash=None):
+        self._maybe_crash(crash, "release", head)
+        self.request(exts)
+        return self
+
+    def commit(self, head, group, choices=(), bogus=None, crash=None):
+        """choices: per reserved extent, 0 skip, 1 whole, 3 first block, 4 last
+        block, 5 a generated extent (then pass extra emitters)."""
+        self._maybe_crash(crash, "commit", head)
+        if group is None:
+            self.e.rng(0, 15, 15)
+            if bogus == 0:
+                self.e.boolean(True)
+            else:
+                self.e.boolean(False).u64(bogus or 0x1234)
+            self.e.boolean(False)
+            return self
+        self.e.rng(0, 15, group)
+        for c in choices:
+            if callable(c):
+                self.e.rng(0, 5, 5)
+                c()
+            else:
+                self.e.rng(0, 5, c)
+        return self
+
+    def release_all(self, head, crash=None):
+        self._maybe_crash(crash, "release_all", head)
+        return self
+
+    def share(self, kind, head, region=None, first=0, nblocks=1, tag=0, existing=None,
+              same_tag=True, crash=None):
+        self._maybe_crash(crash, kind, head)
+        if existing is not None:
+            self.e.rng(0, 2, 1).rng(0, 63, existing).rng(0, 3, 1 if same_tag else 0)
+            if not same_tag:
+                self.e.rng(0, 4, tag)
+            return self
+        self.e.rng(0, 2, 0).rng(0, 63, 0).rng(0, 3, 0)
+        self.e.rng(0, len(self.g.regions) - 1, region)
+        self.e.rng(0, 3, 1)
+        self.e.rng(0, self.g.regions[region][0] - 1, first).rng(1, 3, nblocks)
+        self.e.rng(0, 4, tag)
+        return self
+
+    def share_odd(self, kind, head, emit, tag=0):
+        self.op(kind, head)
+        self.e.rng(0, 2, 0).rng(0, 63, 0).rng(0, 3, 0)
+        self.e.rng(0, len(self.g.regions) - 1, 0)
+        self.e.rng(0, 3, 0)
+        emit()
+        self.e.rng(0, 4, tag)
+        return self
+
+    def _maybe_crash(self, crash, kind, head):
+        if crash is None:
+            self.op(kind, head)
+        else:
+            self.op("crash", head)
+            self.e.rng(1, 48, crash).rng(1, 6, OP[kind])
+
+    def attach(self, head, keep=False):
+        self.op("attach", head)
+        self.e.boolean(keep)
+        return self
+
+    def detach(self, head):
+        return self.op("detach", head)
+
+    def recover(self, head, by, keep=False, force=False):
+        self.op("recover", head)
+        self.e.rng(0, self.g.heads - 1, by).rng(0, 3, (1 if keep else 0) | (2 if force else 0))
+        return self
+
+    def access(self, head, case, *args):
+        self.op("access", head)
+        self.e.rng(0, 4, case)
+        if case == 0:
+            self.e.rng(0, self.g.nblocks - 1, args[0]).rng(0, 7, args[1])
+        elif case == 1:
+            self.e.rng(0, self.g.nblocks - 1, args[0])
+        elif case == 2:
+            self.e.rng(0, self.g.nblocks - 1, args[0]).rng(0, 3, args[1])
+        elif case == 3:
+            self.e.rng(0, len(self.g.regions) - 1, args[0]).boolean(args[1]).rng(1, 2, args[2])
+        else:
+            self.e.u64(args[0]).u64(args[1])
+        return self
+
+    def query(self, head, kind, start, cap):
+        self.op("query", head)
+        self.e.rng(0, 3, kind).rng(0, 8, start).rng(0, 4, cap)
+        return self
+
+    def misuse(self, head, what, extra=0):
+        self.op("misuse", head)
+        self.e.rng(0, 9, what)
+        if what == 0:
+            self.e.rng(0, 3, extra)
+        elif what == 1:
+            self.e.rng(0, 40, extra)
+        elif what == 2:
+            self.e.rng(0, 4, extra)
+        elif what == 9:
+            self.e.u32(extra)
+        return self
+
+    def bytes(self):
+        return bytes(self.e.b)
+
+
+def multihead_seeds():
+    seeds = {}
+    g2 = Geo()
+    # Basic life cycle of two heads: reserve, commit (whole / partial), access, release.
+    p = MH(g2).attach(0).attach(1)
+    p.reserve(0, [lambda: p.ext_blocks(0, 2), lambda: p.ext_blocks(4, 1)])
+    p.reserve(1, [lambda: p.ext_blocks(2, 2)])
+    p.commit(0, 0, choices=(1, 0))
+    p.commit(1, 0, choices=(3,))
+    p.access(0, 0, 0, 3).access(0, 1, 1).access(1, 2, 2, 1).access(0, 3, 0, True, 2)
+    p.access(1, 4, 0x7fffffffffffffff, 16)
+    p.release(0, [lambda: p.ext_owned_run(0, 2)])
+    p.release(1, [lambda: p.ext_blocks(0, 1)])  # not owner
+    p.query(0, 0, 0, 4).query(1, 3, 1, 2).query(0, 1, 8, 0)
+    p.release_all(1).detach(0).detach(1)
+    seeds["lifecycle"] = p.bytes()
+    # Argument errors: zero extents, too many, zero length, overflow, outside, overlap, unaligned.
+    p = MH(g2).attach(0)
+    p.reserve(0, 0).reserve(0, "too_many")
+    p.reserve(0, [lambda: p.ext_edge(0)]).reserve(0, [lambda: p.ext_edge(1)])
+    p.reserve(0, [lambda: p.ext_edge(2)]).reserve(0, [lambda: p.ext_edge(3)])
+    p.reserve(0, [lambda: p.ext_blocks(0, 2), lambda: p.ext_blocks(1, 1)])
+    p.reserve(0, [lambda: p.ext_unaligned(1, True, 1, False)])
+    p.reserve(0, [lambda: p.ext_unaligned(1, False, 1, True)])
+    p.reserve(0, [lambda: p.ext_raw_blocks(0, 1)])  # static capacity in front
+    p.reserve(0, [lambda: p.ext_raw_blocks(9, 1)])  # the gap between regions
+    p.reserve(0, [lambda: p.ext_raw(0xFFFFFFFFFFE00000, 0x400000)])
+    p.reserve(0, [lambda: p.ext_blocks(7, 2)])  # across two regions (with a gap)
+    p.commit(0, None, bogus=0).commit(0, None, bogus=0xdead)
+    p.release(0, 0).release(0, [lambda: p.ext_blocks(3, 1)])
+    seeds["bad_args"] = p.bytes()
+    # Conflicts and the pending table filling up.
+    p = MH(g2).attach(0).attach(1)
+    p.reserve(0, [lambda: p.ext_blocks(0, 3)])
+    p.reserve(1, [lambda: p.ext_blocks(2, 2)])
+    p.reserve(0, [lambda: p.ext_blocks(1, 1)])  # own pending block
+    for i in range(9):
+        p.reserve(1, [lambda i=i: p.ext_blocks(3 + i, 1)])
+    p.commit(1, 2, choices=(lambda: p.ext_blocks(0, 1),))  # not in the group
+    p.commit(1, 1, choices=(1,))
+    p.commit(0, 0, choices=(3, ))
+    p.commit(0, 0, choices=(4,))
+    p.release_all(1).release_all(0)
+    seeds["conflicts"] = p.bytes()
+    # Shared extents: create, join, wrong tag, not sharable, leave, last leaves.
+    g3 = Geo(heads=3)
+    p = MH(g3).attach(0).attach(1).attach(2)
+    p.share("share_add", 0, region=1, first=0, nblocks=2, tag=0)
+    p.share("share_add", 1, existing=0)
+    p.share("share_add", 1, existing=0)  # already a sharer
+    p.share("share_add", 2, existing=0, same_tag=False, tag=2)
+    p.share("share_add", 2, region=1, first=1, nblocks=2, tag=1)  # overlaps
+    p.share("share_add", 2, region=0, first=0, nblocks=1, tag=1)  # not sharable
+    p.share("share_add", 2, region=1, first=2, nblocks=2, tag=4)  # null tag
+    p.access(1, 2, 8, 2).access(2, 0, 8, 0)
+    p.query(1, 2, 0, 4).query(0, 3, 0, 4)
+    p.share("share_release", 0, existing=0)
+    p.share("share_release", 0, existing=0)
+    p.share("share_release", 2, region=1, first=0, nblocks=1)
+    p.reserve(2, [lambda: p.ext_blocks(8, 1)])
+    p.release_all(1)
+    seeds["shared"] = p.bytes()
+    # Crashes of every ownership operation at several atomic steps, recovered
+    # by another head (DROP and KEEP) or by re-attach.
+    kinds = ["reserve", "commit", "release", "release_all", "share_add", "share_release"]
+    for kind in kinds:
+        for k in (1, 2, 3, 5, 8):
+            for how in ("recover_drop", "recover_keep", "reattach_keep", "reattach_drop"):
+                if how in ("recover_keep", "reattach_drop") and k not in (2, 5):
+                    continue
+                p = MH(g3).attach(0).attach(1)
+                p.reserve(0, [lambda: p.ext_blocks(0, 2), lambda: p.ext_blocks(3, 1)])
+                p.reserve(0, [lambda: p.ext_blocks(5, 2)])
+                p.commit(0, 1, choices=(1,))
+                p.share("share_add", 0, region=1, first=0, nblocks=2, tag=1)
+                p.share("share_add", 1, existing=0)
+                if kind == "reserve":
+                    p.reserve(0, [lambda: p.ext_blocks(7, 1), lambda: p.ext_blocks(10, 2)], crash=k)
+                elif kind == "commit":
+                    p.commit(0, 0, choices=(1, 0), crash=k)
+                elif kind == "release":
+                    p.release(0, [lambda: p.ext_owned_run(0, 4)], crash=k)
+                elif kind == "release_all":
+                    p.release_all(0, crash=k)
+                elif kind == "share_add":
+                    p.share("share_add", 0, region=1, first=2, nblocks=2, tag=2, crash=k)
+                else:
+                    p.share("share_release", 0, existing=0, crash=k)
+                p.reserve(1, [lambda: p.ext_blocks(8, 1)])
+                p.access(1, 0, 8, 0)
+                if how == "recover_drop":
+                    p.recover(0, 1)
+                elif how == "recover_keep":
+                    p.recover(0, 1, keep=True)
+                elif how == "reattach_keep":
+                    p.attach(0, keep=True)
+                else:
+                    p.attach(0, keep=False)
+                p.attach(0, keep=True).query(0, 3, 0, 4).release_all(0)
+                seeds[f"crash_{kind}_k{k}_{how}"] = p.bytes()
+    # Liveness and fencing: attach of a live head, recover of a live head,
+    # forced recovery, operations through the fenced handle, re-attach.
+    p = MH(g2).attach(0).attach(1)
+    p.reserve(0, [lambda: p.ext_blocks(0, 1)]).commit(0, 0, choices=(1,))
+    p.attach(0)                           # live: ALIVE from a second process
+    p.recover(0, 1)                       # live: ALIVE
+    p.recover(0, 1, keep=True, force=True)  # fenced
+    p.reserve(0, [lambda: p.ext_blocks(3, 1)]).release_all(0)
+    p.attach(0, keep=True).detach(0).detach(0)
+    p.recover(0, 1, keep=True).attach(0, keep=True).release_all(0)
+    p.recover(1, 0, force=True).detach(1).attach(1)
+    p.attach(2).recover(2, 0)             # head out of range
+    p.detach(1).recover(1, 0).recover(1, 0, keep=True)
+    seeds["liveness"] = p.bytes()
+    # Detach keeps capacity; re-attach with KEEP keeps it, with DROP frees it.
+    p = MH(g2).attach(0)
+    p.reserve(0, [lambda: p.ext_blocks(0, 2)]).reserve(0, [lambda: p.ext_blocks(4, 2)])
+    p.commit(0, 0, choices=(1,))
+    p.detach(0).attach(0, keep=True).query(0, 1, 0, 4).detach(0).attach(0, keep=False)
+    seeds["detach_keep_drop"] = p.bytes()
+    # Every misuse and query path.
+    p = MH(g2).attach(0)
+    for what, extra in ((0, 0), (0, 3), (1, 0), (1, 40), (2, 0), (2, 4), (3, 0), (4, 0), (5, 0),
+                        (6, 0), (7, 0), (8, 0), (9, 5), (9, 0xFFFFFFFF)):
+        p.misuse(0, what, extra)
+    for kind in range(4):
+        p.query(0, kind, 0, 4).query(1, kind, 3, 1)
+    seeds["misuse_query"] = p.bytes()
+    # Many heads: a 32-head geometry, several of them busy.
+    g32 = Geo(heads=32, regions=((16, True, 0), (16, False, 1), (8, True, 0)))
+    p = MH(g32)
+    for h in (0, 7, 16, 31):
+        p.attach(h)
+        p.reserve(h, [lambda h=h: p.ext_blocks(h % 40, 1)])
+        p.commit(h, 0, choices=(1,))
+    p.share("share_add", 31, region=0, first=2, nblocks=3, tag=3)
+    p.share("share_add", 16, existing=0)
+    p.recover(7, 0).attach(32).release_all(31)
+    seeds["heads32"] = p.bytes()
+    # Big blocks: 1 GiB blocks, three regions, a long unaligned access.
+    gbig = Geo(heads=4, bs_idx=3, static=4, regions=((3, False, 0), (2, True, 2), (16, False, 0)))
+    p = MH(gbig).attach(3).attach(2)
+    p.reserve(3, [lambda: p.ext_blocks(0, 3), lambda: p.ext_blocks(5, 4)])
+    p.commit(3, 0, choices=(4, 1))
+    p.access(3, 4, (4 << 30) + 12345, (2 << 30)).access(3, 3, 2, True, 2)
+    p.share("share_add", 2, region=1, first=0, nblocks=2, tag=1)
+    p.reserve(2, [lambda: p.ext_blocks(4, 2)])  # across the adjacent regions
+    p.release_all(3).release_all(2)
+    seeds["big_blocks"] = p.bytes()
+    return seeds
+
+
+# ---- fuzz_state -------------------------------------------------------------
+
+def state_recipe(geo, ops, patches=()):
+    """ops: (head, region, block, what, crash_k or 0)."""
+    e = Enc().u8(1)
+    geo_heads = min(geo.heads, 4)
+    g = Geo(geo_heads, geo.bs_idx, geo.static, geo.regions, geo.extra)
+    g.encode(e)
+    e.rng(0, 6, len(ops))
+    for head, region, block, what, crash in ops:
+        e.rng(0, g.heads - 1, head)
+        e.rng(0, len(g.regions) - 1, region)
+        e.rng(0, g.regions[region][0] - 1, block)
+        e.rng(0, 4, what)
+        e.rng(0, 1, 1 if crash else 0)
+        if crash:
+            e.rng(1, 12, crash)
+    for off, data in patches:
+        e.u32(off).rng(1, 8, len(data)).raw(data)
+    return bytes(e.b)
+
+
+def state_seeds():
+    seeds = {}
+    g = Geo()
+    seeds["empty_file"] = b"\x00"
+    seeds["short_garbage"] = b"\x00" + b"HLSDST1\x00" + b"\x01" * 40
+    seeds["recipe_fresh"] = state_recipe(g, [])
+    seeds["recipe_owned"] = state_recipe(g, [(0, 0, 1, 1, 0), (1, 1, 0, 2, 0), (1, 0, 3, 0, 0)])
+    for what in range(5):
+        for k in (1, 2, 4):
+            seeds[f"recipe_crash_{what}_k{k}"] = state_recipe(
+                Geo(heads=3), [(0, 0, 0, 1, 0), (1, 1, 1, 2, 0), (0, 0, 0 if what == 3 else 2, what, k)])
+    # Patches over the header, the geometry, a head record and the block table.
+    base = [(0, 0, 1, 1, 0), (1, 1, 0, 2, 0)]
+    for name, patches in {
+        "patch_magic": [(0, b"X")],
+        "patch_version": [(8, b"\x02")],
+        "patch_bom": [(12, b"\x04\x03\x02\x01")],
+        "patch_size": [(16, b"\xff\xff")],
+        "patch_init": [(28, b"\x01")],
+        "patch_nr_heads": [(56, b"\x21")],
+        "patch_nr_blocks": [(72, b"\xff\xff\xff\x7f")],
+        "patch_region": [(80, b"\x00\x00\x00\x00\x00\x10")],
+        "patch_head_journal": [(4096 + 96, b"\x03\x00\x00\x00\xff\xff")],
+        "patch_tail": [(0xFFFFFFF0, b"\xff" * 8)],
+    }.items():
+        seeds[name] = state_recipe(g, base, patches)
+    return seeds
+
+
+def write(out, target, seeds):
+    d = os.path.join(out, target)
+    os.makedirs(d, exist_ok=True)
+    for name, data in sorted(seeds.items()):
+        h = hashlib.sha1(data).hexdigest()[:16]
+        path = os.path.join(d, f"seed-{name}-{h}")
+        with open(path, "wb") as f:
+            f.write(data)
+    print(f"{target}: {len(seeds)} seeds in {d}")
+
+
+def dump_states(out, binary):
+    d = os.path.join(out, "fuzz_state")
+    with tempfile.TemporaryDirectory() as tmp:
+        recipes = {k: v for k, v in state_seeds().items() if k.startswith("recipe_")}
+        for name in ("recipe_fresh", "recipe_owned", "recipe_crash_1_k2", "recipe_crash_2_k4"):
+            src = os.path.join(tmp, name)
+            with open(src, "wb") as f:
+                f.write(recipes[name])
+            dump = os.path.join(tmp, name + ".state")
+            env = dict(os.environ, MHSLD_FUZZ_STATE_DUMP=dump)
+            subprocess.run([binary, src], env=env, check=True, stderr=subprocess.DEVNULL)
+            with open(dump, "rb") as f:
+                data = b"\x00" + f.read()
+            with open(os.path.join(d, f"dump-{name[7:]}"), "wb") as f:
+                f.write(data)
+    print(f"fuzz_state: dumped real states into {d}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--out", default=os.path.join(here, "..", "corpus"))
+    ap.add_argument("--dump-states", metavar="BIN")
+    a = ap.parse_args()
+    mh = multihead_seeds()
+    write(a.out, "fuzz_multihead", mh)
+    # The threaded target reads the same geometry and operation encoding.
+    write(a.out, "fuzz_multihead_threads", mh)
+    write(a.out, "fuzz_state", state_seeds())
+    try:
+        import gen_corpus_mailbox  # noqa: F401  (kept beside this file)
+    except ImportError:
+        pass
+    else:
+        write(a.out, "fuzz_mailbox", gen_corpus_mailbox.seeds())
+    if a.dump_states:
+        dump_states(a.out, a.dump_states)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
