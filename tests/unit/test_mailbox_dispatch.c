@@ -1162,6 +1162,177 @@ static void test_end_to_end(void)
     fx_close(&f);
 }
 
+/* ---- random and mutated payloads ---------------------------------------------------- */
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static int read_only(uint16_t op)
+{
+    return op != MHSLD_MBOX_OP_ADD_DC_RESPONSE && op != MHSLD_MBOX_OP_RELEASE_DC &&
+           op != MHSLD_MBOX_OP_INITIATE_DC_ADD && op != MHSLD_MBOX_OP_INITIATE_DC_RELEASE;
+}
+
+/* A successful response decodes with the codec's response decoder. */
+static void check_response(uint16_t op, const uint8_t *out, size_t n)
+{
+    static union {
+        mhsld_mbox_mhd_info_out a;
+        mhsld_mbox_head_info_out b;
+        mhsld_mbox_dc_config_out c;
+        mhsld_mbox_dc_extents_out d;
+        mhsld_mbox_dcd_info_out e;
+        mhsld_mbox_host_region_cfg_out f;
+        mhsld_mbox_region_extents_out g;
+    } u;
+    switch (op) {
+    case MHSLD_MBOX_OP_GET_MHD_INFO:
+        CHECK_RC(mhsld_mbox_mhd_info_out_decode(out, n, &u.a), OK);
+        break;
+    case MHSLD_MBOX_OP_GET_HEAD_INFO:
+        CHECK_RC(mhsld_mbox_head_info_out_decode(out, n, &u.b), OK);
+        break;
+    case MHSLD_MBOX_OP_GET_DC_CONFIG:
+        CHECK_RC(mhsld_mbox_dc_config_out_decode(out, n, &u.c), OK);
+        break;
+    case MHSLD_MBOX_OP_GET_DC_EXTENT_LIST:
+        CHECK_RC(mhsld_mbox_dc_extents_out_decode(out, n, &u.d), OK);
+        break;
+    case MHSLD_MBOX_OP_GET_DCD_INFO:
+        CHECK_RC(mhsld_mbox_dcd_info_out_decode(out, n, &u.e), OK);
+        break;
+    case MHSLD_MBOX_OP_GET_HOST_DC_REGION_CONFIG:
+        CHECK_RC(mhsld_mbox_host_region_cfg_out_decode(out, n, &u.f), OK);
+        break;
+    case MHSLD_MBOX_OP_GET_DC_REGION_EXTENTS:
+        CHECK_RC(mhsld_mbox_region_extents_out_decode(out, n, &u.g), OK);
+        break;
+    default:
+        CHECK(n == 0); /* commands without a response payload */
+        break;
+    }
+}
+
+/* Seeds: one valid payload per command, for mutation. */
+static size_t seed(uint16_t op, uint8_t *b, size_t cap)
+{
+    memset(b, 0, cap);
+    uint64_t blk = rnd() % 8;
+    switch (op) {
+    case MHSLD_MBOX_OP_GET_MHD_INFO:
+    case MHSLD_MBOX_OP_GET_HEAD_INFO:
+        b[1] = 3;
+        return 2;
+    case MHSLD_MBOX_OP_GET_DC_CONFIG:
+        b[0] = 8;
+        return 2;
+    case MHSLD_MBOX_OP_GET_DC_EXTENT_LIST:
+        b[0] = 10;
+        return 8;
+    case MHSLD_MBOX_OP_GET_DCD_INFO:
+        return 0;
+    case MHSLD_MBOX_OP_GET_HOST_DC_REGION_CONFIG:
+        b[0] = (uint8_t)(rnd() % NHEADS);
+        b[2] = 8;
+        return 4;
+    case MHSLD_MBOX_OP_SET_DC_REGION_CONFIG:
+        mhsld_st64(b + 4, BS);
+        return 16;
+    case MHSLD_MBOX_OP_GET_DC_REGION_EXTENTS:
+        b[0] = (uint8_t)(rnd() % NHEADS);
+        b[4] = 10;
+        return 12;
+    case MHSLD_MBOX_OP_ADD_DC_RESPONSE:
+    case MHSLD_MBOX_OP_RELEASE_DC:
+        b[0] = 1;
+        mhsld_st64(b + 8, R0 + blk * BS);
+        mhsld_st64(b + 16, BS);
+        return 8 + 0x18;
+    case MHSLD_MBOX_OP_INITIATE_DC_ADD:
+    case MHSLD_MBOX_OP_INITIATE_DC_RELEASE:
+        b[0] = (uint8_t)(rnd() % 2);
+        b[2] = op == MHSLD_MBOX_OP_INITIATE_DC_ADD ? 2 : 0x11;
+        b[0x1C] = 1;
+        mhsld_st64(b + 0x20, (rnd() & 1 ? R1 : R0) + blk * BS);
+        mhsld_st64(b + 0x28, BS);
+        return 0x20 + 0x28;
+    default:
+        return 0;
+    }
+}
+
+static void test_random_payloads(void)
+{
+    fx f;
+    fx_open(&f, "random");
+    static uint8_t in[4096], out[MHSLD_MBOX_PAYLOAD_MAX];
+    const size_t ncmd = mhsld_mbox_command_count();
+    int ok = 0;
+    for (int iter = 0; iter < 4000; iter++) {
+        uint16_t op;
+        size_t len;
+        if (rnd() % 8 == 0) { /* any opcode, any bytes */
+            op = (uint16_t)(rnd() & 0xFFFFu);
+            len = (size_t)(rnd() % 300);
+            for (size_t i = 0; i < len; i++) {
+                in[i] = (uint8_t)rnd();
+            }
+        } else { /* a valid payload of a real command, maybe mutated */
+            op = mhsld_mbox_command_at((size_t)(rnd() % ncmd))->opcode;
+            len = seed(op, in, sizeof(in));
+            int muts = (int)(rnd() % 4);
+            for (int m = 0; m < muts && len > 0; m++) {
+                switch (rnd() % 4) {
+                case 0:
+                    in[rnd() % len] ^= (uint8_t)(1u << (rnd() % 8));
+                    break;
+                case 1:
+                    in[rnd() % len] = (uint8_t)rnd();
+                    break;
+                case 2:
+                    len = (size_t)(rnd() % (len + 1));
+                    break;
+                default:
+                    len += (size_t)(rnd() % 48);
+                    break;
+                }
+            }
+        }
+        const mhsld_mbox_ctx *c = &f.c[rnd() % 2];
+        size_t cap = rnd() % 4 == 0 ? (size_t)(rnd() % 200) : MHSLD_MBOX_PAYLOAD_MAX;
+        size_t n = 0;
+        take(f.st, &snap_a);
+        int rc = exec_cap(c, op, in, len, cap, out, &n);
+        take(f.st, &snap_b);
+        if (rc != OK || read_only(op)) {
+            CHECK(memcmp(&snap_a, &snap_b, sizeof(snap)) == 0);
+        }
+        if (rc == OK) {
+            ok++;
+            check_response(op, out, n);
+        } else {
+            CHECK(n == 0);
+        }
+        if (mhsld_mbox_command(op) == NULL) {
+            CHECK_RC(rc, UNS);
+        }
+    }
+    printf("random payloads: %d of 4000 succeeded\n", ok);
+    CHECK(ok > 100); /* the seeds do reach the handlers */
+    /* leave nothing pending or held */
+    for (uint32_t h = 0; h < 2; h++) {
+        uint64_t freed = 0;
+        CHECK(mhsld_release_all(f.h[h], &freed) == MHSLD_OK);
+    }
+    fx_close(&f);
+}
+
 int main(void)
 {
     test_dispatch_generic();
@@ -1175,6 +1346,7 @@ int main(void)
     test_fm_add();
     test_fm_release();
     test_end_to_end();
+    test_random_payloads();
     if (failures) {
         fprintf(stderr, "test_mailbox_dispatch: %d failure(s)\n", failures);
         return 1;
