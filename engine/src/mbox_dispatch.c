@@ -150,6 +150,17 @@ static int ctx_load(const mhsld_mbox_ctx *ctx, mhsld_mbox_ctx *c)
     memset(c, 0, sizeof(*c));
     ctx_defaults(c);
     memcpy(c, ctx, min_sz(ctx->size, sizeof(*c)));
+    /* Handles must belong to this state, heads[i] to head i: a mix-up would
+     * let a command act on the wrong host. */
+    if (c->self != NULL && mhsld_head_state(c->self) != c->st) {
+        return MHSLD_CXL_INTERNAL_ERROR;
+    }
+    for (uint32_t i = 0; i < MHSLD_MAX_HEADS; i++) {
+        if (c->heads[i] != NULL &&
+            (mhsld_head_state(c->heads[i]) != c->st || mhsld_head_index(c->heads[i]) != i)) {
+            return MHSLD_CXL_INTERNAL_ERROR;
+        }
+    }
     return MHSLD_CXL_SUCCESS;
 }
 

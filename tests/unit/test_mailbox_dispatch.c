@@ -385,6 +385,13 @@ static void test_dispatch_generic(void)
     bad = f.c[0];
     bad.st = NULL;
     CHECK_RC(exec(&bad, MHSLD_MBOX_OP_GET_DCD_INFO, NULL, 0, NULL, NULL), INT);
+    /* heads[i] must be head i of this state */
+    bad = f.c[0];
+    bad.heads[1] = f.h[0];
+    CHECK_NO_CHANGE(&f, exec(&bad, MHSLD_MBOX_OP_GET_DCD_INFO, NULL, 0, NULL, NULL), INT);
+    bad.heads[1] = NULL;
+    bad.heads[5] = f.h[1];
+    CHECK_RC(exec(&bad, MHSLD_MBOX_OP_GET_DCD_INFO, NULL, 0, NULL, NULL), INT);
     /* an older caller's smaller ctx (up to heads[]) gets the defaults */
     bad = f.c[0];
     bad.size = (uint32_t)offsetof(mhsld_mbox_ctx, link);
