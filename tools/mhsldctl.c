@@ -27,6 +27,7 @@
 
 #include "ctl.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -328,14 +329,13 @@ static int refused_alive(const struct cmd *c, mhsld_state *st, uint32_t head, mh
                          const char *hint)
 {
     mhsld_head_info hi;
-    char t[CTL_ERRLEN];
 
     if (mhsld_head_info_get(st, head, &hi) == MHSLD_OK && hi.pid != 0)
         return fail(c, CTL_EXIT_REFUSED,
-                    "%s: head %" PRIu32 " is attached by a live process (pid %" PRIu32 ")%s: %s",
-                    c->state, head, hi.pid, hint, status_text(s, t, sizeof(t)));
-    return fail(c, CTL_EXIT_REFUSED, "%s: head %" PRIu32 " is attached by a live process%s: %s",
-                c->state, head, hint, status_text(s, t, sizeof(t)));
+                    "%s: head %" PRIu32 " is attached by a live process (pid %" PRIu32 ")%s (%s)",
+                    c->state, head, hi.pid, hint, mhsld_status_name(s));
+    return fail(c, CTL_EXIT_REFUSED, "%s: head %" PRIu32 " is attached by a live process%s (%s)",
+                c->state, head, hint, mhsld_status_name(s));
 }
 
 static int attach_head(const struct cmd *c, mhsld_state *st, uint32_t head, uint32_t flags,
@@ -1095,7 +1095,7 @@ static int verb_recover(struct cmd *c)
     memset(&rep, 0, sizeof(rep));
     s = mhsld_recover(st, head, flags, &rep);
     if (s == MHSLD_E_ALIVE)
-        rc = refused_alive(c, st, head, s, " (--force recovers it anyway)");
+        rc = refused_alive(c, st, head, s, "; --force recovers it anyway");
     else if (s != MHSLD_OK)
         rc = fail(c, status_exit(s), "%s: head %" PRIu32 ": %s", c->state, head,
                   status_text(s, t, sizeof(t)));
@@ -1424,7 +1424,7 @@ static const struct verb verbs[] = {
      "  --base DPA          DPA of the region (default 0)\n"
      "  --regions LIST      up to 8 regions BASE+LEN, ':shared' marks a sharable one;\n"
      "                      in increasing DPA order (--capacity, if given: their sum)\n"
-     "  --force             re-initialise an existing state (every head loses its capacity)\n"
+     "  --force             re-initialise an existing state (all capacity is dropped)\n"
      "An existing state is never touched without --force (exit 3).\n"},
     {"destroy", verb_destroy, B(O_FORCE), 0, 0, false, "STATE [--force]",
      "remove a state's name",
@@ -1502,7 +1502,8 @@ static const struct verb verbs[] = {
 
 static void print_verb_help(const struct verb *v)
 {
-    printf("usage: " PROG " %s %s\n\n%s.\n\n%s", v->name, v->synopsis, v->summary, v->help);
+    printf("usage: " PROG " %s %s\n\n%c%s.\n\n%s", v->name, v->synopsis,
+           toupper((unsigned char)v->summary[0]), v->summary + 1, v->help);
     if (v->opts & B(O_HEAD)) {
         if (v->fn != verb_recover && v->fn != verb_session)
             printf("\n%s%s", head_attach_help, extent_help);
