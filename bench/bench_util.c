@@ -242,6 +242,14 @@ void bench_machine_get(bench_machine *m)
         fclose(f);
     }
     m->cores_online = sysconf(_SC_NPROCESSORS_ONLN);
+    snprintf(m->load, sizeof(m->load), "unknown");
+    f = fopen("/proc/loadavg", "r");
+    if (f) {
+        double l1, l5, l15;
+        if (fscanf(f, "%lf %lf %lf", &l1, &l5, &l15) == 3)
+            snprintf(m->load, sizeof(m->load), "%.2f %.2f %.2f", l1, l5, l15);
+        fclose(f);
+    }
     if (uname(&u) == 0)
         snprintf(m->kernel, sizeof(m->kernel), "%s %s %s", u.sysname, u.release, u.machine);
 #if defined(__clang__)

@@ -91,6 +91,7 @@ typedef struct bench_machine {
     char kernel[200];
     char compiler[96];
     char date[40];
+    char load[64]; /* /proc/loadavg at start: how busy the machine was */
 } bench_machine;
 void bench_machine_get(bench_machine *m);
 

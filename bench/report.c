@@ -114,7 +114,8 @@ void report_print_table(const report *r, const bench_machine *m, FILE *out)
     const char *group = "";
 
     fprintf(out, "machine: %s, %ld cores online, %s\n", m->cpu, m->cores_online, m->kernel);
-    fprintf(out, "compiler: %s; run: %s\n", m->compiler, m->date);
+    fprintf(out, "compiler: %s; run: %s; load average at start: %s\n", m->compiler, m->date,
+            m->load);
     fprintf(out, "cells: median [min..max] over repetitions; ratio = how many times better the "
                  "engine is (same run)\n");
     for (unsigned i = 0; i < r->nrows; i++) {
@@ -246,8 +247,9 @@ bool report_write_csv(const report *r, const bench_machine *m, const char *path)
 
     if (!f)
         return false;
-    fprintf(f, "# mhsld benchmark; cpu: %s; cores: %ld; kernel: %s; compiler: %s; date: %s\n",
-            m->cpu, m->cores_online, m->kernel, m->compiler, m->date);
+    fprintf(f, "# mhsld benchmark; cpu: %s; cores: %ld; kernel: %s; compiler: %s; load: %s; "
+               "date: %s\n",
+            m->cpu, m->cores_online, m->kernel, m->compiler, m->load, m->date);
     fputs("key,group,metric,unit,n,dev,range,engine_med,engine_min,engine_max,rfc_med,rfc_min,"
           "rfc_max,mutex_med,mutex_min,mutex_max,x_rfc,x_mutex\n",
           f);

@@ -7,7 +7,7 @@
 # (Debian's gnuplot-nox is installed when missing and we are root).
 # --quick is the tiny configuration CI uses: it proves every benchmark works
 # and every invariant check passes, in seconds; its figures mean nothing.
-# Other options (--reps N, --only GROUPS, --mp-seconds S, --designs LIST) go to
+# Other options (--reps N, --rep-us N, --only GROUPS, --mp-seconds S, --designs LIST) go to
 # mhsld_bench.
 set -euo pipefail
 
@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
     --png)
         [ $# -ge 2 ] || { echo "run.sh: --png needs a file" >&2; exit 2; }
         png=$2; shift ;;
-    --reps|--only|--mp-seconds|--designs)
+    --reps|--rep-us|--only|--mp-seconds|--designs)
         [ $# -ge 2 ] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
         pass+=("$1" "$2"); shift ;;
     -h|--help) usage; exit 0 ;;
