@@ -215,10 +215,14 @@ unsigned report_print_targets(const report *r, FILE *out)
                               m->d[D_ENG].med);
     }
 
+    w = report_find(r, "open/open");
+    missed += target_line(out, have(w, D_ENG), w && w->d[D_ENG].med <= 10.0,
+                          "open of the 1 TiB state (header+geometry checked) <= 10 ms",
+                          "measured %.3f ms", w ? w->d[D_ENG].med : 0.0);
     w = report_find(r, "open/validate");
     missed += target_line(out, have(w, D_ENG), w && w->d[D_ENG].med <= 10.0,
-                          "open+validate of the 1 TiB device <= 10 ms", "measured %.3f ms (%s)",
-                          w ? w->d[D_ENG].med : 0.0, w ? w->name : "-");
+                          "open + mhsld_validate of every block, 1 TiB, <= 10 ms",
+                          "measured %.3f ms", w ? w->d[D_ENG].med : 0.0);
 
     w = report_find(r, "device/small");
     w2 = report_find(r, "device/large");
