@@ -91,7 +91,8 @@ typedef struct slot {
 typedef struct ctx {
     fuzz_statefile sf;
     mhsld_geometry g;
-    mhsld_state *obs; /* an observer's mapping: validate and info */
+    mhsld_state *obs; /* the shared mapping; also the observer's (validate, info) */
+    bool per_process; /* each head maps the state itself, as separate processes do */
     model m;
     slot s[MHSLD_MAX_HEADS];
     uint32_t step;
@@ -658,7 +659,8 @@ static void run_ownership(ctx *c, op_args *a, uint64_t crash_k)
     fuzz_trace("    crashed; head %u abandoned with its operation in doubt", a->head);
     mhsld_test_abandon(s->h);
     s->h = NULL;
-    mhsld_close(s->st);
+    if (s->st != c->obs)
+        mhsld_close(s->st);
     s->st = NULL;
     s->crashed = true;
     s->cr.op = *a;
@@ -861,7 +863,8 @@ static void drop_stale(ctx *c, slot *s)
         return;
     fuzz_snapshot *before = snap(c);
     mhsld_detach(s->stale);
-    mhsld_close(s->stale_st);
+    if (s->stale_st != c->obs)
+        mhsld_close(s->stale_st);
     s->stale = NULL;
     s->stale_st = NULL;
     /* Detaching a fenced handle must not touch the current incarnation. */
@@ -902,7 +905,7 @@ static void op_attach(ctx *c, fuzz_dp *dp, uint32_t head)
         return;
     }
     if (!s->st)
-        s->st = open_state(c);
+        s->st = c->per_process ? open_state(c) : c->obs;
     mhsld_head *h = NULL;
     mhsld_status rc = mhsld_attach(s->st, head, flags, &h);
     fuzz_trace("    -> %s", mhsld_status_name(rc));
@@ -1172,11 +1175,11 @@ static void teardown(ctx *c)
         slot *s = &c->s[h];
         if (s->stale)
             mhsld_detach(s->stale);
-        if (s->stale_st)
+        if (s->stale_st && s->stale_st != c->obs)
             mhsld_close(s->stale_st);
         if (s->h)
             mhsld_detach(s->h);
-        if (s->st)
+        if (s->st && s->st != c->obs)
             mhsld_close(s->st);
     }
     mhsld_close(c->obs);
@@ -1195,9 +1198,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fuzz_geometry_from(&dp, MHSLD_MAX_HEADS, &c->g);
     FUZZ_ASSERT(model_init(&c->m, &c->g));
+    /* Mostly every head's handle on the one mapping; sometimes one mapping
+     * (descriptor, lock owner) per head, as separate QEMU processes have. */
+    c->per_process = fuzz_dp_range(&dp, 0, 3) == 3;
     char gdesc[256];
     fuzz_geometry_describe(&c->g, gdesc, sizeof gdesc);
-    fuzz_trace("geometry: %s (%u blocks)", gdesc, c->m.nblocks);
+    fuzz_trace("geometry: %s (%u blocks)%s", gdesc, c->m.nblocks,
+               c->per_process ? ", a mapping per head" : ", one mapping");
 
     fuzz_statefile_create(&c->sf, NULL, 0);
     mhsld_status rc = fuzz_state_open(&c->sf, MHSLD_OPEN_CREATE, &c->g, &c->obs);

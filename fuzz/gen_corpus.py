@@ -96,9 +96,10 @@ class Geo:
 class MH:
     """A fuzz_multihead program."""
 
-    def __init__(self, geo):
+    def __init__(self, geo, per_process=False):
         self.g, self.e = geo, Enc()
         geo.encode(self.e)
+        self.e.rng(0, 3, 3 if per_process else 0)
 
     def op(self, kind, head):
         self.e.rng(0, 12, OP[kind])
@@ -325,7 +326,7 @@ def multihead_seeds():
             for how in ("recover_drop", "recover_keep", "reattach_keep", "reattach_drop"):
                 if how in ("recover_keep", "reattach_drop") and k not in (2, 5):
                     continue
-                p = MH(g3).attach(0).attach(1)
+                p = MH(g3, per_process=(k == 2)).attach(0).attach(1)
                 p.reserve(0, [lambda: p.ext_blocks(0, 2), lambda: p.ext_blocks(3, 1)])
                 p.reserve(0, [lambda: p.ext_blocks(5, 2)])
                 p.commit(0, 1, choices=(1,))
@@ -357,7 +358,13 @@ def multihead_seeds():
                 seeds[f"crash_{kind}_k{k}_{how}"] = p.bytes()
     # Liveness and fencing: attach of a live head, recover of a live head,
     # forced recovery, operations through the fenced handle, re-attach.
-    p = MH(g2).attach(0).attach(1)
+    for pp in (False, True):
+        seeds["liveness" + ("_per_process" if pp else "")] = liveness(g2, pp)
+    return seeds
+
+
+def liveness(g2, per_process):
+    p = MH(g2, per_process).attach(0).attach(1)
     p.reserve(0, [lambda: p.ext_blocks(0, 1)]).commit(0, 0, choices=(1,))
     p.attach(0)                           # live: ALIVE from a second process
     p.recover(0, 1)                       # live: ALIVE
@@ -368,7 +375,11 @@ def multihead_seeds():
     p.recover(1, 0, force=True).detach(1).attach(1)
     p.attach(2).recover(2, 0)             # head out of range
     p.detach(1).recover(1, 0).recover(1, 0, keep=True)
-    seeds["liveness"] = p.bytes()
+    return p.bytes()
+
+
+def multihead_more(seeds):
+    g2 = Geo()
     # Detach keeps capacity; re-attach with KEEP keeps it, with DROP frees it.
     p = MH(g2).attach(0)
     p.reserve(0, [lambda: p.ext_blocks(0, 2)]).reserve(0, [lambda: p.ext_blocks(4, 2)])
@@ -403,6 +414,96 @@ def multihead_seeds():
     p.share("share_add", 2, region=1, first=0, nblocks=2, tag=1)
     p.reserve(2, [lambda: p.ext_blocks(4, 2)])  # across the adjacent regions
     p.release_all(3).release_all(2)
+    seeds["big_blocks"] = p.bytes()
+    return seeds
+
+
+# ---- fuzz_multihead_threads -------------------------------------------------
+
+TOP = dict(reserve=0, commit=1, release=2, release_all=3, share_add=4, share_release=5,
+           access=6, reserve2=7)
+
+
+class TH:
+    """A fuzz_multihead_threads program (geometry with at most 4 heads)."""
+
+    def __init__(self, geo):
+        assert geo.heads <= 4
+        self.g, self.e = geo, Enc()
+        geo.encode(self.e)
+
+    def op(self, t, kind, *args):
+        e, nb = self.e, self.g.nblocks
+        e.rng(0, self.g.heads - 1, t).rng(0, 7, TOP[kind])
+        if kind in ("reserve", "reserve2"):
+            a, b, c, d = (tuple(args) + (1, 0, 1)[len(args) - 1:])[:4]
+            e.rng(0, nb - 1, a).rng(1, 3, b).rng(0, nb - 1, c).rng(1, 2, d)
+        elif kind == "commit":
+            e.rng(0, 3, args[0])
+        elif kind == "release":
+            e.rng(0, 15, args[0]).rng(0, nb - 1, args[1] if len(args) > 1 else 0)
+        elif kind in ("share_add", "share_release"):
+            r, first, n, tag = args
+            e.rng(0, len(self.g.regions) - 1, r).rng(0, self.g.regions[r][0] - 1, first)
+            e.rng(1, 2, n).rng(0, 1, tag)
+        elif kind == "access":
+            e.rng(0, nb - 1, args[0]).rng(0, 2, args[1])
+        return self
+
+    def bytes(self):
+        return bytes(self.e.b)
+
+
+def threads_seeds():
+    seeds = {}
+    g = Geo(heads=3)  # 8 exclusive blocks, then 4 sharable ones
+    # Every thread competes for the same blocks, then settles.
+    p = TH(g)
+    for t in range(3):
+        p.op(t, "reserve", 0, 2, 0, 1)
+    for t in range(3):
+        p.op(t, "commit", t % 4).op(t, "access", 0, 0).op(t, "release", 0)
+    for t in range(3):
+        p.op(t, "reserve2", 2 + t, 1, 6, 2).op(t, "commit", 2).op(t, "access", 2 + t, 1)
+    for t in range(3):
+        p.op(t, "release_all")
+    seeds["contend"] = p.bytes()
+    # Shared extents created and joined concurrently, tags differing.
+    p = TH(g)
+    for t in range(3):
+        p.op(t, "share_add", 1, 0, 2, t % 2).op(t, "access", 8, 2)
+    for t in range(3):
+        p.op(t, "share_release", 1, 0, 2, 0).op(t, "share_add", 1, 1, 2, 0)
+    for t in range(3):
+        p.op(t, "release_all")
+    seeds["shared"] = p.bytes()
+    # Long mixed program on four heads, one region.
+    g4 = Geo(heads=4, static=0, regions=((16, True, 0),))
+    p = TH(g4)
+    kinds = ["reserve", "commit", "access", "release", "reserve2", "commit", "share_add",
+             "share_release", "release_all"]
+    for i in range(120):
+        t = (i * 7) % 4
+        k = kinds[(i * 5 + t) % len(kinds)]
+        if k in ("reserve", "reserve2"):
+            p.op(t, k, (i * 3) % 16, 1 + i % 3, (i * 5) % 16, 1 + i % 2)
+        elif k == "commit":
+            p.op(t, k, i % 4)
+        elif k == "release":
+            p.op(t, k, i % 16, (i * 11) % 16)
+        elif k in ("share_add", "share_release"):
+            p.op(t, k, 0, (i * 13) % 16, 1 + i % 2, i % 2)
+        elif k == "access":
+            p.op(t, k, (i * 9) % 16, i % 3)
+        else:
+            p.op(t, k)
+    seeds["mixed_long"] = p.bytes()
+    # Two heads, 1 GiB blocks, three regions.
+    gb = Geo(heads=2, bs_idx=3, static=2, regions=((2, False, 0), (3, True, 1), (4, False, 0)))
+    p = TH(gb)
+    for t in (0, 1):
+        p.op(t, "reserve2", 0, 2, 5, 2).op(t, "commit", 0).op(t, "share_add", 1, 1, 2, 0)
+        p.op(t, "access", 5, 2).op(t, "release", 0).op(t, "release_all")
     seeds["big_blocks"] = p.bytes()
     return seeds
 
@@ -494,9 +595,9 @@ def main():
     ap.add_argument("--dump-states", metavar="BIN")
     a = ap.parse_args()
     mh = multihead_seeds()
+    multihead_more(mh)
     write(a.out, "fuzz_multihead", mh)
-    # The threaded target reads the same geometry and operation encoding.
-    write(a.out, "fuzz_multihead_threads", mh)
+    write(a.out, "fuzz_multihead_threads", threads_seeds())
     write(a.out, "fuzz_state", state_seeds())
     try:
         import gen_corpus_mailbox  # noqa: F401  (kept beside this file)
