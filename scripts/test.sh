@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# The whole test suite (the README's second command; .ci/run calls it).
+#
+#   1. ASan+UBSan build (gcc, -Werror): unit, defect, crash-point, stress,
+#      mailbox, tool and corpus-replay tests (ctest)
+#   2. clang build with -Werror (warnings under the second compiler)
+#   3. ThreadSanitizer build (clang): threaded stress tests
+#   4. static analysis: cppcheck over the engine
+#   5. fuzzing: libFuzzer targets for a bounded time each, AFL++ briefly
+#   6. benchmarks once in their tiny configuration (they must run, not win)
+#   7. QEMU: build QEMU 10.0 with cxl-mhsld (cached) and run the scenarios
+#
+# MHSLD_TEST_SKIP="fuzz qemu" skips stages (for quick local runs); CI runs all.
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+JOBS=${JOBS:-2}
+SKIP=" ${MHSLD_TEST_SKIP:-} "
+declare -a RESULTS=()
+failed=0
+
+stage() { # name command...
+    local name=$1; shift
+    if [[ "$SKIP" == *" $name "* ]]; then
+        echo "=== $name: skipped (MHSLD_TEST_SKIP)"
+        RESULTS+=("$name: skipped")
+        return 0
+    fi
+    echo "=== $name"
+    local t0=$SECONDS
+    if "$@"; then
+        RESULTS+=("$name: ok ($((SECONDS - t0)) s)")
+    else
+        RESULTS+=("$name: FAILED ($((SECONDS - t0)) s)")
+        failed=$((failed + 1))
+    fi
+}
+
+deps() { scripts/install-deps.sh; }
+
+asan() {
+    cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMHSLD_SANITIZE=address,undefined \
+        -DMHSLD_WERROR=ON >/dev/null &&
+    cmake --build build-asan -j"$JOBS" &&
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        ctest --test-dir build-asan --output-on-failure -j"$JOBS"
+}
+
+clang_werror() {
+    CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Release -DMHSLD_WERROR=ON \
+        -DMHSLD_BUILD_BENCH=ON >/dev/null &&
+    cmake --build build-clang -j"$JOBS"
+}
+
+tsan() {
+    CC=clang cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMHSLD_SANITIZE=thread \
+        -DMHSLD_BUILD_TOOLS=OFF >/dev/null &&
+    cmake --build build-tsan -j"$JOBS" &&
+    TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure \
+        -L 'stress|threads'
+}
+
+static_analysis() {
+    cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+        --suppress=missingIncludeSystem -I engine/include -I engine/src -D__x86_64__ \
+        -DMHSLD_ATOMICS_C11=1 engine/src
+}
+
+fuzz() { fuzz/run-ci.sh; }
+bench() { bench/run.sh --quick; }
+qemu() { qemu-device/run-tests.sh; }
+
+stage deps deps || true
+stage asan asan
+stage clang-werror clang_werror
+stage tsan tsan
+stage static-analysis static_analysis
+stage fuzz fuzz
+stage bench bench
+stage qemu qemu
+
+echo
+echo "=== summary"
+for r in "${RESULTS[@]}"; do echo "  $r"; done
+passed=$(( ${#RESULTS[@]} - failed ))
+echo "stages: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
