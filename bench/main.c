@@ -59,6 +59,7 @@ typedef struct cfg {
     unsigned open_reps;
     unsigned rec_reps;
     const char *csv;
+    const char *md;
     const char *crash_helper;
     const char *only; /* comma list of groups, NULL = all */
     bool design_on[D_COUNT];
@@ -1306,11 +1307,12 @@ static void bench_recover(const cfg *c)
 
 static void usage(FILE *f)
 {
-    fputs("usage: mhsld_bench [--quick] [--csv FILE] [--reps N] [--only GROUPS]\n"
+    fputs("usage: mhsld_bench [--quick] [--csv FILE] [--md FILE] [--reps N] [--only GROUPS]\n"
           "                   [--rep-us N] [--mp-seconds S] [--designs LIST]\n"
           "                   [--crash-helper PATH]\n"
           "  --quick          tiny configuration that only proves every benchmark works\n"
           "  --csv FILE       also write the table as CSV\n"
+          "  --md FILE        also write the table, targets and checks as Markdown\n"
           "  --reps N         repetitions of each measurement (default 31 hot, 5 two-process;\n"
           "                   quick 3 and 1)\n"
           "  --only GROUPS    comma list of: claim,access,device,mp,open,recover\n"
@@ -1369,6 +1371,8 @@ int main(int argc, char **argv)
             c.quick = true;
         } else if (strcmp(a, "--csv") == 0 && i + 1 < argc) {
             c.csv = argv[++i];
+        } else if (strcmp(a, "--md") == 0 && i + 1 < argc) {
+            c.md = argv[++i];
         } else if (strcmp(a, "--reps") == 0 && i + 1 < argc) {
             reps = (int)parse_uint(argv[++i], 1, BENCH_MAX_REPS, "--reps");
         } else if (strcmp(a, "--only") == 0 && i + 1 < argc) {
@@ -1462,6 +1466,8 @@ int main(int argc, char **argv)
            g_report.failures);
     if (c.csv && !report_write_csv(&g_report, &m, c.csv))
         bench_die("cannot write %s: %s", c.csv, strerror(errno));
+    if (c.md && !report_write_md(&g_report, &m, c.md))
+        bench_die("cannot write %s: %s", c.md, strerror(errno));
     /* Missed targets are findings, not failures; a failed check is. */
     return g_report.failures ? 1 : 0;
 }

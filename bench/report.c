@@ -284,3 +284,46 @@ bool report_write_csv(const report *r, const bench_machine *m, const char *path)
         ok = false;
     return ok;
 }
+
+bool report_write_md(const report *r, const bench_machine *m, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    const char *group = "";
+    bool ok;
+
+    if (!f)
+        return false;
+    fprintf(f, "Machine: %s, %ld cores online, %s; %s; load average at start %s; run %s.\n\n",
+            m->cpu, m->cores_online, m->kernel, m->compiler, m->load, m->date);
+    fputs("Cells: median [min..max] over the repetitions; ratios: how many times better the "
+          "engine is than the baseline, same run.\n",
+          f);
+    for (unsigned i = 0; i < r->nrows; i++) {
+        const row *w = &r->rows[i];
+        char c[D_COUNT][112], x1[16], x2[16];
+
+        if (strcmp(group, w->group) != 0) {
+            group = w->group;
+            fprintf(f, "\n| %s | unit | engine | rfc | mutex | vs rfc | vs mutex |\n", group);
+            fputs("| --- | --- | ---: | ---: | ---: | ---: | ---: |\n", f);
+        }
+        for (int d = 0; d < D_COUNT; d++)
+            fmt_stat(c[d], sizeof(c[d]), &w->d[d]);
+        fmt_ratio(x1, sizeof(x1), row_ratio(w, D_RFC));
+        fmt_ratio(x2, sizeof(x2), row_ratio(w, D_MTX));
+        fprintf(f, "| %s | %s | %s | %s | %s | %s | %s |\n", w->name, w->unit, c[D_ENG], c[D_RFC],
+                c[D_MTX], x1, x2);
+    }
+    fputs("\n```text", f);
+    (void)report_print_targets(r, f);
+    fputs("```\n", f);
+    if (r->nnotes) {
+        fputs("\nChecks:\n\n", f);
+        for (unsigned i = 0; i < r->nnotes; i++)
+            fprintf(f, "- %s\n", r->notes[i]);
+    }
+    ok = !ferror(f);
+    if (fclose(f) != 0)
+        ok = false;
+    return ok;
+}

@@ -56,5 +56,7 @@ void report_print_table(const report *r, const bench_machine *m, FILE *out);
 /* Evaluates the targets; prints one line each; returns how many were missed. */
 unsigned report_print_targets(const report *r, FILE *out);
 bool report_write_csv(const report *r, const bench_machine *m, const char *path);
+/* The table, the target verdicts and the checks as Markdown (for RESULTS.md). */
+bool report_write_md(const report *r, const bench_machine *m, const char *path);
 
 #endif /* MHSLD_BENCH_REPORT_H */

@@ -7,8 +7,8 @@
 # (Debian's gnuplot-nox is installed when missing and we are root).
 # --quick is the tiny configuration CI uses: it proves every benchmark works
 # and every invariant check passes, in seconds; its figures mean nothing.
-# Other options (--reps N, --rep-us N, --only GROUPS, --mp-seconds S, --designs LIST) go to
-# mhsld_bench.
+# Other options (--md FILE, --reps N, --rep-us N, --only GROUPS, --mp-seconds S,
+# --designs LIST) go to mhsld_bench.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
     --png)
         [ $# -ge 2 ] || { echo "run.sh: --png needs a file" >&2; exit 2; }
         png=$2; shift ;;
-    --reps|--rep-us|--only|--mp-seconds|--designs)
+    --reps|--rep-us|--only|--mp-seconds|--designs|--md)
         [ $# -ge 2 ] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
         pass+=("$1" "$2"); shift ;;
     -h|--help) usage; exit 0 ;;
