@@ -27,12 +27,12 @@ typedef struct cell {
 
 typedef struct map {
     mhsld_geometry g;
-    uint64_t group;          /* blocks per cell, a power of two */
-    uint32_t width;          /* cells per row */
-    unsigned label;          /* characters of a row label ("0x" + digits) */
+    uint64_t group;                     /* blocks per cell, a power of two */
+    uint32_t width;                     /* cells per row */
+    unsigned label;                     /* characters of a row label ("0x" + digits) */
     uint64_t first[MHSLD_MAX_REGIONS];  /* index of each region's first cell */
     uint64_t ncells[MHSLD_MAX_REGIONS]; /* cells of each region */
-    uint64_t total;          /* cells in all */
+    uint64_t total;                     /* cells in all */
     cell *cells;
     mhsld_head_info heads[MHSLD_MAX_HEADS];
 } map;
@@ -232,17 +232,16 @@ static void draw_text(FILE *out, const map *m, const ctl_map_opts *o)
     char a[CTL_FMTLEN], b[CTL_FMTLEN];
     uint64_t nblocks = 0;
     uint32_t r;
-    static const cell lfree = {CELL_FREE, 0}, lpend = {CELL_PENDING, 0},
-                      lshared = {CELL_SHARED, 0}, lmixed = {CELL_MIXED, 0};
+    static const cell lfree = {CELL_FREE, 0}, lpend = {CELL_PENDING, 0}, lshared = {CELL_SHARED, 0},
+                      lmixed = {CELL_MIXED, 0};
 
     for (r = 0; r < m->g.nr_regions; r++)
         nblocks += m->g.regions[r].len / m->g.block_size;
     fprintf(out, "%s\n", o->title);
-    fprintf(out, "%" PRIu64 " blocks of %s, %" PRIu32 " region%s, %" PRIu64
-                 " block%s per cell (%s)\n",
-            nblocks, ctl_fmt_len(m->g.block_size, a), m->g.nr_regions,
-            m->g.nr_regions == 1 ? "" : "s", m->group, m->group == 1 ? "" : "s",
-            ctl_fmt_len(m->group * m->g.block_size, b));
+    fprintf(
+        out, "%" PRIu64 " blocks of %s, %" PRIu32 " region%s, %" PRIu64 " block%s per cell (%s)\n",
+        nblocks, ctl_fmt_len(m->g.block_size, a), m->g.nr_regions, m->g.nr_regions == 1 ? "" : "s",
+        m->group, m->group == 1 ? "" : "s", ctl_fmt_len(m->group * m->g.block_size, b));
     for (r = 0; r < m->g.nr_regions; r++) {
         const mhsld_region *rg = &m->g.regions[r];
         mhsld_extent e = {rg->base, rg->len};
@@ -315,7 +314,8 @@ static void svg_fill(FILE *out, const cell *c)
         fputs("fill=\"#e4e4e4\"", out);
         break;
     case CELL_PENDING:
-        fprintf(out, "fill=\"hsl(%u,65%%,45%%)\" fill-opacity=\"0.35\" stroke=\"hsl(%u,65%%,45%%)\"",
+        fprintf(out,
+                "fill=\"hsl(%u,65%%,45%%)\" fill-opacity=\"0.35\" stroke=\"hsl(%u,65%%,45%%)\"",
                 (c->owner * 137u) % 360u, (c->owner * 137u) % 360u);
         break;
     case CELL_OWNED:
@@ -355,8 +355,8 @@ static const char *cell_words(const cell *c, char buf[CTL_FMTLEN])
 
 static void svg_swatch(FILE *out, unsigned x, unsigned y, const cell *c, const char *label)
 {
-    fprintf(out, "<rect x=\"%u\" y=\"%u\" width=\"%u\" height=\"%u\" ", x, y - SVG_CELL,
-            SVG_CELL, SVG_CELL);
+    fprintf(out, "<rect x=\"%u\" y=\"%u\" width=\"%u\" height=\"%u\" ", x, y - SVG_CELL, SVG_CELL,
+            SVG_CELL);
     svg_fill(out, c);
     fprintf(out, "/><text x=\"%u\" y=\"%u\">", x + SVG_CELL + 4, y);
     xml_text(out, label);
@@ -393,9 +393,8 @@ static void draw_svg(FILE *out, const map *m, const ctl_map_opts *o)
         uint64_t k;
 
         y += SVG_LINE;
-        fprintf(out, "<text x=\"%u\" y=\"%u\">region %" PRIu32 " %s%s</text>\n", SVG_MARGIN, y,
-                r, ctl_fmt_extent(&e, a),
-                (rg->flags & MHSLD_REGION_SHARABLE) ? " (sharable)" : "");
+        fprintf(out, "<text x=\"%u\" y=\"%u\">region %" PRIu32 " %s%s</text>\n", SVG_MARGIN, y, r,
+                ctl_fmt_extent(&e, a), (rg->flags & MHSLD_REGION_SHARABLE) ? " (sharable)" : "");
         y += 4;
         for (k = 0; k < m->ncells[r]; k++) {
             const cell *ce = &m->cells[m->first[r] + k];
@@ -435,8 +434,7 @@ static void draw_svg(FILE *out, const map *m, const ctl_map_opts *o)
         svg_swatch(out, SVG_MARGIN, y, &own, line);
         snprintf(line, sizeof(line), "pending %s, shared %s%s",
                  ctl_fmt_len(hi->pending_blocks * m->g.block_size, b),
-                 ctl_fmt_len(hi->shared_blocks * m->g.block_size, c),
-                 hi->alive ? ", alive" : "");
+                 ctl_fmt_len(hi->shared_blocks * m->g.block_size, c), hi->alive ? ", alive" : "");
         svg_swatch(out, SVG_MARGIN + 220, y, &pend, line);
         y += SVG_LINE;
     }

@@ -75,14 +75,22 @@ static const struct {
     const char *name;
     bool arg;
 } opt_def[O__COUNT] = {
-    [O_HELP] = {"help", false},        [O_CAPACITY] = {"capacity", true},
-    [O_BLOCK_SIZE] = {"block-size", true}, [O_HEADS] = {"heads", true},
-    [O_LDS] = {"lds", true},           [O_BASE] = {"base", true},
-    [O_REGIONS] = {"regions", true},   [O_FORCE] = {"force", false},
-    [O_JSON] = {"json", false},        [O_SVG] = {"svg", true},
-    [O_WIDTH] = {"width", true},       [O_COLOR] = {"color", true},
-    [O_HEAD] = {"head", true},         [O_KEEP] = {"keep", false},
-    [O_DROP] = {"drop", false},        [O_TAG] = {"tag", true},
+    [O_HELP] = {"help", false},
+    [O_CAPACITY] = {"capacity", true},
+    [O_BLOCK_SIZE] = {"block-size", true},
+    [O_HEADS] = {"heads", true},
+    [O_LDS] = {"lds", true},
+    [O_BASE] = {"base", true},
+    [O_REGIONS] = {"regions", true},
+    [O_FORCE] = {"force", false},
+    [O_JSON] = {"json", false},
+    [O_SVG] = {"svg", true},
+    [O_WIDTH] = {"width", true},
+    [O_COLOR] = {"color", true},
+    [O_HEAD] = {"head", true},
+    [O_KEEP] = {"keep", false},
+    [O_DROP] = {"drop", false},
+    [O_TAG] = {"tag", true},
     [O_GROUP] = {"group", true},
 };
 
@@ -94,13 +102,13 @@ typedef int (*verb_fn)(struct cmd *c);
 struct verb {
     const char *name;
     verb_fn fn;
-    uint32_t opts;           /* accepted options (B(O_*)) */
-    unsigned min_pos;        /* positional arguments after STATE */
+    uint32_t opts;    /* accepted options (B(O_*)) */
+    unsigned min_pos; /* positional arguments after STATE */
     unsigned max_pos;
-    bool hidden;             /* not listed by `mhsldctl --help` */
-    const char *synopsis;    /* after "mhsldctl NAME " */
-    const char *summary;     /* one line */
-    const char *help;        /* the rest of `mhsldctl NAME --help` */
+    bool hidden;          /* not listed by `mhsldctl --help` */
+    const char *synopsis; /* after "mhsldctl NAME " */
+    const char *summary;  /* one line */
+    const char *help;     /* the rest of `mhsldctl NAME --help` */
 };
 
 struct cmd {
@@ -286,8 +294,8 @@ static int parse_extents(const struct cmd *c, char **args, size_t nargs, mhsld_e
 
 /* ---- opening a state and attaching a head ------------------------------ */
 
-static int open_state(const struct cmd *c, uint32_t mode, const mhsld_geometry *g,
-                      mhsld_state **st, mhsld_status *status)
+static int open_state(const struct cmd *c, uint32_t mode, const mhsld_geometry *g, mhsld_state **st,
+                      mhsld_status *status)
 {
     mhsld_open_opts o;
     mhsld_status s;
@@ -310,8 +318,7 @@ static int open_state(const struct cmd *c, uint32_t mode, const mhsld_geometry *
     return CTL_EXIT_OK;
 }
 
-static int check_head_range(const struct cmd *c, mhsld_state *st, uint32_t head,
-                            mhsld_geometry *g)
+static int check_head_range(const struct cmd *c, mhsld_state *st, uint32_t head, mhsld_geometry *g)
 {
     mhsld_status s = mhsld_get_geometry(st, g);
     char t[CTL_ERRLEN];
@@ -319,8 +326,8 @@ static int check_head_range(const struct cmd *c, mhsld_state *st, uint32_t head,
     if (s != MHSLD_OK)
         return fail(c, status_exit(s), "%s: %s", c->state, status_text(s, t, sizeof(t)));
     if (head >= g->nr_heads)
-        return usage(c, "head %" PRIu32 " does not exist: %s has %" PRIu32 " heads (0..%" PRIu32
-                        ")",
+        return usage(c,
+                     "head %" PRIu32 " does not exist: %s has %" PRIu32 " heads (0..%" PRIu32 ")",
                      head, c->state, g->nr_heads, g->nr_heads - 1);
     return CTL_EXIT_OK;
 }
@@ -496,8 +503,8 @@ static int op_share_add(mhsld_head *h, struct op_args *a, char *out, size_t outl
     return CTL_EXIT_OK;
 }
 
-static int op_share_release(mhsld_head *h, struct op_args *a, char *out, size_t outlen,
-                            char *err, size_t errlen)
+static int op_share_release(mhsld_head *h, struct op_args *a, char *out, size_t outlen, char *err,
+                            size_t errlen)
 {
     mhsld_status s = mhsld_share_release(h, &a->ext[0]);
     char x[CTL_FMTLEN];
@@ -549,8 +556,8 @@ static int verb_create(struct cmd *c)
         for (i = 0; i < nregions; i++)
             total += regions[i].len;
         if (has(c, O_CAPACITY) && capacity != total)
-            return usage(c, "--capacity %s differs from the regions' total %s",
-                         c->opt[O_CAPACITY], ctl_fmt_len(total, a));
+            return usage(c, "--capacity %s differs from the regions' total %s", c->opt[O_CAPACITY],
+                         ctl_fmt_len(total, a));
     } else {
         if (base > UINT64_MAX - capacity)
             return usage(c, "--base + --capacity run past the 64-bit address space");
@@ -650,8 +657,7 @@ static void ext_list_free(struct ext_list *l)
 }
 
 /* All extents of one kind of one head, paging through mhsld_extents_get(). */
-static mhsld_status ext_list_get(mhsld_state *st, uint32_t head, uint32_t kind,
-                                 struct ext_list *l)
+static mhsld_status ext_list_get(mhsld_state *st, uint32_t head, uint32_t kind, struct ext_list *l)
 {
     enum { CHUNK = 256 };
     size_t cap = 0;
@@ -674,8 +680,8 @@ static mhsld_status ext_list_get(mhsld_state *st, uint32_t head, uint32_t kind,
             l->tags = t;
             cap = ncap;
         }
-        s = mhsld_extents_get(st, head, kind, l->n, l->ext + l->n, l->tags + l->n, CHUNK,
-                              &returned, &total, NULL);
+        s = mhsld_extents_get(st, head, kind, l->n, l->ext + l->n, l->tags + l->n, CHUNK, &returned,
+                              &total, NULL);
         if (s != MHSLD_OK)
             return s;
         if (returned > CHUNK)
@@ -877,8 +883,8 @@ static int show_json(const struct cmd *c, mhsld_state *st, const struct show_dat
     }
     jadd(root, "shared", arr);
     (void)st;
-    text = root != NULL ? json_object_to_json_string_ext(
-                              root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE)
+    text = root != NULL ? json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+                                                                   JSON_C_TO_STRING_NOSLASHESCAPE)
                         : NULL;
     if (json_oom || text == NULL)
         rc = fail(c, CTL_EXIT_IO, "%s: out of memory while building JSON", c->state);
@@ -915,8 +921,7 @@ static void show_text(const struct cmd *c, const struct show_data *d)
            ctl_fmt_len(capacity, b), ctl_fmt_len(mhsld_state_size(&d->g), x));
     for (i = 0; i < d->g.nr_regions; i++) {
         mhsld_extent e = {d->g.regions[i].base, d->g.regions[i].len};
-        printf("  region %" PRIu32 ": %s%s, DSMAD handle %" PRIu32 "\n", i,
-               ctl_fmt_extent(&e, a),
+        printf("  region %" PRIu32 ": %s%s, DSMAD handle %" PRIu32 "\n", i, ctl_fmt_extent(&e, a),
                (d->g.regions[i].flags & MHSLD_REGION_SHARABLE) ? " sharable" : " exclusive",
                d->g.regions[i].dsmad_handle);
     }
@@ -1103,7 +1108,9 @@ static int verb_recover(struct cmd *c)
         printf("head %" PRIu32 ": in-flight %s%s; %" PRIu64 " blocks freed, %" PRIu64
                " kept (%s)\n",
                head, rep.op ? mhsld_op_name(rep.op) : "none",
-               rep.rolled_back ? " rolled back" : rep.rolled_forward ? " rolled forward" : "",
+               rep.rolled_back      ? " rolled back"
+               : rep.rolled_forward ? " rolled forward"
+                                    : "",
                rep.blocks_freed, rep.blocks_kept, (flags & MHSLD_RECOVER_KEEP) ? "keep" : "drop");
     mhsld_close(st);
     return rc;
@@ -1253,12 +1260,9 @@ static void session_command(mhsld_head *h, char **tok, size_t n, struct op_args 
         head_op op;
         size_t min, max; /* extents */
     } cmds[] = {
-        {"reserve", op_reserve, 1, MHSLD_MAX_EXTENTS},
-        {"commit", op_commit, 0, MHSLD_MAX_EXTENTS},
-        {"release", op_release, 1, MHSLD_MAX_EXTENTS},
-        {"release-all", op_release_all, 0, 0},
-        {"check", op_check, 1, MHSLD_MAX_EXTENTS},
-        {"share-add", op_share_add, 1, 1},
+        {"reserve", op_reserve, 1, MHSLD_MAX_EXTENTS}, {"commit", op_commit, 0, MHSLD_MAX_EXTENTS},
+        {"release", op_release, 1, MHSLD_MAX_EXTENTS}, {"release-all", op_release_all, 0, 0},
+        {"check", op_check, 1, MHSLD_MAX_EXTENTS},     {"share-add", op_share_add, 1, 1},
         {"share-release", op_share_release, 1, 1},
     };
     char out[1024] = "", err[512] = "";
@@ -1426,8 +1430,7 @@ static const struct verb verbs[] = {
      "                      in increasing DPA order (--capacity, if given: their sum)\n"
      "  --force             re-initialise an existing state (all capacity is dropped)\n"
      "An existing state is never touched without --force (exit 3).\n"},
-    {"destroy", verb_destroy, B(O_FORCE), 0, 0, false, "STATE [--force]",
-     "remove a state's name",
+    {"destroy", verb_destroy, B(O_FORCE), 0, 0, false, "STATE [--force]", "remove a state's name",
      "Refused (exit 3) while a head is attached by a live process, unless --force.\n"
      "Processes that have the state mapped keep using their mapping.\n"},
     {"show", verb_show, B(O_JSON), 0, 0, false, "STATE [--json]",
@@ -1445,20 +1448,17 @@ static const struct verb verbs[] = {
      "  --width N    cells per row, 8..1024 (default: fits 80 columns)\n"
      "  --color      ANSI colours: auto (default: when stdout is a terminal and\n"
      "               NO_COLOR is unset), always, never\n"},
-    {"verify", verb_verify, 0, 0, 0, false, "STATE",
-     "run the full validator (mhsld_validate)",
+    {"verify", verb_verify, 0, 0, 0, false, "STATE", "run the full validator (mhsld_validate)",
      "Exit 0 and 'healthy', or exit 1 with the validator's one-line finding.  A state\n"
      "that cannot be opened (corrupt header, truncated, foreign) exits 4.\n"
      "The verdict is exact only when no operation is in flight.\n"},
     {"recover", verb_recover, B(O_HEAD) | B(O_KEEP) | B(O_DROP) | B(O_FORCE), 0, 0, false,
-     "STATE --head N [--keep|--drop] [--force]",
-     "recover a dead head",
+     "STATE --head N [--keep|--drop] [--force]", "recover a dead head",
      "Finishes or undoes the head's in-flight operation, then --drop (default) frees\n"
      "everything it held, or --keep keeps its committed and shared capacity.\n"
      "A head attached by a live process is refused (exit 3) unless --force, which\n"
      "fences it first (unsafe if it is still issuing operations).\n"},
-    {"reserve", verb_reserve, B(O_HEAD), 1, MHSLD_MAX_EXTENTS, false,
-     "STATE --head N EXTENT...",
+    {"reserve", verb_reserve, B(O_HEAD), 1, MHSLD_MAX_EXTENTS, false, "STATE --head N EXTENT...",
      "all-or-nothing pending claim (as a QMP add does)",
      "Prints the reservation's group id.  Any block held by anyone fails the whole\n"
      "request (exit 3) and leaves nothing behind.\n"},
@@ -1468,23 +1468,21 @@ static const struct verb verbs[] = {
      "As an Add Dynamic Capacity Response does: the listed extents (inside the\n"
      "reservation) become owned, every other block of the reservation becomes free.\n"
      "No extents accepts nothing.  --group picks a reservation other than the oldest.\n"},
-    {"release", verb_release, B(O_HEAD), 1, MHSLD_MAX_EXTENTS, false,
-     "STATE --head N EXTENT...", "give owned capacity back",
+    {"release", verb_release, B(O_HEAD), 1, MHSLD_MAX_EXTENTS, false, "STATE --head N EXTENT...",
+     "give owned capacity back",
      "Every block must be owned by the head (else exit 3, nothing released).\n"},
     {"check", verb_check, B(O_HEAD), 1, MHSLD_MAX_EXTENTS, false, "STATE --head N EXTENT...",
      "may the head access every byte of every extent?",
      "Prints one line per extent; exit 0 iff all are accessible, else 1.  Extents need\n"
      "not be block aligned (the check is exact to the byte).\n"},
     {"share-add", verb_share_add, B(O_HEAD) | B(O_TAG), 1, 1, false,
-     "STATE --head N --tag TAG EXTENT",
-     "create or join a shared extent (sharable region)",
+     "STATE --head N --tag TAG EXTENT", "create or join a shared extent (sharable region)",
      "TAG is 32 hex digits or a UUID.  The first head creates the extent, later heads\n"
      "join it with the same range and tag.\n"},
     {"share-release", verb_share_release, B(O_HEAD), 1, 1, false, "STATE --head N EXTENT",
      "leave a shared extent", "The blocks become free when the last sharer leaves.\n"},
     {"session", verb_session, B(O_HEAD) | B(O_KEEP) | B(O_DROP), 0, 0, true,
-     "STATE --head N [--keep|--drop]",
-     "keep a head attached and run commands from stdin (tests)",
+     "STATE --head N [--keep|--drop]", "keep a head attached and run commands from stdin (tests)",
      "Attaches the head (default --keep), prints 'ready head N epoch E pid P', then\n"
      "reads one command per line and answers one line each ('ok ...' or\n"
      "'err CODE cause'):\n"
@@ -1522,7 +1520,8 @@ static void print_main_help(void)
         if (!verbs[i].hidden)
             printf("  %-14s %s\n", verbs[i].name, verbs[i].summary);
     printf("\n'" PROG " VERB --help' describes a verb.  SIZE, DPA and EXTENT accept decimal or\n"
-           "0x hex with K/M/G/T suffixes.\n\n%s", exit_codes_help);
+           "0x hex with K/M/G/T suffixes.\n\n%s",
+           exit_codes_help);
 }
 
 static const struct verb *find_verb(const char *name)
