@@ -1272,6 +1272,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         check_against_model(c, op_names[kind]);
     }
+    if (getenv("MHSLD_FUZZ_VERBOSE")) /* show what the input did */
+        fuzz_trace_dump();
     teardown(c);
     free(c);
     return 0;

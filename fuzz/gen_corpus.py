@@ -508,6 +508,124 @@ def threads_seeds():
     return seeds
 
 
+# ---- fuzz_mailbox ---------------------------------------------------------
+
+MB = 2 << 20  # the mailbox target's block size; region 0 at 4..11 blocks, region 1 at 16..19
+MB_OPS = [0x5500, 0x5501, 0x4800, 0x4801, 0x4802, 0x4803, 0x5600, 0x5601, 0x5602, 0x5603,
+          0x5604, 0x5605]
+
+
+def mb_cmd(opcode, payload, raw=False):
+    e = Enc()
+    if raw or opcode not in MB_OPS:
+        e.u8(0xFF).raw(struct.pack("<H", opcode))
+    else:
+        e.u8(MB_OPS.index(opcode))
+    e.raw(struct.pack("<H", len(payload))).raw(payload)
+    return bytes(e.b)
+
+
+def mb_update(exts, flags=0):
+    b = struct.pack("<IB3x", len(exts), flags)
+    for dpa, ln in exts:
+        b += struct.pack("<QQ8x", dpa, ln)
+    return b
+
+
+def mb_dc_extent(dpa, ln, tag=b"", seq=0):
+    return struct.pack("<QQ16sH6x", dpa, ln, tag.ljust(16, b"\0"), seq)
+
+
+def mb_add(host, policy, region, length, tag=b"", exts=()):
+    b = struct.pack("<HBBQ16sI", host, policy, region, length, tag.ljust(16, b"\0"), len(exts))
+    return b + b"".join(mb_dc_extent(*x) for x in exts)
+
+
+def mb_release(host, flags, length, tag=b"", exts=()):
+    b = struct.pack("<HBxQ16sI", host, flags, length, tag.ljust(16, b"\0"), len(exts))
+    return b + b"".join(mb_dc_extent(*x) for x in exts)
+
+
+def mailbox_seeds():
+    seeds = {}
+    SELF, HEAD1, OWNED, PENDING, SHARED, SMALL = 1, 2, 4, 8, 16, 32
+    full = SELF | HEAD1 | OWNED | PENDING | SHARED
+    q = {
+        "mhd_info": [mb_cmd(0x5500, bytes([0, 8])), mb_cmd(0x5500, bytes([2, 1])),
+                     mb_cmd(0x5500, bytes([3, 0])), mb_cmd(0x5500, bytes([0]))],
+        "head_info": [mb_cmd(0x5501, bytes([0, 2])), mb_cmd(0x5501, bytes([1, 1])),
+                      mb_cmd(0x5501, bytes([0, 3]))],
+        "dc_config": [mb_cmd(0x4800, bytes([8, 0])), mb_cmd(0x4800, bytes([1, 1])),
+                      mb_cmd(0x4800, bytes([0, 0])), mb_cmd(0x4800, bytes([1, 8]))],
+        "extent_list": [mb_cmd(0x4801, struct.pack("<II", 16, 0)),
+                        mb_cmd(0x4801, struct.pack("<II", 1, 1)),
+                        mb_cmd(0x4801, struct.pack("<II", 0, 9))],
+        "dcd_info": [mb_cmd(0x5600, b""), mb_cmd(0x5600, b"\0")],
+        "host_region_cfg": [mb_cmd(0x5601, struct.pack("<HBB", 0, 8, 0)),
+                            mb_cmd(0x5601, struct.pack("<HBB", 1, 1, 1)),
+                            mb_cmd(0x5601, struct.pack("<HBB", 7, 1, 0))],
+        "set_region_cfg": [mb_cmd(0x5602, struct.pack("<B3xQB3x", 0, MB, 0)),
+                           mb_cmd(0x5602, struct.pack("<B3xQB3x", 1, MB, 1)),
+                           mb_cmd(0x5602, struct.pack("<B3xQB3x", 9, 3, 0x80))],
+        "region_extents": [mb_cmd(0x5603, struct.pack("<HHII", 0, 0, 16, 0)),
+                           mb_cmd(0x5603, struct.pack("<HHII", 1, 0, 1, 0)),
+                           mb_cmd(0x5603, struct.pack("<HHII", 0, 1, 1, 0))],
+        "unknown": [mb_cmd(0x0001, b""), mb_cmd(0x4804, b"\0\0"), mb_cmd(0x5606, b"")],
+    }
+    for name, cmds in q.items():
+        seeds["q_" + name] = bytes([full]) + b"".join(cmds)
+        seeds["q_" + name + "_small_out"] = bytes([full | SMALL]) + b"".join(cmds)
+    # The host's side: accept (all, some, none, wrong), release (owned, not owned).
+    seeds["add_response_all"] = bytes([SELF | PENDING]) + mb_cmd(
+        0x4802, mb_update([(6 * MB, 2 * MB), (9 * MB, MB)])) + mb_cmd(0x4801, struct.pack("<II", 8, 0))
+    seeds["add_response_some"] = bytes([SELF | PENDING]) + mb_cmd(0x4802, mb_update([(7 * MB, MB)]))
+    seeds["add_response_none"] = bytes([SELF | PENDING]) + mb_cmd(0x4802, mb_update([]))
+    seeds["add_response_bad"] = bytes([SELF | PENDING]) + b"".join([
+        mb_cmd(0x4802, mb_update([(4 * MB, MB)])),
+        mb_cmd(0x4802, mb_update([(6 * MB + 4096, MB)])),
+        mb_cmd(0x4802, mb_update([(6 * MB, MB)], flags=0x80)),
+        mb_cmd(0x4802, mb_update([(6 * MB, MB), (6 * MB, MB)])),
+        mb_cmd(0x4802, mb_update([(6 * MB, MB)])[:-1]),
+        mb_cmd(0x4802, struct.pack("<IB3x", 200, 0))])
+    seeds["release"] = bytes([SELF | OWNED | SHARED]) + b"".join([
+        mb_cmd(0x4803, mb_update([(4 * MB, MB)])),
+        mb_cmd(0x4803, mb_update([(5 * MB, MB), (16 * MB, MB)])),
+        mb_cmd(0x4803, mb_update([(16 * MB, 2 * MB)])),
+        mb_cmd(0x4803, mb_update([])),
+        mb_cmd(0x4801, struct.pack("<II", 8, 0))])
+    seeds["no_self"] = bytes([HEAD1]) + mb_cmd(0x4802, mb_update([])) + mb_cmd(
+        0x4801, struct.pack("<II", 8, 0)) + mb_cmd(0x4800, bytes([8, 0]))
+    # The fabric manager's side.
+    tag = b"\xab\xcd" * 8
+    seeds["fm_add_free"] = bytes([full]) + mb_add(1, 0, 0, 4 * MB) + b""
+    seeds["fm_add_free"] = bytes([full]) + mb_cmd(0x5604, mb_add(1, 0, 0, 4 * MB)) + mb_cmd(
+        0x5603, struct.pack("<HHII", 1, 0, 16, 0))
+    seeds["fm_add_contig"] = bytes([full]) + mb_cmd(0x5604, mb_add(1, 1, 0, 2 * MB))
+    seeds["fm_add_prescriptive"] = bytes([full]) + b"".join([
+        mb_cmd(0x5604, mb_add(1, 2, 0, 2 * MB, exts=[(10 * MB, 2 * MB)])),
+        mb_cmd(0x5604, mb_add(1, 2, 0, 2 * MB, exts=[(4 * MB, MB)])),
+        mb_cmd(0x5604, mb_add(0, 2, 0, 2 * MB, exts=[(11 * MB, MB), (8 * MB, MB)])),
+        mb_cmd(0x4802, mb_update([(8 * MB, MB)]))])
+    seeds["fm_add_shared"] = bytes([full]) + b"".join([
+        mb_cmd(0x5604, mb_add(1, 3, 1, 2 * MB, tag=tag, exts=[(18 * MB, 2 * MB, tag)])),
+        mb_cmd(0x5604, mb_add(0, 3, 1, 2 * MB, tag=tag, exts=[(18 * MB, 2 * MB, tag)])),
+        mb_cmd(0x5603, struct.pack("<HHII", 0, 0, 16, 0))])
+    seeds["fm_add_bad"] = bytes([full]) + b"".join([
+        mb_cmd(0x5604, mb_add(5, 0, 0, 2 * MB)),
+        mb_cmd(0x5604, mb_add(1, 9, 0, 2 * MB)),
+        mb_cmd(0x5604, mb_add(1, 0, 7, 2 * MB)),
+        mb_cmd(0x5604, mb_add(1, 2, 0, 2 * MB, exts=[(10 * MB, 2 * MB)])[:-3]),
+        mb_cmd(0x5604, mb_add(1, 0, 0, 0))])
+    seeds["fm_release"] = bytes([full]) + b"".join([
+        mb_cmd(0x5605, mb_release(0, 1, 2 * MB, exts=[(4 * MB, 2 * MB)])),
+        mb_cmd(0x5605, mb_release(0, 1 | 0x10, MB, exts=[(5 * MB, MB)])),
+        mb_cmd(0x5605, mb_release(0, 0, 2 * MB, tag=b"\x11\x22\x33")),
+        mb_cmd(0x5605, mb_release(0, 0x10 | 0x20, 2 * MB, tag=b"\x11\x22\x33")),
+        mb_cmd(0x5605, mb_release(1, 0xC0, MB)),
+        mb_cmd(0x5605, mb_release(3, 1, MB, exts=[(4 * MB, MB)]))])
+    return seeds
+
+
 # ---- fuzz_state -------------------------------------------------------------
 
 def state_recipe(geo, ops, patches=()):
@@ -599,12 +717,7 @@ def main():
     write(a.out, "fuzz_multihead", mh)
     write(a.out, "fuzz_multihead_threads", threads_seeds())
     write(a.out, "fuzz_state", state_seeds())
-    try:
-        import gen_corpus_mailbox  # noqa: F401  (kept beside this file)
-    except ImportError:
-        pass
-    else:
-        write(a.out, "fuzz_mailbox", gen_corpus_mailbox.seeds())
+    write(a.out, "fuzz_mailbox", mailbox_seeds())
     if a.dump_states:
         dump_states(a.out, a.dump_states)
     return 0
