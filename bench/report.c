@@ -239,7 +239,7 @@ unsigned report_print_targets(const report *r, FILE *out)
 static void csv_stat(FILE *f, const bench_stat *s)
 {
     if (s->valid)
-        fprintf(f, ",%.6g,%.6g,%.6g", s->med, s->min, s->max);
+        fprintf(f, ",%.10g,%.10g,%.10g", s->med, s->min, s->max);
     else
         fputs(",,,", f);
 }
