@@ -98,9 +98,8 @@ mtx_state *mtx_open(const char *path)
     close(fd);
     if (!s)
         return NULL;
-    if (__atomic_load_n(&s->hdr->magic, __ATOMIC_ACQUIRE) != MTX_MAGIC ||
-        s->hdr->block_size == 0 || s->hdr->nblocks == 0 ||
-        s->hdr->nblocks > s->bytes - sizeof(struct mtx_hdr)) {
+    if (__atomic_load_n(&s->hdr->magic, __ATOMIC_ACQUIRE) != MTX_MAGIC || s->hdr->block_size == 0 ||
+        s->hdr->nblocks == 0 || s->hdr->nblocks > s->bytes - sizeof(struct mtx_hdr)) {
         mtx_close(s);
         return NULL;
     }

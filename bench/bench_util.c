@@ -200,11 +200,38 @@ void bench_shared_free(void *p, size_t len)
         munmap(p, len);
 }
 
+/* Every state path this process named, unlinked at exit() so that a run
+ * that dies on an error (bench_die) leaves nothing under /dev/shm.  Forked
+ * children leave with _exit() and never run this. */
+#define BENCH_MAX_PATHS 64u
+static char bench_paths[BENCH_MAX_PATHS][128];
+static unsigned bench_npaths;
+static pid_t bench_paths_owner;
+
+static void bench_unlink_paths(void)
+{
+    if (getpid() != bench_paths_owner)
+        return;
+    for (unsigned i = 0; i < bench_npaths; i++)
+        (void)unlink(bench_paths[i]);
+}
+
 void bench_state_path(char *buf, size_t cap, const char *tag)
 {
     int n = snprintf(buf, cap, "/dev/shm/mhsld-bench-%ld-%s", (long)getpid(), tag);
-    if (n < 0 || (size_t)n >= cap)
+    if (n < 0 || (size_t)n >= cap || (size_t)n >= sizeof(bench_paths[0]))
         bench_die("state path too long");
+    if (bench_npaths == 0) {
+        bench_paths_owner = getpid();
+        if (atexit(bench_unlink_paths) != 0)
+            bench_die("atexit failed");
+    }
+    for (unsigned i = 0; i < bench_npaths; i++) {
+        if (strcmp(bench_paths[i], buf) == 0)
+            return;
+    }
+    if (bench_npaths < BENCH_MAX_PATHS)
+        memcpy(bench_paths[bench_npaths++], buf, (size_t)n + 1u);
 }
 
 static void chomp(char *s)

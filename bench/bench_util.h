@@ -81,7 +81,8 @@ bool bench_wait_ok(pid_t pid, int *raw_status);
 void *bench_shared_alloc(size_t len);
 void bench_shared_free(void *p, size_t len);
 
-/* A unique state path under /dev/shm for this process: "/dev/shm/mhsld-bench-<pid>-<tag>". */
+/* A unique state path under /dev/shm for this process:
+ * "/dev/shm/mhsld-bench-<pid>-<tag>"; unlinked at exit() whatever happens. */
 void bench_state_path(char *buf, size_t cap, const char *tag);
 
 /* Machine description for the table header and the CSV. */

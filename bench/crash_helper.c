@@ -97,8 +97,8 @@ static void check_all_free(mhsld_state *st, uint64_t dev)
         if (s != MHSLD_OK)
             fail("block %llu info: %s", (unsigned long long)b, mhsld_status_name(s));
         if (bi.state != MHSLD_BLOCK_FREE)
-            fail("block %llu not free after recovery (state %u owner %u)",
-                 (unsigned long long)b, bi.state, bi.owner);
+            fail("block %llu not free after recovery (state %u owner %u)", (unsigned long long)b,
+                 bi.state, bi.owner);
     }
 }
 

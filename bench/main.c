@@ -52,7 +52,7 @@
 
 typedef struct cfg {
     bool quick;
-    unsigned reps;      /* hot measurements */
+    unsigned reps; /* hot measurements */
     uint64_t rep_ns;
     unsigned mp_reps;
     uint64_t mp_ns;
@@ -346,8 +346,8 @@ static void bench_claim(const cfg *c)
         ctx.first = HOT_FIRST;
         ctx.n = sizes[i];
         snprintf(key, sizeof(key), "claim/op/%llu", (unsigned long long)sizes[i]);
-        op = report_add(&g_report, key, "claim", "ns/op", ROW_LOWER_BETTER,
-                        "claim+release N=%llu", (unsigned long long)sizes[i]);
+        op = report_add(&g_report, key, "claim", "ns/op", ROW_LOWER_BETTER, "claim+release N=%llu",
+                        (unsigned long long)sizes[i]);
         op->n = sizes[i];
         op->dev = HOT_DEV_BLOCKS;
         time_three(c, op, &ctx, eng_cr_batch, rfc_cr_batch, mtx_cr_batch);
@@ -448,8 +448,7 @@ static void bench_device(const cfg *c)
         ctx.first = devs[i].dev / 2u;
         ctx.n = 8;
         w = report_add(&g_report, devs[i].key, "device", "ns/op", ROW_LOWER_BETTER,
-                       "claim+release N=8 on a %llu-block device",
-                       (unsigned long long)devs[i].dev);
+                       "claim+release N=8 on a %llu-block device", (unsigned long long)devs[i].dev);
         w->n = 8;
         w->dev = devs[i].dev;
         time_three(c, w, &ctx, eng_cr_batch, rfc_cr_batch, mtx_cr_batch);
@@ -495,8 +494,8 @@ static int mp_eng_claim(void *h, unsigned head, uint64_t first, uint64_t n, mp_r
         s = mhsld_commit(h, group, &x, 1);
     if (s == MHSLD_OK)
         return 0;
-    snprintf(res->err, sizeof(res->err), "engine claim [%llu,+%llu): %s",
-             (unsigned long long)first, (unsigned long long)n, mhsld_status_name(s));
+    snprintf(res->err, sizeof(res->err), "engine claim [%llu,+%llu): %s", (unsigned long long)first,
+             (unsigned long long)n, mhsld_status_name(s));
     return -1;
 }
 
@@ -541,13 +540,12 @@ static int mp_mtx_release(void *h, unsigned head, uint64_t first, uint64_t n, mp
 {
     int r = mtx_release(h, head, first, n);
     if (r != 0)
-        snprintf(res->err, sizeof(res->err), "mutex release: %s",
-                 r > 0 ? "not owner" : "failed");
+        snprintf(res->err, sizeof(res->err), "mutex release: %s", r > 0 ? "not owner" : "failed");
     return r == 0 ? 0 : -1;
 }
 
-static void mp_loop(void *h, unsigned head, mp_claim_fn cl, mp_release_fn rl,
-                    const mp_params *p, mp_res *res)
+static void mp_loop(void *h, unsigned head, mp_claim_fn cl, mp_release_fn rl, const mp_params *p,
+                    mp_res *res)
 {
     bench_rng rng;
     uint64_t t0, deadline, it = 0;
@@ -597,8 +595,8 @@ static void mp_loop(void *h, unsigned head, mp_claim_fn cl, mp_release_fn rl,
     }
 }
 
-static void mp_child(int design, const char *path, unsigned head, const mp_params *p,
-                     mp_res *res, bench_gate *g)
+static void mp_child(int design, const char *path, unsigned head, const mp_params *p, mp_res *res,
+                     bench_gate *g)
 {
     /* Runs in the forked child; never returns. */
     if (design == D_ENG) {
@@ -640,8 +638,8 @@ static void mp_child(int design, const char *path, unsigned head, const mp_param
 
 /* Expected owner of every block (0 free, head + 1) from the workers' records.
  * Fails if two records overlap: that would be double ownership. */
-static bool mp_expected(uint8_t *exp, uint64_t dev, const mp_res *res, unsigned nworkers,
-                        char *msg, size_t cap)
+static bool mp_expected(uint8_t *exp, uint64_t dev, const mp_res *res, unsigned nworkers, char *msg,
+                        size_t cap)
 {
     memset(exp, 0, (size_t)dev);
     for (unsigned w = 0; w < nworkers; w++) {
@@ -709,8 +707,7 @@ static bool mp_check(int design, const char *path, uint64_t dev, const mp_res *r
                 snprintf(msg, cap, "block %llu should be free: state %u owner %u",
                          (unsigned long long)b, bi.state, bi.owner);
                 ok = false;
-            } else if (exp[b] != 0 &&
-                       (bi.state != MHSLD_BLOCK_OWNED || bi.owner != exp[b] - 1u)) {
+            } else if (exp[b] != 0 && (bi.state != MHSLD_BLOCK_OWNED || bi.owner != exp[b] - 1u)) {
                 snprintf(msg, cap, "block %llu should be owned by head %u: state %u owner %u",
                          (unsigned long long)b, exp[b] - 1u, bi.state, bi.owner);
                 ok = false;
@@ -724,8 +721,8 @@ static bool mp_check(int design, const char *path, uint64_t dev, const mp_res *r
             s = mhsld_head_info_get(st, hd, &hi);
             if (s != MHSLD_OK || hi.owned_blocks != owned[hd] || hi.pending_blocks != 0 ||
                 hi.inflight_op != 0) {
-                snprintf(msg, cap, "head %u info: %s owned %llu (blocks say %llu) pending %llu",
-                         hd, mhsld_status_name(s), (unsigned long long)hi.owned_blocks,
+                snprintf(msg, cap, "head %u info: %s owned %llu (blocks say %llu) pending %llu", hd,
+                         mhsld_status_name(s), (unsigned long long)hi.owned_blocks,
                          (unsigned long long)owned[hd], (unsigned long long)hi.pending_blocks);
                 ok = false;
             }
@@ -741,8 +738,8 @@ static bool mp_check(int design, const char *path, uint64_t dev, const mp_res *r
             uint8_t want_mask = (uint8_t)(exp[b] ? 1u << (exp[b] - 1u) : 0u);
             uint8_t got = rfc_mask(r, b);
             if (got != want_mask) {
-                snprintf(msg, cap, "block %llu: mask %02x, expected %02x",
-                         (unsigned long long)b, got, want_mask);
+                snprintf(msg, cap, "block %llu: mask %02x, expected %02x", (unsigned long long)b,
+                         got, want_mask);
                 ok = false;
             }
         }
@@ -759,8 +756,8 @@ static bool mp_check(int design, const char *path, uint64_t dev, const mp_res *r
         for (uint64_t b = 0; ok && b < dev; b++) {
             uint8_t got = mtx_owner(m, b);
             if (got != exp[b]) {
-                snprintf(msg, cap, "block %llu: owner byte %u, expected %u",
-                         (unsigned long long)b, got, exp[b]);
+                snprintf(msg, cap, "block %llu: owner byte %u, expected %u", (unsigned long long)b,
+                         got, exp[b]);
                 ok = false;
             }
         }
@@ -815,8 +812,8 @@ static bool mp_rep(int design, const mp_params *p, unsigned rep, double *claims_
     for (unsigned w = 0; w < 2u; w++) {
         int raw = 0;
         if (!bench_wait_ok(pid[w], &raw)) {
-            snprintf(msg, sizeof(msg), "worker %u exited with status 0x%x: %s", w,
-                     (unsigned)raw, res[w].err[0] ? res[w].err : "(no message)");
+            snprintf(msg, sizeof(msg), "worker %u exited with status 0x%x: %s", w, (unsigned)raw,
+                     res[w].err[0] ? res[w].err : "(no message)");
             ok = false;
         }
     }
@@ -1091,8 +1088,9 @@ static bench_stat rec_engine_after_reserve(const cfg *c)
             _exit(1);
         }
         if (!killed_by_sigkill(pid)) {
-            report_note(&g_report, false, "recover engine after reserve: child did not die by "
-                                          "SIGKILL after reserving");
+            report_note(&g_report, false,
+                        "recover engine after reserve: child did not die by "
+                        "SIGKILL after reserving");
             ok = false;
         }
         eng_reopen(&e);
@@ -1101,8 +1099,7 @@ static bench_stat rec_engine_after_reserve(const cfg *c)
         s = ok ? mhsld_recover(e.st, 1, MHSLD_RECOVER_DROP, &rep) : MHSLD_E_INVAL;
         t1 = bench_now_ns();
         if (ok && s != MHSLD_OK) {
-            report_note(&g_report, false, "mhsld_recover after reserve: %s",
-                        mhsld_status_name(s));
+            report_note(&g_report, false, "mhsld_recover after reserve: %s", mhsld_status_name(s));
             ok = false;
         }
         if (ok) {
@@ -1241,9 +1238,16 @@ static bench_stat rec_engine_crash_point(const cfg *c)
     if (pid < 0)
         bench_die("fork: %s", strerror(errno));
     if (pid == 0) {
-        char *argv[] = {(char *)(uintptr_t)c->crash_helper, (char *)(uintptr_t) "--reps", reps,
-                        (char *)(uintptr_t) "--dev", dev, (char *)(uintptr_t) "--first", first,
-                        (char *)(uintptr_t) "--n", nb, NULL};
+        char *argv[] = {(char *)(uintptr_t)c->crash_helper,
+                        (char *)(uintptr_t) "--reps",
+                        reps,
+                        (char *)(uintptr_t) "--dev",
+                        dev,
+                        (char *)(uintptr_t) "--first",
+                        first,
+                        (char *)(uintptr_t) "--n",
+                        nb,
+                        NULL};
         close(pfd[0]);
         if (dup2(pfd[1], STDOUT_FILENO) < 0)
             _exit(127);
@@ -1264,9 +1268,8 @@ static bench_stat rec_engine_crash_point(const cfg *c)
     }
     out[got] = '\0';
     close(pfd[0]);
-    if (!bench_wait_ok(pid, NULL) ||
-        sscanf(out, "ok %lf %lf %lf %llu %llu %llu %llu", &med, &mn, &mx, &steps, &k, &freed,
-               &held) != 7) {
+    if (!bench_wait_ok(pid, NULL) || sscanf(out, "ok %lf %lf %lf %llu %llu %llu %llu", &med, &mn,
+                                            &mx, &steps, &k, &freed, &held) != 7) {
         char *nl = strchr(out, '\n');
         if (nl)
             *nl = '\0';

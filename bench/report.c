@@ -143,10 +143,9 @@ void report_print_table(const report *r, const bench_machine *m, FILE *out)
 }
 
 /* One target line.  Returns 1 if missed or not measurable. */
-static unsigned target_line(FILE *out, bool known, bool met, const char *what, const char *fmt,
-                            ...) BENCH_PRINTF(5, 6);
-static unsigned target_line(FILE *out, bool known, bool met, const char *what, const char *fmt,
-                            ...)
+static unsigned target_line(FILE *out, bool known, bool met, const char *what, const char *fmt, ...)
+    BENCH_PRINTF(5, 6);
+static unsigned target_line(FILE *out, bool known, bool met, const char *what, const char *fmt, ...)
 {
     va_list ap;
     fprintf(out, "  %-7s %-58s ", !known ? "n/a" : met ? "MET" : "MISSED", what);
@@ -180,16 +179,16 @@ unsigned report_print_targets(const report *r, FILE *out)
 
     w = report_find(r, "claim/op/1");
     x = w ? row_ratio(w, D_RFC) : 0.0;
-    missed += target_line(out, have(w, D_ENG) && have(w, D_RFC), x > 0.0 && 1.0 / x <= 1.5,
-                          "claim+release N=1 no slower than 1.5x rfc",
-                          "measured engine %.1f ns vs rfc %.1f ns (%.2fx rfc's time)",
-                          w ? w->d[D_ENG].med : 0.0, w ? w->d[D_RFC].med : 0.0,
-                          x > 0.0 ? 1.0 / x : 0.0);
+    missed +=
+        target_line(out, have(w, D_ENG) && have(w, D_RFC), x > 0.0 && 1.0 / x <= 1.5,
+                    "claim+release N=1 no slower than 1.5x rfc",
+                    "measured engine %.1f ns vs rfc %.1f ns (%.2fx rfc's time)",
+                    w ? w->d[D_ENG].med : 0.0, w ? w->d[D_RFC].med : 0.0, x > 0.0 ? 1.0 / x : 0.0);
 
     w = report_find(r, "access/8B");
     missed += target_line(out, have(w, D_ENG), w && w->d[D_ENG].med <= 2.0,
-                          "access check, 8 B inside one block, <= 2 ns hot",
-                          "measured %.2f ns", w ? w->d[D_ENG].med : 0.0);
+                          "access check, 8 B inside one block, <= 2 ns hot", "measured %.2f ns",
+                          w ? w->d[D_ENG].med : 0.0);
     w = report_find(r, "access/ext/64");
     x = w ? row_ratio(w, D_RFC) : 0.0;
     missed += target_line(out, have(w, D_ENG) && have(w, D_RFC), x >= 10.0,
@@ -209,10 +208,9 @@ unsigned report_print_targets(const report *r, FILE *out)
         xm = row_ratio(m, D_MTX);
         snprintf(what, sizeof(what), "2 procs, dev %llu, 1-%llu: >= %.0fx rfc, >= mutex",
                  (unsigned long long)m->dev, (unsigned long long)m->range, want);
-        missed += target_line(out, have(m, D_ENG) && have(m, D_RFC) && have(m, D_MTX),
-                              xr >= want && xm >= 1.0, what,
-                              "measured %.2fx rfc, %.2fx mutex (engine %.0f claims/s)", xr, xm,
-                              m->d[D_ENG].med);
+        missed += target_line(
+            out, have(m, D_ENG) && have(m, D_RFC) && have(m, D_MTX), xr >= want && xm >= 1.0, what,
+            "measured %.2fx rfc, %.2fx mutex (engine %.0f claims/s)", xr, xm, m->d[D_ENG].med);
     }
 
     w = report_find(r, "open/open");
@@ -251,8 +249,9 @@ bool report_write_csv(const report *r, const bench_machine *m, const char *path)
 
     if (!f)
         return false;
-    fprintf(f, "# mhsld benchmark; cpu: %s; cores: %ld; kernel: %s; compiler: %s; load: %s; "
-               "date: %s\n",
+    fprintf(f,
+            "# mhsld benchmark; cpu: %s; cores: %ld; kernel: %s; compiler: %s; load: %s; "
+            "date: %s\n",
             m->cpu, m->cores_online, m->kernel, m->compiler, m->load, m->date);
     fputs("key,group,metric,unit,n,dev,range,engine_med,engine_min,engine_max,rfc_med,rfc_min,"
           "rfc_max,mutex_med,mutex_min,mutex_max,x_rfc,x_mutex\n",

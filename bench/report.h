@@ -23,14 +23,14 @@ typedef enum row_sense {
 } row_sense;
 
 typedef struct row {
-    char key[40];    /* unique, for lookups: e.g. "claim/op/4096" */
-    char group[16];  /* claim, access, mp, device, open, recover */
+    char key[40];   /* unique, for lookups: e.g. "claim/op/4096" */
+    char group[16]; /* claim, access, mp, device, open, recover */
     char name[96];
     char unit[16];
     row_sense sense;
-    uint64_t n;      /* extent blocks (plots), 0 if none */
-    uint64_t dev;    /* device blocks, 0 if none */
-    uint64_t range;  /* max extent of a random workload, 0 if none */
+    uint64_t n;     /* extent blocks (plots), 0 if none */
+    uint64_t dev;   /* device blocks, 0 if none */
+    uint64_t range; /* max extent of a random workload, 0 if none */
     bench_stat d[D_COUNT];
 } row;
 
@@ -42,7 +42,7 @@ typedef struct report {
     unsigned nrows;
     char notes[REPORT_MAX_NOTES][200]; /* invariant checks and errors */
     unsigned nnotes;
-    unsigned failures;                 /* failed checks (exit status) */
+    unsigned failures; /* failed checks (exit status) */
 } report;
 
 row *report_add(report *r, const char *key, const char *group, const char *unit, row_sense sense,
