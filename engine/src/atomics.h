@@ -63,6 +63,11 @@ static inline void mhsld__store32(uint32_t *p, uint32_t v)
 {
     __atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
+/* No ordering of its own: for runs of block words ordered by a later CAS. */
+static inline void mhsld__store64_relaxed(uint64_t *p, uint64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
 static inline bool mhsld__cas64(uint64_t *p, uint64_t old, uint64_t nv)
 {
     return __atomic_compare_exchange_n(p, &old, nv, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
@@ -100,6 +105,10 @@ static inline void mhsld__store32(uint32_t *p, uint32_t v)
 {
     ck_pr_fence_store();
     ck_pr_store_32(p, v);
+}
+static inline void mhsld__store64_relaxed(uint64_t *p, uint64_t v)
+{
+    ck_pr_store_64(p, v);
 }
 static inline bool mhsld__cas64(uint64_t *p, uint64_t old, uint64_t nv)
 {

@@ -156,7 +156,7 @@ mhsld_status mhsld_head_info_get(mhsld_state *st, uint32_t head, mhsld_head_info
     out->epoch = mhsld__load64(&hr->epoch);
     out->list_generation = mhsld__load32(&hr->list_gen);
     for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++)
-        if (mhsld__load64(&hr->groups[g].seq))
+        if (mhsld__load64(&hr->gseq[g]))
             out->nr_pending++;
     for (uint64_t b = 0; b < st->nr_blocks; b++) {
         uint64_t e = mhsld__load64(&st->blocks[b]);

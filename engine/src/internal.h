@@ -168,8 +168,9 @@ typedef struct mhsld__journal {
     mhsld__bext acc[MHSLD_MAX_EXTENTS];
 } mhsld__journal;
 
+/* A pending reservation's ranges; its sequence (0 = slot free, written
+ * last) lives in mhsld__headrec.gseq so that the hot paths scan one line. */
 typedef struct mhsld__group {
-    uint64_t seq; /* 0 = slot free; written last */
     uint32_t n;
     uint32_t pad;
     mhsld__bext r[MHSLD_MAX_EXTENTS];
@@ -182,6 +183,7 @@ typedef struct mhsld__headrec {
     uint32_t pid;
     uint32_t list_gen; /* bumped when the head's extent list changes */
     uint8_t pad[32];
+    uint64_t gseq[MHSLD_MAX_PENDING]; /* sequence of each pending reservation, 0 = free */
     mhsld__journal j;
     mhsld__group groups[MHSLD_MAX_PENDING];
 } __attribute__((aligned(64))) mhsld__headrec;

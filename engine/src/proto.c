@@ -215,6 +215,13 @@ void mhsld__fill(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t entry,
 {
     uint64_t *b = &op->st->blocks[w << 6];
     uint64_t sm = starts ? start_mask(starts, nstarts, w) & mask : 0;
+#ifndef MHSLD_TESTING
+    if (mask == ~0ull && !sm) { /* a whole group: the common case of large extents */
+        for (unsigned i = 0; i < 64; i++)
+            mhsld__store64_relaxed(&b[i], entry);
+        return;
+    }
+#endif
     while (mask) {
         unsigned i = (unsigned)__builtin_ctzll(mask);
         mask &= mask - 1;
@@ -390,7 +397,7 @@ static void undo_claims(const mhsld__op *op, const mhsld__bext *r, uint32_t n, u
 static int group_free_slot(const mhsld__headrec *hr)
 {
     for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++)
-        if (mhsld__load64(&hr->groups[g].seq) == 0)
+        if (mhsld__load64(&hr->gseq[g]) == 0)
             return (int)g;
     return -1;
 }
@@ -401,7 +408,7 @@ int mhsld__group_find(const mhsld_state *st, const mhsld__headrec *hr, uint64_t 
     if (group == 0)
         return -1;
     for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++)
-        if (mhsld__load64(&hr->groups[g].seq) == group)
+        if (mhsld__load64(&hr->gseq[g]) == group)
             return (int)g;
     return -1;
 }
@@ -462,7 +469,7 @@ mhsld_status mhsld_reserve(mhsld_head *h, const mhsld_extent *ext, size_t n, uin
     memcpy(gr->r, r, nr * sizeof(r[0]));
     gr->n = nr;
     MHSLD__STEP();
-    mhsld__store64(&gr->seq, op.seq);
+    mhsld__store64(&hr->gseq[g], op.seq);
     mhsld__journal_end(hr);
     *group = op.seq;
     return MHSLD_OK;
@@ -522,10 +529,9 @@ static void commit_run(const mhsld__op *op, uint64_t from_step)
     while (stepit_next(&it, &w, &m))
         mhsld__fill(op, w, m, own, hr->j.acc, hr->j.nacc);
     give_back_steps(op, hr->j.r, hr->j.n, from_step, mhsld__count_steps(hr->j.r, hr->j.n), 0);
-    mhsld__group *gr = &hr->groups[hr->j.gslot];
-    if (mhsld__load64(&gr->seq) == hr->j.group) {
+    if (mhsld__load64(&hr->gseq[hr->j.gslot]) == hr->j.group) {
         MHSLD__STEP();
-        mhsld__store64(&gr->seq, 0);
+        mhsld__store64(&hr->gseq[hr->j.gslot], 0);
     }
     if (hr->j.nacc)
         mhsld__bump_list_gen(hr);
@@ -612,14 +618,23 @@ mhsld_status mhsld_release(mhsld_head *h, const mhsld_extent *ext, size_t n,
     if (s != MHSLD_OK)
         return s;
     /* Only this head changes blocks it owns, so this check stays true. */
-    for (uint32_t i = 0; i < nr; i++) {
-        for (uint64_t b = r[i].start; b < r[i].start + r[i].count; b++) {
-            uint64_t e = mhsld__load64(&st->blocks[b]);
-            if (mhsld__e_state(e) != MHSLD_BLOCK_OWNED || mhsld__e_owner(e) != h->head ||
-                !((mhsld__load64(&st->occ[b >> 6].lo) >> (b & 63)) & 1)) {
-                fill_conflict(st, b, conflict);
-                return MHSLD_E_NOT_OWNER;
-            }
+    const uint64_t key = MHSLD__E_OWNER_MASK | (3ull << MHSLD__E_STATE_SHIFT);
+    const uint64_t want = mhsld__entry(h->head, MHSLD_BLOCK_OWNED, 0);
+    stepit it;
+    uint64_t w, m;
+    stepit_init(&it, r, nr);
+    while (stepit_next(&it, &w, &m)) {
+        uint64_t held = mhsld__load64(&st->occ[w].lo);
+        const uint64_t *blk = &st->blocks[w << 6];
+        uint64_t bad = m & ~held;
+        for (uint64_t mm = m & held; mm; mm &= mm - 1) {
+            unsigned i = (unsigned)__builtin_ctzll(mm);
+            if ((mhsld__load64(&blk[i]) & key) != want)
+                bad |= 1ull << i;
+        }
+        if (bad) {
+            fill_conflict(st, (w << 6) + (uint64_t)__builtin_ctzll(bad), conflict);
+            return MHSLD_E_NOT_OWNER;
         }
     }
     return release_ranges_as(st, h->head, r, nr);
@@ -790,7 +805,7 @@ mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *fre
     uint64_t n_freed = 0;
     mhsld_status s;
     for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
-        uint64_t seq = mhsld__load64(&hr->groups[g].seq);
+        uint64_t seq = mhsld__load64(&hr->gseq[g]);
         if (!seq)
             continue;
         uint32_t ng = hr->groups[g].n;
@@ -931,12 +946,12 @@ mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recove
             stepit_init(&it, hr->j.r, n);
             while (stepit_next(&it, &w, &m))
                 mhsld__fill(&op, w, m, pend, hr->j.r, n);
-            mhsld__group *gr = &hr->groups[gslot];
-            if (mhsld__load64(&gr->seq) != seq) {
+            if (mhsld__load64(&hr->gseq[gslot]) != seq) {
+                mhsld__group *gr = &hr->groups[gslot];
                 memcpy(gr->r, hr->j.r, n * sizeof(gr->r[0]));
                 gr->n = n;
                 MHSLD__STEP();
-                mhsld__store64(&gr->seq, seq);
+                mhsld__store64(&hr->gseq[gslot], seq);
             }
             mhsld__journal_end(hr);
             rep->rolled_forward = 1;
@@ -1032,7 +1047,7 @@ mhsld_status mhsld_pending_oldest(const mhsld_head *h, uint64_t *group)
         return MHSLD_E_INVAL;
     uint64_t best = 0;
     for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
-        uint64_t s = mhsld__load64(&h->hr->groups[g].seq);
+        uint64_t s = mhsld__load64(&h->hr->gseq[g]);
         if (s && (!best || s < best))
             best = s;
     }

@@ -66,7 +66,7 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
     for (uint32_t hd = 0; hd < nh && s == MHSLD_OK; hd++) {
         const mhsld__headrec *hr = &st->heads[hd];
         for (uint32_t g = 0; g < MHSLD_MAX_PENDING && s == MHSLD_OK; g++) {
-            if (!mhsld__load64(&hr->groups[g].seq))
+            if (!mhsld__load64(&hr->gseq[g]))
                 continue;
             uint32_t n = hr->groups[g].n;
             if (n == 0 || !mhsld__ranges_valid(st, hr->groups[g].r, n, MHSLD_MAX_EXTENTS)) {

@@ -36,9 +36,13 @@
  *   operation is described by an intent journal in the shared state.
  *   mhsld_recover() (by any process, for a dead head) and mhsld_attach() (for
  *   the head's own previous incarnation) leave every block touched by that
- *   operation either as if the operation had never started (reserve, failed
- *   operations) or as if it had completed (commit, release, shared leave),
- *   never half, and never touch a block the dead head did not hold.
+ *   operation either as if the operation had never started or as if it had
+ *   completed, never half, and never touch a block the dead head did not
+ *   hold.  Which of the two: a reserve or shared create is undone unless
+ *   every one of its claims had already happened (then it is completed); a
+ *   failing request is undone; commit, release, shared leave and the last
+ *   sharer's release are completed.  mhsld_release_all() is a sequence of
+ *   such operations: recovery with MHSLD_RECOVER_DROP finishes it.
  *
  * Bad input
  *   Every function validates its arguments and fails without side effects.
@@ -335,8 +339,10 @@ mhsld_status mhsld_shared_list(mhsld_state *st, mhsld_shared_info *out, size_t c
 /* Check every invariant of a quiescent state: header and geometry, every
  * block word against its occupancy bit, owners in range, pending blocks
  * exactly those of recorded reservations, shared blocks exactly those of
- * active shared extents, journals idle or recoverable.  On failure writes
- * one line saying exactly what is wrong into msg (if msg is non-NULL). */
+ * active shared extents.  A head with an operation in flight (a dead head
+ * not yet recovered) makes it return MHSLD_E_BUSY naming the head; any
+ * broken invariant is MHSLD_E_CORRUPT.  On failure writes one line saying
+ * exactly what is wrong into msg (if msg is non-NULL). */
 mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen);
 
 /* Size in bytes of a state with this geometry (0 if the geometry is invalid). */
