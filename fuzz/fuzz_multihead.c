@@ -1090,7 +1090,7 @@ static void op_query(ctx *c, fuzz_dp *dp, uint32_t head)
 
 static void op_misuse(ctx *c, fuzz_dp *dp, uint32_t head)
 {
-    uint32_t what = fuzz_dp_range(dp, 0, 9);
+    uint32_t what = fuzz_dp_range(dp, 0, 11);
     fuzz_trace("#%u misuse %u (head %u)", c->step, what, head);
     fuzz_snapshot *before = snap(c);
     mhsld_head *h = head < c->g.nr_heads ? c->s[head].h : NULL;
@@ -1145,6 +1145,61 @@ static void op_misuse(ctx *c, fuzz_dp *dp, uint32_t head)
         rc = mhsld_get_geometry(c->obs, &g);
         FUZZ_ASSERT(rc == MHSLD_OK && g.nr_heads == c->g.nr_heads &&
                     g.block_size == c->g.block_size && g.nr_regions == c->g.nr_regions);
+        rc = MHSLD_E_INVAL;
+        break;
+    }
+    case 10: { /* a geometry broken in one field is refused */
+        mhsld_geometry g = c->g;
+        uint32_t how = fuzz_dp_range(dp, 0, 9);
+        switch (how) {
+        case 0: g.nr_heads = 0; break;
+        case 1: g.nr_heads = MHSLD_MAX_HEADS + 1; break;
+        case 2: g.block_size = 3ull << 20; break;
+        case 3: g.block_size = MHSLD_MIN_BLOCK_SIZE / 2; break;
+        case 4: g.nr_regions = 0; break;
+        case 5: g.nr_regions = MHSLD_MAX_REGIONS + 1; break;
+        case 6: g.regions[0].len = 0; break;
+        case 7: g.regions[0].base += 4096; break;
+        case 8: g.size = 0; break;
+        default: g.regions[0].len = g.block_size + 512; break;
+        }
+        rc = mhsld_geometry_check(&g);
+        fuzz_trace("    geometry mutation %u -> %s", how, mhsld_status_name(rc));
+        FUZZ_ASSERT_MSG(rc != MHSLD_OK && mhsld_state_size(&g) == 0,
+                        "step %u: broken geometry (%u) accepted", c->step, how);
+        mhsld_state *st = NULL;
+        mhsld_status orc = fuzz_state_open(&c->sf, MHSLD_OPEN_CREATE, &g, &st);
+        FUZZ_ASSERT_MSG(orc != MHSLD_OK && st == NULL,
+                        "step %u: open with a broken geometry (%u): %s", c->step, how,
+                        mhsld_status_name(orc));
+        break;
+    }
+    case 11: { /* open with bad options; joining with the wrong geometry */
+        mhsld_open_opts o;
+        mhsld_state *st = NULL;
+        memset(&o, 0, sizeof o);
+        o.size = sizeof o;
+        o.path = c->sf.path;
+        uint32_t how = fuzz_dp_range(dp, 0, 4);
+        mhsld_geometry g = c->g;
+        switch (how) {
+        case 0: o.size = 0; break;
+        case 1: o.mode = 7; break;
+        case 2: o.path = NULL; break;
+        case 3: o.mode = MHSLD_OPEN_CREATE; break; /* no geometry */
+        default:
+            g.nr_lds = g.nr_lds < MHSLD_MAX_LDS ? g.nr_lds + 1 : g.nr_lds - 1;
+            o.geometry = &g;
+            o.mode = fuzz_dp_bool(dp) ? MHSLD_OPEN_CREATE : MHSLD_OPEN_EXISTING;
+            break;
+        }
+        rc = mhsld_open(&o, &st);
+        fuzz_trace("    open misuse %u -> %s", how, mhsld_status_name(rc));
+        FUZZ_ASSERT_MSG(rc != MHSLD_OK && st == NULL, "step %u: open misuse %u: %s", c->step,
+                        how, mhsld_status_name(rc));
+        if (how == 4)
+            FUZZ_ASSERT_MSG(rc == MHSLD_E_GEOMETRY, "step %u: joining with another geometry: %s",
+                            c->step, mhsld_status_name(rc));
         rc = MHSLD_E_INVAL;
         break;
     }

@@ -241,7 +241,7 @@ class MH:
 
     def misuse(self, head, what, extra=0):
         self.op("misuse", head)
-        self.e.rng(0, 9, what)
+        self.e.rng(0, 11, what)
         if what == 0:
             self.e.rng(0, 3, extra)
         elif what == 1:
@@ -250,6 +250,12 @@ class MH:
             self.e.rng(0, 4, extra)
         elif what == 9:
             self.e.u32(extra)
+        elif what == 10:
+            self.e.rng(0, 9, extra)
+        elif what == 11:
+            self.e.rng(0, 4, extra)
+            if extra == 4:
+                self.e.boolean(True)
         return self
 
     def bytes(self):
@@ -389,7 +395,8 @@ def multihead_more(seeds):
     # Every misuse and query path.
     p = MH(g2).attach(0)
     for what, extra in ((0, 0), (0, 3), (1, 0), (1, 40), (2, 0), (2, 4), (3, 0), (4, 0), (5, 0),
-                        (6, 0), (7, 0), (8, 0), (9, 5), (9, 0xFFFFFFFF)):
+                        (6, 0), (7, 0), (8, 0), (9, 5), (9, 0xFFFFFFFF)) + tuple(
+                            (10, i) for i in range(10)) + tuple((11, i) for i in range(5)):
         p.misuse(0, what, extra)
     for kind in range(4):
         p.query(0, kind, 0, 4).query(1, kind, 3, 1)
@@ -680,6 +687,11 @@ def state_seeds():
 def write(out, target, seeds):
     d = os.path.join(out, target)
     os.makedirs(d, exist_ok=True)
+    # Replace the generated seeds; minimised finds (regress-*) and state
+    # dumps (dump-*) stay.
+    for old in os.listdir(d):
+        if old.startswith("seed-"):
+            os.remove(os.path.join(d, old))
     for name, data in sorted(seeds.items()):
         h = hashlib.sha1(data).hexdigest()[:16]
         path = os.path.join(d, f"seed-{name}-{h}")
