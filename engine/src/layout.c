@@ -415,7 +415,8 @@ static mhsld_status initialise(mhsld_state *st, const mhsld_geometry *g, const s
      * and initialises it again) before wiping the rest. */
     mhsld__store32(&h->init, MHSLD__INIT_BUSY);
     h->magic = MHSLD__MAGIC;
-    memset(st->base + MHSLD__HDR_SIZE, 0, (size_t)(st->lay.total - MHSLD__HDR_SIZE));
+    if (!S_ISREG(sb->st_mode) || sb->st_size > 0) /* a new file reads as zeros already */
+        memset(st->base + MHSLD__HDR_SIZE, 0, (size_t)(st->lay.total - MHSLD__HDR_SIZE));
     memset(&h->geom, 0, sizeof(h->geom));
     h->magic = MHSLD__MAGIC;
     h->version = MHSLD__VERSION;
@@ -427,8 +428,7 @@ static mhsld_status initialise(mhsld_state *st, const mhsld_geometry *g, const s
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     h->created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    for (uint64_t i = 0; i < st->nr_blocks; i++)
-        st->blocks[i] = mhsld__entry(MHSLD__E_NOOWNER, MHSLD_BLOCK_FREE, 0);
+    /* All-zero block words and pairs are FREE and unheld: nothing to write. */
     mhsld__store32(&h->init, MHSLD__INIT_READY);
     return MHSLD_OK;
 }
