@@ -381,6 +381,7 @@ static bool cxl_mhsld_open(CXLMHSLDState *s, Error **errp)
         if (rc == MHSLD_OK) {
             rc = mhsld_get_geometry(probe, &have);
             mhsld_close(probe);
+            probe = NULL;
             if (rc == MHSLD_OK) {
                 heads = have.nr_heads;
             }
@@ -410,11 +411,12 @@ static bool cxl_mhsld_open(CXLMHSLDState *s, Error **errp)
 
         o.mode = MHSLD_OPEN_EXISTING;
         o.geometry = NULL;
-        if (mhsld_open(&o, &probe) == MHSLD_OK &&
-            mhsld_get_geometry(probe, &have) == MHSLD_OK) {
-            h = cxl_mhsld_geometry_str(&have);
+        if (mhsld_open(&o, &probe) == MHSLD_OK) {
+            if (mhsld_get_geometry(probe, &have) == MHSLD_OK) {
+                h = cxl_mhsld_geometry_str(&have);
+            }
+            mhsld_close(probe);
         }
-        mhsld_close(probe);
         error_setg(errp, "cxl-mhsld head %" PRIu32 ": state '%s' has another "
                    "geometry (%s) than this device (%s)", s->mhd_head,
                    s->mhd_state_file, h ? h : "unreadable", w);

@@ -137,7 +137,7 @@ class Qemu:
         qmp_l = _listen(self.qmp_path)
         qtest_l = _listen(self.qtest_path)
         cmd = [binary, "-accel", "qtest",
-               "-qtest", "unix:" + self.qtest_path,
+               "-qtest", "unix:" + self.qtest_path, "-qtest-log", "none",
                "-chardev", "socket,path=%s,id=qmp0" % self.qmp_path,
                "-mon", "chardev=qmp0,mode=control"] + args
         self.cmdline = cmd
@@ -370,7 +370,9 @@ class Host:
         self.vendor, self.device = ids & 0xFFFF, ids >> 16
         addr = MMIO_BASE
         self.bars = {}
-        for bar in (0, 2, 4):
+        # BAR0: component registers (HDM decoders); BAR2: device registers
+        # (mailbox).  The MSI-X BAR is left unprogrammed: no interrupts.
+        for bar in (0, 2):
             reg = 0x10 + bar * 4
             size = self._size_bar64(DEV_BUS, 0, reg)
             addr = (addr + size - 1) & ~(size - 1)
@@ -450,7 +452,7 @@ class Host:
 
     @staticmethod
     def extent_list_payload(extents):
-        p = struct.pack("<IB3x", len(extents))
+        p = struct.pack("<IB3x", len(extents), 0)
         for dpa, length in extents:
             p += struct.pack("<QQ8x", dpa, length)
         return p

@@ -160,7 +160,7 @@ def rfc_three_heads(ctx):
         check(rc == RC_SUCCESS, "head %d accept: rc 0x%x" % (i, rc))
     qmp_refused(hs[2].dc_add([(8 * BLOCK, BLOCK)]), "head 2 on head 1's range", "head 1")
     qmp_refused(hs[1].dc_add([(3 * BLOCK, BLOCK)]), "head 1 on head 0's range", "head 0")
-    qmp_refused(hs[0].dc_add([(20 * BLOCK, 2 * BLOCK)]), "head 0 on head 2's range",
+    qmp_refused(hs[0].dc_add([(17 * BLOCK, 2 * BLOCK)]), "head 0 on head 2's range",
                 "head 2")
     # A multi-extent add with one conflicting extent takes nothing.
     qmp_refused(hs[0].dc_add([(40 * BLOCK, BLOCK), (16 * BLOCK, BLOCK)]),
@@ -356,7 +356,8 @@ def geometry_mismatch(ctx):
     rc, err = ctx.expect_failure(1, False, extra=",mhd-heads=4")
     check(rc != 0 and "geometry" in err and "8 heads" in err,
           "head count mismatch: rc %d, %r" % (rc, err[-400:]))
-    qmp_refused(h0.dc_add([(0, BLOCK)]), "head 0 still owns", "head 0")
+    h1 = ctx.start(1, False)
+    qmp_refused(h1.dc_add([(0, BLOCK)]), "head 0 still owns", "head 0")
 
 
 @scenario
@@ -476,7 +477,7 @@ def main():
             passed += 1
             print("PASS %-32s %5.1fs  %s" % (fn.__name__, time.monotonic() - t0,
                                             (fn.__doc__ or "").split("\n")[0]))
-        except (Check, HarnessError, QemuExited, EOFError, OSError) as e:
+        except Exception as e:  # every failure is reported, none stops the run
             failed += 1
             print("FAIL %-32s %s" % (fn.__name__, e))
             extra = ctx.stderr_of_heads()
