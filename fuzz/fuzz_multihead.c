@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fuzz_compare.h"
 #include "fuzz_data_producer.h"
@@ -1180,13 +1181,21 @@ static void op_misuse(ctx *c, fuzz_dp *dp, uint32_t head)
         memset(&o, 0, sizeof o);
         o.size = sizeof o;
         o.path = c->sf.path;
-        uint32_t how = fuzz_dp_range(dp, 0, 4);
+        uint32_t how = fuzz_dp_range(dp, 0, 7);
         mhsld_geometry g = c->g;
+        char shm_name[64];
+        snprintf(shm_name, sizeof shm_name, "mhsld-fuzz-absent-%d", (int)getpid());
         switch (how) {
         case 0: o.size = 0; break;
         case 1: o.mode = 7; break;
         case 2: o.path = NULL; break;
         case 3: o.mode = MHSLD_OPEN_CREATE; break; /* no geometry */
+        case 5: o.path = shm_name; break; /* a POSIX shm name that does not exist */
+        case 6: o.path = ".."; break;
+        case 7:
+            o.path = "";
+            FUZZ_ASSERT(mhsld_destroy(shm_name, false) != MHSLD_OK);
+            break;
         default:
             g.nr_lds = g.nr_lds < MHSLD_MAX_LDS ? g.nr_lds + 1 : g.nr_lds - 1;
             o.geometry = &g;

@@ -271,6 +271,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT_MSG(mhsld_geometry_check(&g) == MHSLD_OK, "open accepted an invalid geometry");
     FUZZ_ASSERT_MSG(mhsld_state_size(&g) <= fsize, "open accepted a truncated state");
 
+    /* A second process joins with the geometry it read (EXISTING with a
+     * geometry, and CREATE, which joins an initialised state): both must
+     * agree with the first; another geometry is refused. */
+    {
+        mhsld_state *st2 = NULL;
+        mhsld_status j = fuzz_state_open(&sf, MHSLD_OPEN_EXISTING, &g, &st2);
+        FUZZ_ASSERT_MSG(j == MHSLD_OK, "re-open with its own geometry: %s", mhsld_status_name(j));
+        mhsld_close(st2);
+        st2 = NULL;
+        j = fuzz_state_open(&sf, MHSLD_OPEN_CREATE, &g, &st2);
+        FUZZ_ASSERT_MSG(j == MHSLD_OK, "create-join with its own geometry: %s",
+                        mhsld_status_name(j));
+        mhsld_close(st2);
+        st2 = NULL;
+        mhsld_geometry other = g;
+        other.regions[0].dsmad_handle ^= 1u;
+        j = fuzz_state_open(&sf, MHSLD_OPEN_EXISTING, &other, &st2);
+        FUZZ_ASSERT_MSG(j == MHSLD_E_GEOMETRY && st2 == NULL, "join with another geometry: %s",
+                        mhsld_status_name(j));
+    }
     char msg[256];
     mhsld_status v0 = mhsld_validate(st, msg, sizeof msg);
     query_all(st, &g);

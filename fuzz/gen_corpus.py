@@ -253,7 +253,7 @@ class MH:
         elif what == 10:
             self.e.rng(0, 9, extra)
         elif what == 11:
-            self.e.rng(0, 4, extra)
+            self.e.rng(0, 7, extra)
             if extra == 4:
                 self.e.boolean(True)
         return self
@@ -396,7 +396,7 @@ def multihead_more(seeds):
     p = MH(g2).attach(0)
     for what, extra in ((0, 0), (0, 3), (1, 0), (1, 40), (2, 0), (2, 4), (3, 0), (4, 0), (5, 0),
                         (6, 0), (7, 0), (8, 0), (9, 5), (9, 0xFFFFFFFF)) + tuple(
-                            (10, i) for i in range(10)) + tuple((11, i) for i in range(5)):
+                            (10, i) for i in range(10)) + tuple((11, i) for i in range(8)):
         p.misuse(0, what, extra)
     for kind in range(4):
         p.query(0, kind, 0, 4).query(1, kind, 3, 1)
