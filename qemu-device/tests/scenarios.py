@@ -283,6 +283,47 @@ def memory_access(ctx):
     check(file_q(ctx.dc_mem, 0x100) == P0, "write after release landed")
 
 
+def force_recover_tool(ctx):
+    """Build tests/force_recover.c against the engine (once per run)."""
+    exe = os.path.join(os.path.dirname(ctx.dir), "force_recover")
+    if not os.path.exists(exe):
+        here = os.path.dirname(os.path.abspath(__file__))
+        engine = os.path.join(here, "..", "..", "engine")
+        srcs = sorted(os.path.join(engine, "src", f)
+                      for f in os.listdir(os.path.join(engine, "src")) if f.endswith(".c"))
+        subprocess.run(["gcc", "-std=c11", "-O1", "-D_GNU_SOURCE", "-DMHSLD_ATOMICS_CK=1",
+                        "-mcx16", "-I", os.path.join(engine, "include"),
+                        "-I", os.path.join(engine, "src"), *srcs,
+                        os.path.join(here, "force_recover.c"), "-o", exe, "-lrt"],
+                       check=True, capture_output=True)
+    return exe
+
+
+@scenario
+def fenced_head_loses_access(ctx):
+    """The access check is the engine's: a head force-recovered from outside
+    (its capacity freed) can no longer touch memory its QEMU still lists."""
+    tool = force_recover_tool(ctx)
+    h0 = ctx.start(0, True)
+    h1 = ctx.start(1, False)
+    hpa = cfmw_base(h1)
+    h1.host.commit_hdm(hpa, DC_SIZE)
+    check(offer_and_accept(h1, [(4 * BLOCK, 2 * BLOCK)])[0] == RC_SUCCESS, "head 1 accept")
+    P1, X = 0x0123456789ABCDEF, 0xDEADBEEFDEADBEEF
+    h1.writeq(hpa + 4 * BLOCK, P1)
+    check(file_q(ctx.dc_mem, 4 * BLOCK) == P1, "owner write")
+    p = subprocess.run([tool, ctx.state, "1"], capture_output=True, text=True)
+    check(p.returncode == 0 and "2 blocks freed" in p.stdout,
+          "force recover: rc %d %r %r" % (p.returncode, p.stdout, p.stderr))
+    check(h1.host.extent_list() == [(4 * BLOCK, 2 * BLOCK)],
+          "QEMU's own extent list should still show the extent")
+    h1.writeq(hpa + 4 * BLOCK, X)
+    check(file_q(ctx.dc_mem, 4 * BLOCK) == P1, "fenced head's write landed")
+    check(h1.readq(hpa + 4 * BLOCK) != P1, "fenced head read the data")
+    check(offer_and_accept(h0, [(4 * BLOCK, 2 * BLOCK)])[0] == RC_SUCCESS,
+          "head 0 takes the recovered capacity")
+
+
 @scenario
 def sigkill_head_and_restart(ctx):
     """SIGKILL a head in use: the others continue; its capacity (and pending
