@@ -15,7 +15,7 @@
  *   Release DC (4803h)              mhd_release      mhsld_release()
  *   HDM-decoded access to DC        mhd_access_valid mhsld_access_ok()
  *   Get MHD Info (5500h), 5501h     mailbox          mhsld_mbox_execute()
- *   realize / unrealize / reset     -                attach / detach / release_all
+ *   realize / unrealize / reset     -                attach/detach/release_all
  *
  * Command line (the RFC's, unchanged):
  *   -device cxl-mhsld,bus=rp0,num-dc-regions=1,volatile-dc-memdev=mem0,
@@ -41,9 +41,11 @@
 #define TYPE_CXL_MHSLD "cxl-mhsld"
 OBJECT_DECLARE_TYPE(CXLMHSLDState, CXLMHSLDClass, CXL_MHSLD)
 
-/* Heads of a state this device creates when mhd-heads is not given: the
+/*
+ * Heads of a state this device creates when mhd-heads is not given: the
  * RFC's byte-per-block map had room for 8, so its command line (which names
- * no head count) keeps working for up to 8 heads. */
+ * no head count) keeps working for up to 8 heads.
+ */
 #define CXL_MHSLD_DEFAULT_HEADS 8
 
 /* MHD command set (CXL r3.1 section 7.6.7.5) */
@@ -58,7 +60,7 @@ struct CXLMHSLDState {
     uint32_t mhd_head;
     char *mhd_state_file;
     bool mhd_init;
-    uint32_t mhd_heads; /* 0: the state's own count, CXL_MHSLD_DEFAULT_HEADS to create */
+    uint32_t mhd_heads; /* 0: the state's count (or the default to create) */
 
     /* State */
     mhsld_state *st;
@@ -213,7 +215,7 @@ static bool cxl_mhsld_access_valid(CXLType3Dev *ct3d, uint64_t dpa,
     return s->head && mhsld_access_ok(s->head, dpa, len);
 }
 
-/* ---- mailbox: MHD commands served by libmhsld's codec --------------------- */
+/* ---- mailbox: MHD commands served by libmhsld's codec ------------------- */
 
 static CXLRetCode cxl_mhsld_mbox(CXLCCI *cci, uint16_t opcode,
                                  uint8_t *payload_in, size_t len_in,
