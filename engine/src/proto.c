@@ -287,9 +287,10 @@ uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *
 }
 
 /* Give back word steps [k0, k1) of ranges r, numbering CAS tags from base+k. */
-static void give_back_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t k0,
-                            uint64_t k1, uint64_t base)
+static uint64_t give_back_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t n,
+                                uint64_t k0, uint64_t k1, uint64_t base)
 {
+    uint64_t freed = 0;
     stepit it;
     uint64_t w, m, k = 0;
     uint64_t free_e = mhsld__entry(MHSLD__E_NOOWNER, MHSLD_BLOCK_FREE,
@@ -300,9 +301,11 @@ static void give_back_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t 
             mhsld__fill(op, w, m, free_e, NULL, 0);
             mhsld__occ_clear(op, w, m, base + k);
             set_prog(op, base + k + 1);
+            freed += (uint64_t)__builtin_popcountll(m);
         }
         k++;
     }
+    return freed;
 }
 
 static int epoch_ok(const mhsld_head *h)
@@ -368,12 +371,12 @@ static uint64_t claim_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t 
 /* Finish an UNDO of the first `undo` claimed steps (live or found in a dead
  * head's journal): give back what is still held, release a slot being
  * created, close the journal. */
-static void undo_resume(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t undo)
+static uint64_t undo_resume(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t undo)
 {
     uint64_t done = mhsld__completed_steps(op->st, op->head, op->hr, op->seq, r, n, undo);
     if (done < undo)
         done = undo;
-    give_back_steps(op, r, n, done - undo, undo, undo);
+    uint64_t freed = give_back_steps(op, r, n, done - undo, undo, undo);
     if (op->hr->j.slot != MHSLD__NOSLOT) {
         mhsld__slot *sl = &op->st->slots[op->hr->j.slot];
         uint64_t cw = mhsld__slotw(0, MHSLD__SLOT_CREATING, op->head, op->seq);
@@ -381,17 +384,18 @@ static void undo_resume(const mhsld__op *op, const mhsld__bext *r, uint32_t n, u
         (void)mhsld__cas64(&sl->word, cw, 0);
     }
     mhsld__journal_end(op->hr);
+    return freed;
 }
 
 /* Switch the journal from a claim phase to UNDO of its first c claimed
  * steps and run it.  The single store of j.op is the switch; undo is
  * written before it. */
-static void undo_claims(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t c)
+static uint64_t undo_claims(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t c)
 {
     op->hr->j.undo = c;
     MHSLD__STEP();
     mhsld__store32(&op->hr->j.op, MHSLD__OP_UNDO);
-    undo_resume(op, r, n, c);
+    return undo_resume(op, r, n, c);
 }
 
 static int group_free_slot(const mhsld__headrec *hr)
@@ -462,7 +466,7 @@ mhsld_status mhsld_reserve(mhsld_head *h, const mhsld_extent *ext, size_t n, uin
     uint64_t c = claim_steps(&op, r, nr, pend, &fail);
     if (c < total) {
         fill_conflict(st, fail, conflict);
-        undo_claims(&op, r, nr, c);
+        (void)undo_claims(&op, r, nr, c);
         return MHSLD_E_CONFLICT;
     }
     mhsld__group *gr = &hr->groups[g];
@@ -519,7 +523,7 @@ static mhsld_status split_group(const mhsld__bext *gr, uint32_t ng, const mhsld_
     return MHSLD_OK;
 }
 
-static void commit_run(const mhsld__op *op, uint64_t from_step)
+static uint64_t commit_run(const mhsld__op *op, uint64_t from_step)
 {
     mhsld__headrec *hr = op->hr;
     uint64_t own = mhsld__entry(op->head, MHSLD_BLOCK_OWNED, mhsld__stamp(op->head, op->seq));
@@ -528,7 +532,8 @@ static void commit_run(const mhsld__op *op, uint64_t from_step)
     stepit_init(&it, hr->j.acc, hr->j.nacc);
     while (stepit_next(&it, &w, &m))
         mhsld__fill(op, w, m, own, hr->j.acc, hr->j.nacc);
-    give_back_steps(op, hr->j.r, hr->j.n, from_step, mhsld__count_steps(hr->j.r, hr->j.n), 0);
+    uint64_t freed = give_back_steps(op, hr->j.r, hr->j.n, from_step,
+                                     mhsld__count_steps(hr->j.r, hr->j.n), 0);
     if (mhsld__load64(&hr->gseq[hr->j.gslot]) == hr->j.group) {
         MHSLD__STEP();
         mhsld__store64(&hr->gseq[hr->j.gslot], 0);
@@ -536,6 +541,7 @@ static void commit_run(const mhsld__op *op, uint64_t from_step)
     if (hr->j.nacc)
         mhsld__bump_list_gen(hr);
     mhsld__journal_end(hr);
+    return freed;
 }
 
 mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint32_t gslot, uint64_t group,
@@ -563,7 +569,7 @@ mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint32_t gslot, ui
     hr->j.group = group;
     hr->j.slot = MHSLD__NOSLOT;
     mhsld__journal_begin(hr, MHSLD__OP_COMMIT, op.seq);
-    commit_run(&op, 0);
+    (void)commit_run(&op, 0);
     return MHSLD_OK;
 }
 
@@ -599,7 +605,7 @@ static mhsld_status release_ranges_as(mhsld_state *st, uint32_t head, const mhsl
     hr->j.nacc = 0;
     hr->j.slot = MHSLD__NOSLOT;
     mhsld__journal_begin(hr, MHSLD__OP_RELEASE, op.seq);
-    give_back_steps(&op, r, nr, 0, mhsld__count_steps(r, nr), 0);
+    (void)give_back_steps(&op, r, nr, 0, mhsld__count_steps(r, nr), 0);
     mhsld__bump_list_gen(hr);
     mhsld__journal_end(hr);
     return MHSLD_OK;
@@ -714,7 +720,7 @@ mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
         uint64_t c = claim_steps(&op, &r, 1, se, &fail);
         if (c < total) {
             fill_conflict(st, fail, conflict);
-            undo_claims(&op, &r, 1, c);
+            (void)undo_claims(&op, &r, 1, c);
             return MHSLD_E_CONFLICT;
         }
         MHSLD__STEP();
@@ -726,14 +732,16 @@ mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
     return MHSLD_E_NOSPACE;
 }
 
-static void share_retire_run(const mhsld__op *op, uint64_t from_step)
+static uint64_t share_retire_run(const mhsld__op *op, uint64_t from_step)
 {
     mhsld__headrec *hr = op->hr;
-    give_back_steps(op, hr->j.r, hr->j.n, from_step, mhsld__count_steps(hr->j.r, hr->j.n), 0);
+    uint64_t freed = give_back_steps(op, hr->j.r, hr->j.n, from_step,
+                                     mhsld__count_steps(hr->j.r, hr->j.n), 0);
     MHSLD__STEP();
     mhsld__store64(&op->st->slots[hr->j.slot].word, 0);
     mhsld__bump_list_gen(hr);
     mhsld__journal_end(hr);
+    return freed;
 }
 
 mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot)
@@ -770,7 +778,7 @@ mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot
             mhsld__journal_end(hr);
             continue;
         }
-        share_retire_run(&op, 0);
+        (void)share_retire_run(&op, 0);
         return MHSLD_OK;
     }
 }
@@ -957,7 +965,7 @@ mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recove
             rep->rolled_forward = 1;
             return MHSLD_OK;
         }
-        undo_claims(&op, hr->j.r, n, c);
+        rep->blocks_freed += undo_claims(&op, hr->j.r, n, c);
         rep->rolled_back = 1;
         return MHSLD_OK;
     }
@@ -981,7 +989,7 @@ mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recove
         uint64_t c = mhsld__completed_steps(st, head, hr, seq, hr->j.r, n, 0);
         if (c > total)
             return MHSLD_E_JOURNAL;
-        undo_claims(&op, hr->j.r, n, c);
+        rep->blocks_freed += undo_claims(&op, hr->j.r, n, c);
         rep->rolled_back = 1;
         return MHSLD_OK;
     }
@@ -989,7 +997,7 @@ mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recove
         uint64_t undo = hr->j.undo;
         if (undo > total)
             return MHSLD_E_JOURNAL;
-        undo_resume(&op, hr->j.r, n, undo);
+        rep->blocks_freed += undo_resume(&op, hr->j.r, n, undo);
         rep->rolled_back = 1;
         return MHSLD_OK;
     }
@@ -1000,7 +1008,7 @@ mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recove
         uint64_t c = mhsld__completed_steps(st, head, hr, seq, hr->j.r, n, 0);
         if (c > total)
             return MHSLD_E_JOURNAL;
-        commit_run(&op, c);
+        rep->blocks_freed += commit_run(&op, c);
         rep->rolled_forward = 1;
         return MHSLD_OK;
     }
@@ -1008,7 +1016,7 @@ mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recove
         uint64_t c = mhsld__completed_steps(st, head, hr, seq, hr->j.r, n, 0);
         if (c > total)
             return MHSLD_E_JOURNAL;
-        give_back_steps(&op, hr->j.r, n, c, total, 0);
+        rep->blocks_freed += give_back_steps(&op, hr->j.r, n, c, total, 0);
         mhsld__bump_list_gen(hr);
         mhsld__journal_end(hr);
         rep->rolled_forward = 1;
@@ -1030,7 +1038,7 @@ mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recove
         uint64_t c = mhsld__completed_steps(st, head, hr, seq, hr->j.r, n, 0);
         if (c > total)
             return MHSLD_E_JOURNAL;
-        share_retire_run(&op, c);
+        rep->blocks_freed += share_retire_run(&op, c);
         rep->rolled_forward = 1;
         return MHSLD_OK;
     }

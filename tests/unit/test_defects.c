@@ -412,6 +412,24 @@ static void defect9_partial_claim_recovered_by_anyone(void)
     CHECK(rep.op == 1 && rep.rolled_forward && rep.blocks_freed == 8);
     CHECK_OK(tu_claim(h[0], 0, 8 * BS));
     CHECK_VALID(st);
+    /* killed after the first of two groups: undone, and the report counts it */
+    pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        mhsld_head *h0 = tu_attach(st, 0);
+        mhsld_extent e[2] = {{16 * BS, 8 * BS}, {100 * BS, 8 * BS}}; /* groups 0 and 1 */
+        uint64_t g;
+        /* steps: seq 1, journal 2, CAS 3, 8 words 4-11, progress 12, CAS 13 */
+        mhsld_test_crash_at(13, die, NULL);
+        (void)mhsld_reserve(h0, e, 2, &g, NULL);
+        _exit(0);
+    }
+    REQUIRE(waitpid(pid, &ws, 0) == pid && WIFSIGNALED(ws));
+    CHECK(tu_block_state(st, 16 * BS, NULL) == MHSLD_BLOCK_PENDING);
+    CHECK_OK(mhsld_recover(st, 0, MHSLD_RECOVER_KEEP, &rep));
+    CHECK(rep.op == 1 && rep.rolled_back && rep.blocks_freed == 8 && rep.blocks_kept == 0);
+    CHECK(tu_block_state(st, 16 * BS, NULL) == MHSLD_BLOCK_FREE);
+    CHECK_VALID(st);
     done(st, p, h, 1);
 }
 
