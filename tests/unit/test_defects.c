@@ -390,7 +390,7 @@ static void die(void *arg)
 static void defect9_partial_claim_recovered_by_anyone(void)
 {
     char p[128];
-    mhsld_state *st = fresh(p, sizeof(p), "d9", 2, 64);
+    mhsld_state *st = fresh(p, sizeof(p), "d9", 2, 128);
     mhsld_head *h[1] = {tu_attach(st, 1)};
     pid_t pid = fork();
     REQUIRE(pid >= 0);
