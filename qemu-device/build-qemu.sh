@@ -326,6 +326,21 @@ build_tree() {
     log "ninja -j$JOBS qemu-system-x86_64 tests/qtest/cxl-test (in $b)"
     # ninja prints [n/m] progress lines: keep them visible on stderr.
     ninja -C "$b" -j"$JOBS" qemu-system-x86_64 tests/qtest/cxl-test >&2 || die "build failed"
+    # x86 option ROMs (linuxboot_dma.bin for -kernel, kvmvapic.bin, ...):
+    # Debian's source has none prebuilt and configure's compiler probe does
+    # not enable them here; the host gcc builds them (-m16) in seconds.
+    local rom=$b/pc-bios/optionrom conf
+    conf=$(printf 'TOPSRC_DIR=%s\nCC=gcc\nOBJCOPY=objcopy\nPYTHON=/usr/bin/python3\n' "$WORK")
+    mkdir -p "$rom"
+    [ -f "$rom/Makefile" ] || ln -sf "$WORK/pc-bios/optionrom/Makefile" "$rom/Makefile"
+    if [ ! -f "$rom/config.mak" ] || [ "$(cat "$rom/config.mak")" != "$conf" ]; then
+        printf '%s\n' "$conf" >"$rom/config.mak"
+    fi
+    log "option ROMs (make -C $rom)"
+    make -s -C "$rom" >"$rom/build.log" 2>&1 || {
+        cat "$rom/build.log" >&2
+        die "building the option ROMs failed"
+    }
 }
 
 # Firmware from Debian's seabios / ipxe-qemu, linked where the installed
