@@ -106,10 +106,10 @@ static bool compare_head(mhsld_state *st, const model *m, uint32_t h, mhsld_head
         if (rc != MHSLD_OK || ret != total || !extents_to_mask(m, ext, ret, &got) ||
             got != want[k]) {
             snprintf(why, whylen,
-                     "head %u extent list kind %u: %s, %zu of %zu extents, blocks %#llx, model "
-                     "%#llx",
-                     h, kinds[k], mhsld_status_name(rc), ret, total, (unsigned long long)got,
-                     (unsigned long long)want[k]);
+                     "head %u extent list kind %u: %s, %zu of %zu extents, blocks %llx:%016llx, "
+                     "model %llx:%016llx",
+                     h, kinds[k], mhsld_status_name(rc), ret, total, MODEL_MASK_HI(got),
+                     MODEL_MASK_LO(got), MODEL_MASK_HI(want[k]), MODEL_MASK_LO(want[k]));
             return false;
         }
     }
@@ -122,9 +122,11 @@ static bool compare_head(mhsld_state *st, const model *m, uint32_t h, mhsld_head
         model_mask got = 0;
         if (rc != MHSLD_OK || ret != total || !extents_to_mask(m, ext, ret, &got) ||
             got != (want[0] | want[2])) {
-            snprintf(why, whylen, "head %u extent list ALL: %s, %zu of %zu, blocks %#llx, model %#llx",
-                     h, mhsld_status_name(rc), ret, total, (unsigned long long)got,
-                     (unsigned long long)(want[0] | want[2]));
+            snprintf(why, whylen,
+                     "head %u extent list ALL: %s, %zu of %zu, blocks %llx:%016llx, model "
+                     "%llx:%016llx",
+                     h, mhsld_status_name(rc), ret, total, MODEL_MASK_HI(got), MODEL_MASK_LO(got),
+                     MODEL_MASK_HI(want[0] | want[2]), MODEL_MASK_LO(want[0] | want[2]));
             return false;
         }
     }
@@ -145,9 +147,12 @@ static bool compare_head(mhsld_state *st, const model *m, uint32_t h, mhsld_head
                 got |= x;
             }
             if (!okm || got != mg->blocks) {
-                snprintf(why, whylen, "head %u pending group %#llx: %s, %zu extents, blocks %#llx, "
-                         "model %#llx", h, (unsigned long long)mg->id, mhsld_status_name(rc), n,
-                         (unsigned long long)got, (unsigned long long)mg->blocks);
+                snprintf(why, whylen,
+                         "head %u pending group %#llx: %s, %zu extents, blocks %llx:%016llx, "
+                         "model %llx:%016llx",
+                         h, (unsigned long long)mg->id, mhsld_status_name(rc), n,
+                         MODEL_MASK_HI(got), MODEL_MASK_LO(got), MODEL_MASK_HI(mg->blocks),
+                         MODEL_MASK_LO(mg->blocks));
                 return false;
             }
         }

@@ -271,7 +271,7 @@ static void gen_extent(ctx *c, fuzz_dp *dp, uint32_t head, mhsld_extent *x)
         x->len = (uint64_t)fuzz_dp_range(dp, 0, 3) * bs + (fuzz_dp_bool(dp) ? 512u : 0u);
         return;
     case 7: /* raw block numbers: static capacity, gaps, past the end */
-        x->dpa = (uint64_t)fuzz_dp_range(dp, 0, 64) * bs;
+        x->dpa = (uint64_t)fuzz_dp_range(dp, 0, 130) * bs;
         x->len = (uint64_t)fuzz_dp_range(dp, 0, 8) * bs;
         return;
     case 8: /* edges: zero length, overflow, the very end of the space */
@@ -688,7 +688,7 @@ static void apply_release_all_units(ctx *c, model *m, uint32_t head)
     mhsld_block_info bi;
     model_head *mh = &m->h[head];
     for (uint32_t g = 0; g < mh->ngroups;) {
-        uint32_t first = (uint32_t)__builtin_ctzll(mh->groups[g].blocks);
+        uint32_t first = model_mask_first(mh->groups[g].blocks);
         if (mhsld_block_info_get(c->obs, first, &bi) == MHSLD_OK &&
             bi.state == MHSLD_BLOCK_FREE) {
             model_commit_apply(m, head, (int)g, NULL, 0); /* cancelled */
@@ -704,7 +704,7 @@ static void apply_release_all_units(ctx *c, model *m, uint32_t head)
         }
     for (uint32_t k = 0; k < m->nshared;) {
         model_shared *sh = &m->sh[k];
-        uint32_t first = (uint32_t)__builtin_ctzll(sh->blocks);
+        uint32_t first = model_mask_first(sh->blocks);
         if ((sh->sharers & ((uint32_t)1 << head)) &&
             mhsld_block_info_get(c->obs, first, &bi) == MHSLD_OK &&
             (bi.state != MHSLD_BLOCK_SHARED || !(bi.sharers & ((uint32_t)1 << head)))) {

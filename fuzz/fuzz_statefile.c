@@ -89,7 +89,7 @@ void fuzz_geometry_from(fuzz_dp *dp, uint32_t max_heads, mhsld_geometry *g)
     for (uint32_t r = 0; r < nr_regions; r++) {
         if (r > 0)
             at += (uint64_t)fuzz_dp_range(dp, 0, 2) * bs; /* gap, possibly none */
-        uint64_t nblocks = fuzz_dp_range(dp, 1, 16);
+        uint64_t nblocks = fuzz_dp_range(dp, 1, 40);
         g->regions[r].base = at;
         g->regions[r].len = nblocks * bs;
         g->regions[r].flags = (fuzz_dp_range(dp, 0, 2) == 0) ? MHSLD_REGION_SHARABLE : 0u;

@@ -84,7 +84,7 @@ class Geo:
         for i, (nb, sharable, gap) in enumerate(self.regions):
             if i > 0:
                 e.rng(0, 2, gap)
-            e.rng(1, 16, nb)
+            e.rng(1, 40, nb)
             e.rng(0, 2, 0 if sharable else 1)
         e.rng(0, 2, self.extra)
 
@@ -118,7 +118,7 @@ class MH:
         self.e.rng(0, 3, nblocks).boolean(odd_len)
 
     def ext_raw_blocks(self, blk, nblk):
-        self.e.rng(0, 9, 7).rng(0, 64, blk).rng(0, 8, nblk)
+        self.e.rng(0, 9, 7).rng(0, 130, blk).rng(0, 8, nblk)
 
     def ext_edge(self, which):
         self.e.rng(0, 9, 8).rng(0, 3, which)
@@ -422,6 +422,37 @@ def multihead_more(seeds):
     p.reserve(2, [lambda: p.ext_blocks(4, 2)])  # across the adjacent regions
     p.release_all(3).release_all(2)
     seeds["big_blocks"] = p.bytes()
+    # 120 blocks: requests that span the engine's two 64-block occupancy
+    # words, claims that fail in the second word (roll-back of the first),
+    # and crashes between the words.
+    gw = Geo(heads=3, static=0, regions=((40, False, 0), (40, False, 0), (40, True, 0)))
+    p = MH(gw).attach(0).attach(1)
+    p.reserve(1, [lambda: p.ext_blocks(65, 1)])
+    p.reserve(0, [lambda: p.ext_blocks(62, 4)])  # 62..65: 65 is held: roll back 62, 63
+    p.reserve(0, [lambda: p.ext_blocks(61, 4)])  # 61..64 across the words
+    p.reserve(0, [lambda: p.ext_blocks(10, 2), lambda: p.ext_blocks(100, 3)])
+    p.commit(0, 0, choices=(4,)).commit(0, 0, choices=(1, 3))
+    p.release(0, [lambda: p.ext_owned_run(0, 4), lambda: p.ext_owned_run(3, 1)])
+    p.share("share_add", 1, region=2, first=20, nblocks=3, tag=1)
+    p.release_all(0).release_all(1)
+    seeds["two_words"] = p.bytes()
+    for kind, k in (("reserve", 1), ("reserve", 2), ("reserve", 3), ("commit", 2), ("commit", 4),
+                    ("release", 2), ("release", 3), ("release_all", 3)):
+        p = MH(gw).attach(0).attach(1)
+        p.reserve(0, [lambda: p.ext_blocks(60, 3), lambda: p.ext_blocks(63, 3)])
+        if kind == "reserve":
+            p.reserve(0, [lambda: p.ext_blocks(30, 2), lambda: p.ext_blocks(90, 2)], crash=k)
+        elif kind == "commit":
+            p.commit(0, 0, choices=(1, 1), crash=k)
+        else:
+            p.commit(0, 0, choices=(1, 1))
+            if kind == "release":
+                p.release(0, [lambda: p.ext_blocks(60, 3), lambda: p.ext_blocks(63, 3)], crash=k)
+            else:
+                p.release_all(0, crash=k)
+        p.reserve(1, [lambda: p.ext_blocks(64, 1)])
+        p.recover(0, 1, keep=True).attach(0, keep=True).release_all(0)
+        seeds[f"two_words_crash_{kind}_k{k}"] = p.bytes()
     return seeds
 
 
@@ -512,6 +543,14 @@ def threads_seeds():
         p.op(t, "reserve2", 0, 2, 5, 2).op(t, "commit", 0).op(t, "share_add", 1, 1, 2, 0)
         p.op(t, "access", 5, 2).op(t, "release", 0).op(t, "release_all")
     seeds["big_blocks"] = p.bytes()
+    # Two occupancy words: requests across block 64 from every thread.
+    gw = Geo(heads=4, static=0, regions=((40, False, 0), (40, False, 0)))
+    p = TH(gw)
+    for t in range(4):
+        p.op(t, "reserve2", 62 - t, 3, 40 + t, 2)
+    for t in range(4):
+        p.op(t, "commit", 0).op(t, "access", 63, 2).op(t, "release", 0).op(t, "release_all")
+    seeds["two_words"] = p.bytes()
     return seeds
 
 

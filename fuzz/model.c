@@ -570,7 +570,8 @@ model_mask model_head_all(const model *m, uint32_t head)
 
 uint64_t model_popcount(model_mask x)
 {
-    return (uint64_t)__builtin_popcountll(x);
+    return (uint64_t)__builtin_popcountll((uint64_t)x) +
+           (uint64_t)__builtin_popcountll((uint64_t)(x >> 64));
 }
 
 int model_find_group(const model *m, uint32_t head, uint64_t id)

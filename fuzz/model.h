@@ -24,11 +24,21 @@
 
 #include "mhsld/mhsld.h"
 
-#define MODEL_MAX_BLOCKS 64u
+#define MODEL_MAX_BLOCKS 128u /* more than one 64-block occupancy word */
 #define MODEL_MAX_GROUP_EXT 8u
 #define MODEL_MAX_SHARED 64u
 
-typedef uint64_t model_mask; /* one bit per block */
+/* One bit per block (128 blocks: two of the engine's 64-block occupancy
+ * words, so that claims spanning words and their roll-back are reached). */
+typedef unsigned __int128 model_mask;
+#define MODEL_MASK_HI(x) ((unsigned long long)((x) >> 64))
+#define MODEL_MASK_LO(x) ((unsigned long long)(x))
+/* Index of the lowest set bit (x != 0). */
+static inline uint32_t model_mask_first(model_mask x)
+{
+    uint64_t lo = (uint64_t)x, hi = (uint64_t)(x >> 64);
+    return lo ? (uint32_t)__builtin_ctzll(lo) : 64u + (uint32_t)__builtin_ctzll(hi);
+}
 
 typedef struct model_block {
     uint32_t state;   /* mhsld_block_state */
