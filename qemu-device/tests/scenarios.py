@@ -19,7 +19,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qemu_harness import (BLOCK, MiB, Host, HarnessError, Qemu, QemuExited,  # noqa: E402
+from qemu_harness import (BLOCK, MiB, Host, Qemu,  # noqa: E402
                           RC_INVALID_INPUT, RC_INVALID_PA, RC_SUCCESS,
                           OP_GET_HEAD_INFO, cfmw_base, machine_args, rfc_device,
                           run_expect_failure)
@@ -487,25 +487,7 @@ def run_cxl_test(args):
     return "%d subtests ok" % oks
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--qemu", required=True)
-    ap.add_argument("--cxl-test")
-    ap.add_argument("--workdir", default=None)
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("names", nargs="*")
-    args = ap.parse_args()
-    names = [f.__name__ for f in SCENARIOS] + (["qemu_cxl_test"] if args.cxl_test else [])
-    if args.list:
-        print("\n".join(names))
-        return 0
-    for n in args.names:
-        if n not in names:
-            print("unknown scenario %s" % n, file=sys.stderr)
-            return 2
-    own_workdir = args.workdir is None
-    if own_workdir:
-        args.workdir = tempfile.mkdtemp(prefix="mhsld-qemu-tests.")
+def run_all(args):
     passed = failed = 0
     t_all = time.monotonic()
     for fn in SCENARIOS:
@@ -538,9 +520,34 @@ def main():
         except (Check, OSError, subprocess.TimeoutExpired) as e:
             failed += 1
             print("FAIL %-32s %s" % ("qemu_cxl_test", e))
-    if own_workdir:
-        shutil.rmtree(args.workdir, ignore_errors=True)
     print("scenarios took %.1fs" % (time.monotonic() - t_all))
+    return passed, failed
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--qemu", required=True)
+    ap.add_argument("--cxl-test")
+    ap.add_argument("--workdir", default=None)
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("names", nargs="*")
+    args = ap.parse_args()
+    names = [f.__name__ for f in SCENARIOS] + (["qemu_cxl_test"] if args.cxl_test else [])
+    if args.list:
+        print("\n".join(names))
+        return 0
+    for n in args.names:
+        if n not in names:
+            print("unknown scenario %s" % n, file=sys.stderr)
+            return 2
+    own_workdir = args.workdir is None
+    if own_workdir:
+        args.workdir = tempfile.mkdtemp(prefix="mhsld-qemu-tests.")
+    try:
+        passed, failed = run_all(args)
+    finally:
+        if own_workdir:
+            shutil.rmtree(args.workdir, ignore_errors=True)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
