@@ -20,8 +20,8 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qemu_harness import (BLOCK, MiB, Host, Qemu,  # noqa: E402
-                          RC_INVALID_INPUT, RC_INVALID_PA, RC_SUCCESS,
-                          OP_GET_HEAD_INFO, cfmw_base, machine_args, rfc_device,
+                          RC_INVALID_INPUT, RC_INVALID_PA, RC_INVALID_PAYLOAD_LENGTH,
+                          RC_SUCCESS, OP_ADD_DC_RESPONSE, OP_GET_HEAD_INFO, cfmw_base, machine_args, rfc_device,
                           run_expect_failure)
 
 DC_SIZE = 256 * MiB
@@ -211,6 +211,15 @@ def error_response_frees_offer(ctx):
     check(rc == RC_INVALID_PA, "response outside the offer: rc 0x%x" % rc)
     rc, _ = offer_and_accept(h1, [(0, 2 * BLOCK)])
     check(rc == RC_SUCCESS, "head 1 takes the offer head 0 botched: rc 0x%x" % rc)
+    # A response whose count promises more entries than the payload holds.
+    qmp_ok(h0.dc_add([(4 * BLOCK, BLOCK)]), "second offer")
+    h0.host.dc_events()
+    short = Host.extent_list_payload([(base + 4 * BLOCK, BLOCK)])
+    short = struct.pack("<I", 3) + short[4:]
+    rc, _ = h0.host.mbox_cmd(OP_ADD_DC_RESPONSE, short)
+    check(rc == RC_INVALID_PAYLOAD_LENGTH, "short response: rc 0x%x" % rc)
+    rc, _ = offer_and_accept(h1, [(4 * BLOCK, BLOCK)])
+    check(rc == RC_SUCCESS, "head 1 takes the offer of the short response: rc 0x%x" % rc)
     rc = h0.host.add_response([])
     check(rc == RC_INVALID_INPUT, "empty response, nothing pending: rc 0x%x" % rc)
     rc = h0.host.add_response([(base + 20 * BLOCK, BLOCK)])
