@@ -55,10 +55,30 @@ def qmp_refused(resp, what, *needles):
     return desc
 
 
+def state_tool(args):
+    """tests/state_tool.c built against the engine, once per run."""
+    exe = os.path.join(args.workdir, "state_tool")
+    if not os.path.exists(exe):
+        here = os.path.dirname(os.path.abspath(__file__))
+        engine = os.path.join(here, "..", "..", "engine")
+        srcs = sorted(os.path.join(engine, "src", f)
+                      for f in os.listdir(os.path.join(engine, "src")) if f.endswith(".c"))
+        p = subprocess.run(["gcc", "-std=c11", "-O1", "-D_GNU_SOURCE", "-DMHSLD_ATOMICS_CK=1",
+                            "-mcx16", "-I", os.path.join(engine, "include"),
+                            "-I", os.path.join(engine, "src"), *srcs,
+                            os.path.join(here, "state_tool.c"), "-o", exe, "-lrt"],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise Check("building state_tool failed:\n" + p.stderr[-2000:])
+    return exe
+
+
 class Ctx:
     """One scenario's world: a state name, a DC memory file, its heads."""
 
     def __init__(self, args, name):
+        self.args = args
+        self.validate = True  # the state must pass mhsld_validate() at the end
         self.qemu = args.qemu
         self.name = name
         self.dir = tempfile.mkdtemp(prefix="mhsld-qt-%s." % name, dir=args.workdir)
@@ -81,6 +101,16 @@ class Ctx:
 
     def state_path(self):
         return "/dev/shm/" + self.state
+
+    def finish(self):
+        """Stop the heads, then check the state's invariants (quiescent)."""
+        for q in self.heads:
+            q.quit()
+        if self.validate and os.path.exists(self.state_path()):
+            p = subprocess.run([state_tool(self.args), "validate", self.state],
+                               capture_output=True, text=True)
+            check(p.returncode == 0, "state fails validation after the scenario: %s" %
+                  (p.stderr or p.stdout).strip())
 
     def cleanup(self):
         for q in self.heads:
@@ -292,27 +322,11 @@ def memory_access(ctx):
     check(file_q(ctx.dc_mem, 0x100) == P0, "write after release landed")
 
 
-def force_recover_tool(ctx):
-    """Build tests/force_recover.c against the engine (once per run)."""
-    exe = os.path.join(os.path.dirname(ctx.dir), "force_recover")
-    if not os.path.exists(exe):
-        here = os.path.dirname(os.path.abspath(__file__))
-        engine = os.path.join(here, "..", "..", "engine")
-        srcs = sorted(os.path.join(engine, "src", f)
-                      for f in os.listdir(os.path.join(engine, "src")) if f.endswith(".c"))
-        subprocess.run(["gcc", "-std=c11", "-O1", "-D_GNU_SOURCE", "-DMHSLD_ATOMICS_CK=1",
-                        "-mcx16", "-I", os.path.join(engine, "include"),
-                        "-I", os.path.join(engine, "src"), *srcs,
-                        os.path.join(here, "force_recover.c"), "-o", exe, "-lrt"],
-                       check=True, capture_output=True)
-    return exe
-
-
 @scenario
 def fenced_head_loses_access(ctx):
     """The access check is the engine's: a head force-recovered from outside
     (its capacity freed) can no longer touch memory its QEMU still lists."""
-    tool = force_recover_tool(ctx)
+    tool = state_tool(ctx.args)
     h0 = ctx.start(0, True)
     h1 = ctx.start(1, False)
     hpa = cfmw_base(h1)
@@ -321,7 +335,7 @@ def fenced_head_loses_access(ctx):
     P1, X = 0x0123456789ABCDEF, 0xDEADBEEFDEADBEEF
     h1.writeq(hpa + 4 * BLOCK, P1)
     check(file_q(ctx.dc_mem, 4 * BLOCK) == P1, "owner write")
-    p = subprocess.run([tool, ctx.state, "1"], capture_output=True, text=True)
+    p = subprocess.run([tool, "recover", ctx.state, "1"], capture_output=True, text=True)
     check(p.returncode == 0 and "2 blocks freed" in p.stdout,
           "force recover: rc %d %r %r" % (p.returncode, p.stdout, p.stderr))
     check(h1.host.extent_list() == [(4 * BLOCK, 2 * BLOCK)],
@@ -414,6 +428,7 @@ def geometry_mismatch(ctx):
 def corrupt_state(ctx):
     """A corrupt or truncated state file fails realize clearly and is left
     as it was (never re-initialised, even with mhd-init=true)."""
+    ctx.validate = False  # the state is corrupt on purpose
     path = ctx.state_path()
     junk = bytes([0xA5]) * (1 << 20)
     with open(path, "wb") as f:
@@ -506,6 +521,7 @@ def run_all(args):
         t0 = time.monotonic()
         try:
             fn(ctx)
+            ctx.finish()
             passed += 1
             print("PASS %-32s %5.1fs  %s" % (fn.__name__, time.monotonic() - t0,
                                             (fn.__doc__ or "").split("\n")[0]))
