@@ -109,9 +109,14 @@ def rfc_device(head, state, init, extra=""):
             % (head, state, "true" if init else "false", extra))
 
 
-def machine_args(dc_mem_path, dc_size, device):
-    """The q35 + CXL machine around one device (the RFC's topology)."""
-    return [
+def machine_args(dc_mem_path, dc_size, device, static_size=0):
+    """The q35 + CXL machine around one device (the RFC's topology).  With
+    static_size, a volatile backend vmem0 for volatile-memdev as well."""
+    static = []
+    if static_size:
+        static = ["-object", "memory-backend-file,id=vmem0,mem-path=%s.static,size=%d,"
+                  "share=on" % (dc_mem_path, static_size)]
+    return static + [
         "-machine", "q35,cxl=on",
         "-m", "256M",
         "-nodefaults", "-display", "none",

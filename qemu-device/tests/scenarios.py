@@ -86,9 +86,10 @@ class Ctx:
         self.dc_mem = os.path.join(self.dir, "dc-mem")
         self.heads = []
 
-    def start(self, head, init, dc_size=DC_SIZE, extra="", device=None, dc_mem=None):
+    def start(self, head, init, dc_size=DC_SIZE, extra="", device=None, dc_mem=None,
+              static_size=0):
         dev = device or rfc_device(head, self.state, init, extra)
-        q = Qemu(self.qemu, machine_args(dc_mem or self.dc_mem, dc_size, dev),
+        q = Qemu(self.qemu, machine_args(dc_mem or self.dc_mem, dc_size, dev, static_size),
                  self.dir, "head%d" % head)
         self.heads.append(q)
         q.host = Host(q)
@@ -345,6 +346,49 @@ def fenced_head_loses_access(ctx):
     check(h1.readq(hpa + 4 * BLOCK) != P1, "fenced head read the data")
     check(offer_and_accept(h0, [(4 * BLOCK, 2 * BLOCK)])[0] == RC_SUCCESS,
           "head 0 takes the recovered capacity")
+
+
+@scenario
+def static_and_two_regions(ctx):
+    """Static capacity in front of two DC regions: absolute DPAs all the way
+    (reserve, subset commit, reclaim, access) in the second region."""
+    dev = ("cxl-mhsld,bus=rp0,volatile-memdev=vmem0,num-dc-regions=2,"
+           "volatile-dc-memdev=mem0,id=cxl-mem0,mhd-head=%d,mhd-state_file=%s,"
+           "mhd-init=%s")
+    h0 = ctx.start(0, True, dc_size=2 * DC_SIZE, static_size=DC_SIZE,
+                   device=dev % (0, ctx.state, "true"))
+    h1 = ctx.start(1, False, dc_size=2 * DC_SIZE, static_size=DC_SIZE,
+                   device=dev % (1, ctx.state, "false"))
+    out = h0.host.mbox_ok(0x4800, bytes([2, 0]))
+    bases = [struct.unpack_from("<Q", out, 8 + 0x28 * i)[0] for i in range(out[1])]
+    check(bases == [DC_SIZE, 2 * DC_SIZE], "DC region bases %r" % bases)
+    r1 = bases[1]
+    check(offer_and_accept(h0, [(0, BLOCK)])[0] == RC_SUCCESS, "head 0 region 0 accept")
+    qmp_ok(h0.dc_add([(0, 4 * BLOCK)], region=1), "head 0 region 1 add")
+    rc, offered = h0.host.accept_offer(lambda off: [(r1 + BLOCK, BLOCK)])
+    check(rc == RC_SUCCESS and offered == [(r1, 4 * BLOCK)],
+          "region 1 subset accept: rc 0x%x, offered %r" % (rc, offered))
+    check(sorted(h0.host.extent_list()) == [(bases[0], BLOCK), (r1 + BLOCK, BLOCK)],
+          "head 0 extents %r" % h0.host.extent_list())
+    qmp_refused(h1.dc_add([(BLOCK, BLOCK)], region=1), "region 1 accepted block", "head 0")
+    qmp_refused(h1.dc_add([(0, BLOCK)], region=0), "region 0 block", "head 0")
+    qmp_ok(h1.dc_add([(0, BLOCK), (2 * BLOCK, 2 * BLOCK)], region=1),
+           "head 1 takes the reclaimed blocks of region 1")
+    rc, offered = h1.host.accept_offer()
+    check(rc == RC_SUCCESS and offered == [(r1, BLOCK), (r1 + 2 * BLOCK, 2 * BLOCK)],
+          "head 1 accept in region 1: rc 0x%x %r" % (rc, offered))
+    hpa = cfmw_base(h0)
+    for q in (h0, h1):
+        q.host.commit_hdm(hpa, 3 * DC_SIZE)
+    P, X = 0x0F1E2D3C4B5A6978, 0xDEADBEEFDEADBEEF
+    h0.writeq(hpa + r1 + BLOCK + 8, P)
+    check(file_q(ctx.dc_mem, DC_SIZE + BLOCK + 8) == P, "head 0 write in region 1")
+    h0.writeq(hpa + r1 + 8, X)
+    check(file_q(ctx.dc_mem, DC_SIZE + 8) == 0, "head 0 wrote head 1's block")
+    h1.writeq(hpa + r1 + BLOCK + 8, X)
+    check(file_q(ctx.dc_mem, DC_SIZE + BLOCK + 8) == P, "head 1 wrote head 0's block")
+    h1.writeq(hpa + 0x1000, P)
+    check(h1.readq(hpa + 0x1000) == P, "static capacity is not DC-checked")
 
 
 @scenario
