@@ -160,15 +160,18 @@ static void query_all(mhsld_state *st, const mhsld_geometry *g)
         FUZZ_ASSERT(n <= 4 && n <= total);
 }
 
-/* Operations on head 0.  `strict`: the state validated, so they must work. */
-static void program(mhsld_state *st, const mhsld_geometry *g, bool strict)
+/* Operations on head 0.  `strict`: the state validated, so they must work.
+ * Returns whether it stayed strict (a tolerated known defect ends that). */
+static bool program(mhsld_state *st, const mhsld_geometry *g, bool strict)
 {
     mhsld_head *h = NULL;
     mhsld_status rc = mhsld_attach(st, 0, MHSLD_ATTACH_KEEP, &h);
+    fuzz_trace("program (%s): attach head 0 -> %s", strict ? "state validated" : "state invalid",
+               mhsld_status_name(rc));
     if (strict)
         FUZZ_ASSERT_MSG(rc == MHSLD_OK, "attach to a valid state: %s", mhsld_status_name(rc));
     if (rc != MHSLD_OK)
-        return;
+        return strict;
     uint64_t bs = g->block_size;
     /* The first free block of every region. */
     for (uint32_t r = 0; r < g->nr_regions; r++) {
@@ -187,11 +190,45 @@ static void program(mhsld_state *st, const mhsld_geometry *g, bool strict)
                         hi.nr_pending < MHSLD_MAX_PENDING;
             uint64_t group = 0;
             rc = mhsld_reserve(h, &x, 1, &group, NULL);
+            fuzz_trace("reserve %#llx+%#llx (block %llu of region %u, %u groups pending) -> %s "
+                       "group %#llx",
+                       (unsigned long long)x.dpa, (unsigned long long)x.len,
+                       (unsigned long long)(first + i), r, room ? hi.nr_pending : 99,
+                       mhsld_status_name(rc), (unsigned long long)group);
             if (strict && room)
                 FUZZ_ASSERT_MSG(rc == MHSLD_OK, "reserve of free block %#llx: %s",
                                 (unsigned long long)x.dpa, mhsld_status_name(rc));
+            if (rc == MHSLD_OK && strict && fuzz_tolerate_known_defects()) {
+                /* Known engine defect K2 (reported): mhsld_validate() accepts a
+                 * head whose operation sequence is behind its own pending
+                 * reservations; reserve then reuses a sequence, and two
+                 * reservations share one group id.  Tolerated: stop being
+                 * strict about this state. */
+                mhsld_extent pe[2];
+                size_t pn = 0;
+                if (mhsld_pending_get(h, group, pe, 2, &pn) != MHSLD_OK || pn != 1 ||
+                    pe[0].dpa != x.dpa || pe[0].len != x.len) {
+                    fuzz_trace("known defect K2: group %#llx names another reservation",
+                               (unsigned long long)group);
+                    strict = false;
+                }
+            }
             if (rc == MHSLD_OK) {
                 rc = mhsld_commit(h, group, &x, 1);
+                fuzz_trace("commit -> %s", mhsld_status_name(rc));
+                if (rc != MHSLD_OK) {
+                    mhsld_extent pe[4];
+                    size_t pn = 0;
+                    uint64_t oldest = 0;
+                    mhsld_status prc = mhsld_pending_get(h, group, pe, 4, &pn);
+                    fuzz_trace("  pending_get(group) -> %s, %zu extents, first %#llx+%#llx",
+                               mhsld_status_name(prc), pn,
+                               (unsigned long long)(pn ? pe[0].dpa : 0),
+                               (unsigned long long)(pn ? pe[0].len : 0));
+                    prc = mhsld_pending_oldest(h, &oldest);
+                    fuzz_trace("  pending_oldest -> %s %#llx", mhsld_status_name(prc),
+                               (unsigned long long)oldest);
+                }
                 if (strict)
                     FUZZ_ASSERT_MSG(rc == MHSLD_OK, "commit: %s", mhsld_status_name(rc));
                 bool ok = mhsld_access_ok(h, x.dpa + 8, 8);
@@ -223,6 +260,7 @@ static void program(mhsld_state *st, const mhsld_geometry *g, bool strict)
     if (strict)
         FUZZ_ASSERT_MSG(rc == MHSLD_OK, "release_all: %s", mhsld_status_name(rc));
     mhsld_detach(h);
+    return strict;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -268,6 +306,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(st != NULL);
     mhsld_geometry g;
     FUZZ_ASSERT(mhsld_get_geometry(st, &g) == MHSLD_OK);
+    char gd[256];
+    fuzz_geometry_describe(&g, gd, sizeof gd);
+    fuzz_trace("open: %s", gd);
     FUZZ_ASSERT_MSG(mhsld_geometry_check(&g) == MHSLD_OK, "open accepted an invalid geometry");
     FUZZ_ASSERT_MSG(mhsld_state_size(&g) <= fsize, "open accepted a truncated state");
 
@@ -294,7 +335,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char msg[256];
     mhsld_status v0 = mhsld_validate(st, msg, sizeof msg);
     query_all(st, &g);
-    program(st, &g, v0 == MHSLD_OK);
+    bool strict = program(st, &g, v0 == MHSLD_OK);
     /* Recover another head (whatever its journal says), then re-attach it. */
     if (g.nr_heads > 1) {
         mhsld_recover_report rep;
@@ -305,7 +346,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     query_all(st, &g);
     mhsld_status v1 = mhsld_validate(st, msg, sizeof msg);
-    if (v0 == MHSLD_OK)
+    if (v0 == MHSLD_OK && strict)
         FUZZ_ASSERT_MSG(v1 == MHSLD_OK, "a valid state became invalid: %s: %s",
                         mhsld_status_name(v1), msg);
     mhsld_close(st);
