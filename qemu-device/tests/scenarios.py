@@ -63,8 +63,10 @@ def state_tool(args):
         engine = os.path.join(here, "..", "..", "engine")
         srcs = sorted(os.path.join(engine, "src", f)
                       for f in os.listdir(os.path.join(engine, "src")) if f.endswith(".c"))
-        p = subprocess.run(["gcc", "-std=c11", "-O1", "-D_GNU_SOURCE", "-DMHSLD_ATOMICS_CK=1",
-                            "-mcx16", "-I", os.path.join(engine, "include"),
+        # Under ASan+UBSan: states written by QEMU are read back by a checked build.
+        p = subprocess.run(["gcc", "-std=c11", "-O1", "-g", "-fsanitize=address,undefined",
+                            "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
+                            "-D_GNU_SOURCE", "-DMHSLD_ATOMICS_CK=1", "-mcx16", "-I", os.path.join(engine, "include"),
                             "-I", os.path.join(engine, "src"), *srcs,
                             os.path.join(here, "state_tool.c"), "-o", exe, "-lrt"],
                            capture_output=True, text=True)
