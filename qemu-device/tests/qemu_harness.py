@@ -73,7 +73,9 @@ def _listen(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(path)
     s.listen(1)
-    s.settimeout(30)
+    # accept() wakes up every second to notice a QEMU that exited instead of
+    # connecting; the overall bound is Qemu._accept's deadline.
+    s.settimeout(1)
     return s
 
 
