@@ -16,6 +16,10 @@
  *                 last compare-and-swap}
  *   blocks        one 64-bit word per block: owner, state, extent-start,
  *                 shared slot, stamp (the block's generation)
+ *   owned maps    per head, one bit per block, set exactly while the block
+ *                 is OWNED by that head (written only by the head, or its
+ *                 recoverer): release checks and access checks read one
+ *                 word per 64 blocks
  */
 #ifndef MHSLD_INTERNAL_H
 #define MHSLD_INTERNAL_H
@@ -237,6 +241,7 @@ typedef struct mhsld__layout {
     uint64_t slots_off;
     uint64_t occ_off;
     uint64_t blocks_off;
+    uint64_t owned_off; /* nr_heads maps of nr_words words */
     uint64_t total;
     uint64_t nr_words; /* occupancy pairs */
 } mhsld__layout;
@@ -256,7 +261,14 @@ struct mhsld_state {
     mhsld__slot *slots;
     mhsld__pair *occ;
     uint64_t *blocks;
+    uint64_t *owned;
 };
+
+/* Head `head`'s owned map (nr_words words). */
+static inline uint64_t *mhsld__owned_map(const mhsld_state *st, uint32_t head)
+{
+    return st->owned + (uint64_t)head * st->lay.nr_words;
+}
 
 struct mhsld_head {
     mhsld_state *st;

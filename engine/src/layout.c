@@ -126,7 +126,8 @@ mhsld_status mhsld__layout_compute(const mhsld_geometry *g, mhsld__layout *lay)
     lay->occ_off = align_up(lay->slots_off + MHSLD_MAX_SHARED * sizeof(mhsld__slot), 64);
     lay->nr_words = (blocks + 63) / 64;
     lay->blocks_off = lay->occ_off + lay->nr_words * sizeof(mhsld__pair);
-    lay->total = align_up(lay->blocks_off + blocks * sizeof(uint64_t), 4096);
+    lay->owned_off = align_up(lay->blocks_off + blocks * sizeof(uint64_t), 64);
+    lay->total = align_up(lay->owned_off + (uint64_t)g->nr_heads * lay->nr_words * 8, 4096);
     return MHSLD_OK;
 }
 
@@ -373,6 +374,7 @@ static mhsld_status map_state(mhsld_state *st, uint64_t len)
     st->slots = (mhsld__slot *)(void *)(st->base + st->lay.slots_off);
     st->occ = (mhsld__pair *)(void *)(st->base + st->lay.occ_off);
     st->blocks = (uint64_t *)(void *)(st->base + st->lay.blocks_off);
+    st->owned = (uint64_t *)(void *)(st->base + st->lay.owned_off);
     return MHSLD_OK;
 }
 

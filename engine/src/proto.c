@@ -295,9 +295,15 @@ static uint64_t give_back_steps(const mhsld__op *op, const mhsld__bext *r, uint3
     uint64_t w, m, k = 0;
     uint64_t free_e = mhsld__entry(MHSLD__E_NOOWNER, MHSLD_BLOCK_FREE,
                                    mhsld__stamp(op->head, op->seq));
+    uint64_t *om = mhsld__owned_map(op->st, op->head);
     stepit_init(&it, r, n);
     while (k < k1 && stepit_next(&it, &w, &m)) {
         if (k >= k0) {
+            uint64_t own = mhsld__load64(&om[w]);
+            if (own & m) { /* no longer accessible before the words change */
+                MHSLD__STEP();
+                mhsld__store64(&om[w], own & ~m);
+            }
             mhsld__fill(op, w, m, free_e, NULL, 0);
             mhsld__occ_clear(op, w, m, base + k);
             set_prog(op, base + k + 1);
@@ -529,9 +535,16 @@ static uint64_t commit_run(const mhsld__op *op, uint64_t from_step)
     uint64_t own = mhsld__entry(op->head, MHSLD_BLOCK_OWNED, mhsld__stamp(op->head, op->seq));
     stepit it;
     uint64_t w, m;
+    uint64_t *om = mhsld__owned_map(op->st, op->head);
     stepit_init(&it, hr->j.acc, hr->j.nacc);
-    while (stepit_next(&it, &w, &m))
+    while (stepit_next(&it, &w, &m)) {
         mhsld__fill(op, w, m, own, hr->j.acc, hr->j.nacc);
+        uint64_t cur = mhsld__load64(&om[w]); /* accessible once the words say so */
+        if ((cur & m) != m) {
+            MHSLD__STEP();
+            mhsld__store64(&om[w], cur | m);
+        }
+    }
     uint64_t freed = give_back_steps(op, hr->j.r, hr->j.n, from_step,
                                      mhsld__count_steps(hr->j.r, hr->j.n), 0);
     if (mhsld__load64(&hr->gseq[hr->j.gslot]) == hr->j.group) {
@@ -623,21 +636,13 @@ mhsld_status mhsld_release(mhsld_head *h, const mhsld_extent *ext, size_t n,
     s = mhsld__ranges_from_extents(st, ext, n, r, &nr);
     if (s != MHSLD_OK)
         return s;
-    /* Only this head changes blocks it owns, so this check stays true. */
-    const uint64_t key = MHSLD__E_OWNER_MASK | (3ull << MHSLD__E_STATE_SHIFT);
-    const uint64_t want = mhsld__entry(h->head, MHSLD_BLOCK_OWNED, 0);
+    /* Only this head changes its owned map, so this check stays true. */
+    const uint64_t *om = mhsld__owned_map(st, h->head);
     stepit it;
     uint64_t w, m;
     stepit_init(&it, r, nr);
     while (stepit_next(&it, &w, &m)) {
-        uint64_t held = mhsld__load64(&st->occ[w].lo);
-        const uint64_t *blk = &st->blocks[w << 6];
-        uint64_t bad = m & ~held;
-        for (uint64_t mm = m & held; mm; mm &= mm - 1) {
-            unsigned i = (unsigned)__builtin_ctzll(mm);
-            if ((mhsld__load64(&blk[i]) & key) != want)
-                bad |= 1ull << i;
-        }
+        uint64_t bad = m & ~mhsld__load64(&om[w]);
         if (bad) {
             fill_conflict(st, (w << 6) + (uint64_t)__builtin_ctzll(bad), conflict);
             return MHSLD_E_NOT_OWNER;
@@ -881,12 +886,10 @@ mhsld_status mhsld_release_all(mhsld_head *h, uint64_t *freed_blocks)
 
 /* ---- access check: the memory hot path ---------------------------------- */
 
-static inline bool block_ok(const mhsld_state *st, uint32_t head, uint64_t e)
+/* A block the head does not own exclusively: may it still access it? */
+static inline bool shared_ok(const mhsld_state *st, uint32_t head, uint64_t e)
 {
-    uint32_t s = mhsld__e_state(e);
-    if (s == MHSLD_BLOCK_OWNED)
-        return mhsld__e_owner(e) == head;
-    if (s != MHSLD_BLOCK_SHARED)
+    if (mhsld__e_state(e) != MHSLD_BLOCK_SHARED)
         return false;
     uint64_t w = mhsld__load64(&st->slots[mhsld__e_slot(e)].word);
     return mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u);
@@ -897,6 +900,7 @@ bool mhsld_access_ok(const mhsld_head *h, uint64_t dpa, uint64_t len)
     if (!h || len == 0 || dpa + len < dpa)
         return false;
     const mhsld_state *st = h->st;
+    const uint64_t *om = mhsld__owned_map(st, h->head);
     uint64_t end = dpa + len; /* exclusive */
     while (dpa < end) {
         uint32_t i = 0;
@@ -911,11 +915,19 @@ bool mhsld_access_ok(const mhsld_head *h, uint64_t dpa, uint64_t len)
         uint64_t last = end - r->base - 1;
         if (last >= r->len)
             last = r->len - 1;
-        uint64_t b0 = st->region_first[i] + (off >> st->block_shift);
+        uint64_t b = st->region_first[i] + (off >> st->block_shift);
         uint64_t b1 = st->region_first[i] + (last >> st->block_shift);
-        for (uint64_t b = b0; b <= b1; b++)
-            if (!block_ok(st, h->head, mhsld__load64(&st->blocks[b])))
-                return false;
+        while (b <= b1) { /* one load of the owned map per 64 blocks */
+            uint64_t w = b >> 6;
+            uint64_t wl = (w << 6) + 63 < b1 ? (w << 6) + 63 : b1;
+            uint64_t miss = bits(b & 63, wl - b + 1) & ~mhsld__load64(&om[w]);
+            for (; miss; miss &= miss - 1)
+                if (!shared_ok(st, h->head,
+                               mhsld__load64(&st->blocks[(w << 6) +
+                                                         (uint64_t)__builtin_ctzll(miss)])))
+                    return false;
+            b = wl + 1;
+        }
         dpa = r->base + last + 1;
     }
     return true;

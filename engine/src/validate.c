@@ -10,7 +10,8 @@
  *      reservations; reservations are valid, disjoint ranges
  *  I5  SHARED blocks are exactly the blocks of ACTIVE shared slots, each
  *      with a valid range and a non-empty sharer set of existing heads
- *  I6  no journal in flight and no slot CREATING or RETIRING (those need
+ *  I6  each head's owned map has a bit set exactly for the blocks OWNED by it
+ *  I7  no journal in flight and no slot CREATING or RETIRING (those need
  *      recovery: reported as MHSLD_E_BUSY with the head to recover)
  */
 #include <stdarg.h>
@@ -116,6 +117,7 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
     }
     for (uint64_t wd = 0; wd < st->lay.nr_words && s == MHSLD_OK; wd++) {
         uint64_t bitsw = mhsld__load64(&st->occ[wd].lo);
+        uint64_t owned[MHSLD_MAX_HEADS] = {0};
         for (uint64_t k = 0; k < 64; k++) {
             uint64_t b = (wd << 6) + k;
             int bit = (int)((bitsw >> k) & 1u);
@@ -141,6 +143,8 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
                          (unsigned long long)b, dpa, mhsld__e_owner(e), nh);
                 break;
             }
+            if (bs == MHSLD_BLOCK_OWNED)
+                owned[mhsld__e_owner(e)] |= 1ull << k;
             uint8_t x = expect[b];
             if (bs == MHSLD_BLOCK_PENDING && x != 1 + mhsld__e_owner(e)) {
                 s = fail(msg, msglen, "block %llu (dpa 0x%llx) pending for head %u outside its "
@@ -157,6 +161,17 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
                 s = fail(msg, msglen, "block %llu (dpa 0x%llx) shared state disagrees with the "
                          "shared-extent table", (unsigned long long)b, dpa);
                 break;
+            }
+        }
+        for (uint32_t hd = 0; hd < nh && s == MHSLD_OK; hd++) {
+            uint64_t om = mhsld__load64(&mhsld__owned_map(st, hd)[wd]);
+            if (om != owned[hd]) {
+                uint64_t diff = om ^ owned[hd];
+                uint64_t b = (wd << 6) + (uint64_t)__builtin_ctzll(diff);
+                s = fail(msg, msglen, "block %llu: head %u's owned map says %s but the block "
+                         "word says %s", (unsigned long long)b, hd,
+                         (om >> (b & 63)) & 1 ? "owned" : "not owned",
+                         (owned[hd] >> (b & 63)) & 1 ? "owned" : "not owned");
             }
         }
     }
