@@ -69,6 +69,16 @@ mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_
     /* Fence every handle of an older incarnation before touching anything. */
     mhsld__store64(&hr->epoch, h->epoch);
     mhsld__store32(&hr->pid, (uint32_t)getpid());
+    /* A sequence behind the head's own pending reservations (a damaged
+     * record) would be reused; move it past them. */
+    uint64_t seq = mhsld__load64(&hr->seq);
+    for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
+        uint64_t gs = mhsld__load64(&hr->gseq[g]);
+        if (gs > seq && gs <= MHSLD__SEQ_MASK)
+            seq = gs;
+    }
+    if (seq != mhsld__load64(&hr->seq))
+        mhsld__store64(&hr->seq, seq);
     mhsld_recover_report rep;
     memset(&rep, 0, sizeof(rep));
     s = recover_locked(st, head, (flags & MHSLD_ATTACH_KEEP) ? MHSLD_RECOVER_KEEP : 0, &rep);

@@ -681,8 +681,14 @@ mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
             continue;
         if (ss != r.start || sc != r.count || memcmp(sl->tag, tag, MHSLD_TAG_SIZE) != 0)
             return MHSLD_E_TAG;
-        if (mhsld__slot_sharers(w) & me)
+        if (mhsld__slot_sharers(w) & me) {
+            if (conflict) {
+                conflict->dpa = ext->dpa;
+                conflict->owner = MHSLD_OWNER_SHARED;
+                conflict->state = MHSLD_BLOCK_SHARED;
+            }
             return MHSLD_E_CONFLICT;
+        }
         MHSLD__STEP();
         if (mhsld__cas64(&sl->word, w, w | me)) {
             mhsld__bump_list_gen(h->hr);

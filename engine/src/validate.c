@@ -11,7 +11,10 @@
  *  I5  SHARED blocks are exactly the blocks of ACTIVE shared slots, each
  *      with a valid range and a non-empty sharer set of existing heads
  *  I6  each head's owned map has a bit set exactly for the blocks OWNED by it
- *  I7  no journal in flight and no slot CREATING or RETIRING (those need
+ *  I7  no operation sequence is reused: every pending reservation and every
+ *      block stamp of head h carries a sequence <= h's last one, and the
+ *      pending reservations of a head have distinct sequences
+ *  I8  no journal in flight and no slot CREATING or RETIRING (those need
  *      recovery: reported as MHSLD_E_BUSY with the head to recover)
  */
 #include <stdarg.h>
@@ -58,6 +61,33 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
                          mhsld_op_name(op));
             return MHSLD_E_BUSY;
         }
+    }
+    for (uint32_t hd = 0; hd < nh; hd++) {
+        const mhsld__headrec *hr = &st->heads[hd];
+        uint64_t last = mhsld__load64(&hr->seq);
+        for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
+            uint64_t gs = mhsld__load64(&hr->gseq[g]);
+            if (!gs)
+                continue;
+            if (gs > last)
+                return fail(msg, msglen, "head %u reservation %llu is ahead of its last "
+                            "sequence %llu", hd, (unsigned long long)gs,
+                            (unsigned long long)last);
+            for (uint32_t g2 = 0; g2 < g; g2++)
+                if (mhsld__load64(&hr->gseq[g2]) == gs)
+                    return fail(msg, msglen, "head %u has two reservations %llu", hd,
+                                (unsigned long long)gs);
+        }
+    }
+    for (uint64_t b = 0; b < st->nr_blocks; b++) {
+        uint64_t stamp = mhsld__e_stamp(mhsld__load64(&st->blocks[b]));
+        uint64_t wh = stamp >> MHSLD__SEQ_BITS, ws = stamp & MHSLD__SEQ_MASK;
+        if (!stamp)
+            continue;
+        if (wh >= nh || ws > mhsld__load64(&st->heads[wh].seq))
+            return fail(msg, msglen, "block %llu carries stamp %llu:%llu beyond that head's "
+                        "sequence", (unsigned long long)b, (unsigned long long)wh,
+                        (unsigned long long)ws);
     }
     /* expected[b]: 0 free, 1 + head pending, 0x80 | slot shared */
     uint8_t *expect = calloc(st->nr_blocks ? st->nr_blocks : 1, 1);

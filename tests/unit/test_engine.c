@@ -423,7 +423,10 @@ static void test_shared(void)
     e = tu_ext(64 * BS, 4 * BS);
     CHECK_ST(mhsld_share_add(h[0], &e, NULL, NULL), MHSLD_E_INVAL);
     CHECK_OK(mhsld_share_add(h[0], &e, tag, NULL));
-    CHECK_ST(mhsld_share_add(h[0], &e, tag, NULL), MHSLD_E_CONFLICT); /* already a sharer */
+    mhsld_conflict sc;
+    memset(&sc, 0, sizeof(sc));
+    CHECK_ST(mhsld_share_add(h[0], &e, tag, &sc), MHSLD_E_CONFLICT); /* already a sharer */
+    CHECK(sc.dpa == 64 * BS && sc.owner == MHSLD_OWNER_SHARED && sc.state == MHSLD_BLOCK_SHARED);
     CHECK_ST(mhsld_share_add(h[1], &e, tag2, NULL), MHSLD_E_TAG);
     mhsld_extent e2 = tu_ext(66 * BS, 4 * BS); /* overlaps with another range */
     CHECK_ST(mhsld_share_add(h[1], &e2, tag, NULL), MHSLD_E_TAG);
@@ -506,8 +509,42 @@ static void test_heads(void)
     mhsld_destroy(p, true);
 }
 
+/* A head record whose sequence is behind its own reservations (found by
+ * fuzz_state): validate says so, and attach never reuses a sequence. */
+static void test_sequence_behind(void)
+{
+    char p[128];
+    tu_path(p, sizeof(p), "seq");
+    mhsld_geometry g = geo2(2, 64);
+    mhsld_state *st = tu_create(p, &g);
+    mhsld_head *h0 = tu_attach(st, 0);
+    mhsld_extent e = {0, BS}, f = {8 * BS, BS};
+    uint64_t g1 = 0, g2 = 0;
+    CHECK_OK(mhsld_reserve(h0, &e, 1, &g1, NULL));
+    mhsld_detach(h0);
+    mhsld__headrec *hr = &st->heads[0];
+    hr->seq = g1 - 1; /* damage: behind reservation g1 */
+    char msg[200];
+    CHECK_ST(mhsld_validate(st, msg, sizeof(msg)), MHSLD_E_CORRUPT);
+    CHECK(strstr(msg, "ahead of its last sequence") != NULL);
+    h0 = tu_attach(st, 0);
+    CHECK_OK(mhsld_reserve(h0, &f, 1, &g2, NULL));
+    CHECK(g2 != g1);
+    size_t n = 0;
+    mhsld_extent got[2];
+    CHECK_OK(mhsld_pending_get(h0, g1, got, 2, &n));
+    CHECK(n == 1 && got[0].dpa == 0);
+    CHECK_OK(mhsld_pending_get(h0, g2, got, 2, &n));
+    CHECK(n == 1 && got[0].dpa == 8 * BS);
+    CHECK_VALID(st);
+    mhsld_detach(h0);
+    mhsld_close(st);
+    mhsld_destroy(p, true);
+}
+
 int main(void)
 {
+    test_sequence_behind();
     test_geometry();
     test_open();
     test_corrupt_states();
