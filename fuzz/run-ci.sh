@@ -3,7 +3,8 @@
 #
 # The fuzzing part of CI (issue 4), bounded in time:
 #   1. replay every corpus (corpus/<target>/) under ASan+UBSan as ctests
-#      (label "fuzz"), engine built with ck's builtin atomics;
+#      (label "fuzz"), engine built with ck's builtin atomics, and the
+#      threaded target's corpus under TSan (engine on C11 atomics);
 #   2. build the libFuzzer targets with .clusterfuzzlite/build.sh (through
 #      fuzz/build-local.sh) and run each for FUZZ_SECONDS (default 60);
 #   3. build the AFL++ targets (afl-clang-fast, persistent mode) and run
@@ -85,6 +86,30 @@ if CC=clang cmake -S "$here" -B "$work/replay" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 else
   tail -30 "$work/replay-build.log" "$work/replay-cmake.log"
   fail "replay build"
+fi
+
+# ---- 1b. the threaded target's corpus under ThreadSanitizer ----
+# (libFuzzer's coverage counters are plain stores from every thread, so a
+# TSan libFuzzer build reports races on them: the threaded corpus is fuzzed
+# under ASan and replayed under TSan instead.)
+if [ -f "$here/fuzz/fuzz_multihead_threads.c" ]; then
+  note "replaying fuzz_multihead_threads under TSan"
+  if CC=clang cmake -S "$here" -B "$work/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+       -DMHSLD_SANITIZE=thread -DMHSLD_BUILD_TOOLS=OFF > "$work/tsan-cmake.log" 2>&1 &&
+     cmake --build "$work/tsan" -j"$jobs" --target fuzz_multihead_threads_replay \
+       > "$work/tsan-build.log" 2>&1; then
+    if TSAN_OPTIONS="halt_on_error=1 ${TSAN_OPTIONS:-}" \
+         "$work/tsan/fuzz/fuzz_multihead_threads_replay" "$here/corpus/fuzz_multihead_threads" \
+         > "$work/tsan-run.log" 2>&1; then
+      pass "TSan replay"
+    else
+      tail -60 "$work/tsan-run.log"
+      fail "TSan replay of fuzz_multihead_threads"
+    fi
+  else
+    tail -30 "$work/tsan-build.log" "$work/tsan-cmake.log"
+    fail "TSan build"
+  fi
 fi
 
 # ---- 2. libFuzzer ----
