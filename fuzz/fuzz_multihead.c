@@ -769,7 +769,12 @@ static uint32_t build_candidates(ctx *c, uint32_t head, bool keep, cand *out)
 static void resolve(ctx *c, uint32_t head, bool keep, const mhsld_recover_report *rep,
                     const char *how)
 {
-    cand *cands = calloc(6, sizeof *cands);
+    /* Scratch space reused across calls (and inputs): every candidate used is
+     * fully written by build_candidates(), nothing is read from a previous
+     * use. */
+    static cand *cands;
+    if (!cands)
+        cands = malloc(6 * sizeof *cands);
     FUZZ_ASSERT(cands);
     slot *s = &c->s[head];
     uint32_t n = build_candidates(c, head, keep, cands);
@@ -847,7 +852,6 @@ static void resolve(ctx *c, uint32_t head, bool keep, const mhsld_recover_report
     }
     s->crashed = false;
     memset(&s->cr, 0, sizeof s->cr);
-    free(cands);
 }
 
 static bool blocks_meet_doubt_of_others(ctx *c, uint32_t head)
@@ -1257,8 +1261,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_dp dp;
     fuzz_dp_init(&dp, data, size);
-    ctx *c = calloc(1, sizeof *c);
+    /* The context is large (a model, a slot per head): one allocation per
+     * process, wiped for every input, so that no input sees another's. */
+    static ctx *c;
+    if (!c)
+        c = malloc(sizeof *c);
     FUZZ_ASSERT(c);
+    memset(c, 0, sizeof *c);
     fuzz_trace_reset();
 
     fuzz_geometry_from(&dp, MHSLD_MAX_HEADS, &c->g);
@@ -1340,6 +1349,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (getenv("MHSLD_FUZZ_VERBOSE")) /* show what the input did */
         fuzz_trace_dump();
     teardown(c);
-    free(c);
     return 0;
 }
