@@ -1131,22 +1131,31 @@ static int run_head_verb(struct cmd *c, head_op op, struct op_args *a)
         return rc;
     if ((rc = open_state(c, MHSLD_OPEN_EXISTING, NULL, &st, NULL)) != 0)
         return rc;
-    if ((rc = check_head_range(c, st, head, &g)) != 0 ||
-        (rc = attach_head(c, st, head, MHSLD_ATTACH_KEEP, &h)) != 0) {
+    if ((rc = check_head_range(c, st, head, &g)) != 0) {
+        mhsld_close(st);
+        return rc;
+    }
+    if (op == op_check) { /* read-only: no attach, so it works on a head a QEMU holds */
+        size_t i;
+        char e[CTL_FMTLEN];
+        rc = CTL_EXIT_OK;
+        for (i = 0; i < a->n; i++) {
+            a->ok[i] = mhsld_access_check(st, head, a->ext[i].dpa, a->ext[i].len);
+            if (!a->ok[i])
+                rc = CTL_EXIT_FALSE;
+            printf("%s %s\n", ctl_fmt_extent(&a->ext[i], e),
+                   a->ok[i] ? "accessible" : "not accessible");
+        }
+        mhsld_close(st);
+        return rc;
+    }
+    if ((rc = attach_head(c, st, head, MHSLD_ATTACH_KEEP, &h)) != 0) {
         mhsld_close(st);
         return rc;
     }
     rc = op(h, a, out, sizeof(out), err, sizeof(err));
     mhsld_detach(h);
     mhsld_close(st);
-    if (op == op_check) {
-        size_t i;
-        char e[CTL_FMTLEN];
-        for (i = 0; i < a->n; i++)
-            printf("%s %s\n", ctl_fmt_extent(&a->ext[i], e),
-                   a->ok[i] ? "accessible" : "not accessible");
-        return rc;
-    }
     if (rc != CTL_EXIT_OK)
         return fail(c, rc, "%s: head %" PRIu32 ": %s", c->state, head, err);
     printf("%s\n", out);

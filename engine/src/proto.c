@@ -901,12 +901,11 @@ static inline bool shared_ok(const mhsld_state *st, uint32_t head, uint64_t e)
     return mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u);
 }
 
-bool mhsld_access_ok(const mhsld_head *h, uint64_t dpa, uint64_t len)
+static inline bool access_ok(const mhsld_state *st, uint32_t head, uint64_t dpa, uint64_t len)
 {
-    if (!h || len == 0 || dpa + len < dpa)
+    if (len == 0 || dpa + len < dpa)
         return false;
-    const mhsld_state *st = h->st;
-    const uint64_t *om = mhsld__owned_map(st, h->head);
+    const uint64_t *om = mhsld__owned_map(st, head);
     uint64_t end = dpa + len; /* exclusive */
     while (dpa < end) {
         uint32_t i = 0;
@@ -928,7 +927,7 @@ bool mhsld_access_ok(const mhsld_head *h, uint64_t dpa, uint64_t len)
             uint64_t wl = (w << 6) + 63 < b1 ? (w << 6) + 63 : b1;
             uint64_t miss = bits(b & 63, wl - b + 1) & ~mhsld__load64(&om[w]);
             for (; miss; miss &= miss - 1)
-                if (!shared_ok(st, h->head,
+                if (!shared_ok(st, head,
                                mhsld__load64(&st->blocks[(w << 6) +
                                                          (uint64_t)__builtin_ctzll(miss)])))
                     return false;
@@ -937,6 +936,16 @@ bool mhsld_access_ok(const mhsld_head *h, uint64_t dpa, uint64_t len)
         dpa = r->base + last + 1;
     }
     return true;
+}
+
+bool mhsld_access_ok(const mhsld_head *h, uint64_t dpa, uint64_t len)
+{
+    return h && access_ok(h->st, h->head, dpa, len);
+}
+
+bool mhsld_access_check(const mhsld_state *st, uint32_t head, uint64_t dpa, uint64_t len)
+{
+    return st && head < st->geo.nr_heads && access_ok(st, head, dpa, len);
 }
 
 /* ---- recovery of one journal ------------------------------------------- */

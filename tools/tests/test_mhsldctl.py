@@ -462,7 +462,7 @@ class TestHeadVerbs(Base):
         p = self.create()
         s = self.session(p, 0)
         self.assertEqual(s.cmd("reserve 0+2M"), "ok 1")
-        for verb in (["reserve", "4M+2M"], ["commit"], ["release", "0+2M"], ["check", "0+2M"],
+        for verb in (["reserve", "4M+2M"], ["commit"], ["release", "0+2M"],
                      ["share-add", "--tag", "0" * 32, "0+2M"], ["share-release", "0+2M"]):
             self.expect(EXIT_REFUSED, verb[0], p, "--head", 0, *verb[1:],
                         err=r"head 0 is attached by a live process \(pid %d\).*ALIVE" % s.proc.pid)
@@ -470,6 +470,9 @@ class TestHeadVerbs(Base):
         self.expect(EXIT_REFUSED, "reserve", p, "--head", 1, "0+2M", err="pending for head 0")
         self.assertTrue(s.cmd("commit 0+2M").startswith("ok group 1"))
         self.assertEqual(s.cmd("check 0+2M 2M+2M"), "ok yes no")
+        # check only reads: it answers for a head a live process holds
+        self.ok("check", p, "--head", 0, "0+2M")
+        self.expect(1, "check", p, "--head", 0, "2M+2M")
         s.close()
         self.assertEqual(self.extents(self.head(p, 0)["owned"]), [(0, 2 * M)])
         self.ok("check", p, "--head", 0, "0+2M")

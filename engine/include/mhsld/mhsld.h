@@ -259,6 +259,9 @@ mhsld_status mhsld_share_release(mhsld_head *h, const mhsld_extent *ext);
  * O(1) (one load of the block table) for an access inside one exclusive
  * block.  Read-only; safe from any thread. */
 bool mhsld_access_ok(const mhsld_head *h, uint64_t dpa, uint64_t len);
+/* The same answer for any head of a state, without attaching it (tools that
+ * observe a head a live process holds); false for a head out of range. */
+bool mhsld_access_check(const mhsld_state *st, uint32_t head, uint64_t dpa, uint64_t len);
 
 /* ---- recovery --------------------------------------------------------- */
 
