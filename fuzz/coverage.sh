@@ -5,16 +5,18 @@
 # llvm-profdata, llvm-cov) of the engine and the mailbox codec reached by the
 # fuzz corpora, as a per-file table of line and branch coverage.
 #
-#   fuzz/coverage.sh [WORKDIR] [EXTRA_CORPUS_ROOT]
+#   fuzz/coverage.sh [WORKDIR] [EXTRA_CORPUS_ROOT...]
 #
-# Replays corpus/<target>/ (and EXTRA_CORPUS_ROOT/<target>/corpus/ if given,
-# e.g. the work directory of fuzz/campaign.sh) through the replay drivers.
+# Replays corpus/<target>/ (and EXTRA_CORPUS_ROOT/<target>/corpus/ for each
+# root given, e.g. work directories of fuzz/campaign.sh) through the replay
+# drivers.
 # LLVM_SUFFIX (e.g. -14) picks versioned llvm tools.  WORKDIR keeps the
 # build, the profiles and report.txt (also printed).
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-$(mktemp -d /tmp/mhsld-cov.XXXXXX)}
-extra=${2:-}
+shift || true
+extras=("$@")
 sfx=${LLVM_SUFFIX:-}
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
@@ -35,9 +37,11 @@ objs=()
 for t in "${targets[@]}"; do
   bin="$work/build/fuzz/${t}_replay"
   dirs=("$here/corpus/$t")
-  if [ -n "$extra" ] && [ -d "$extra/$t/corpus" ] && [ -n "$(ls -A "$extra/$t/corpus")" ]; then
-    dirs+=("$extra/$t/corpus")
-  fi
+  for extra in "${extras[@]}"; do
+    if [ -d "$extra/$t/corpus" ] && [ -n "$(ls -A "$extra/$t/corpus")" ]; then
+      dirs+=("$extra/$t/corpus")
+    fi
+  done
   LLVM_PROFILE_FILE="$work/prof/$t-%p.profraw" "$bin" "${dirs[@]}" > /dev/null 2>&1 || {
     echo "coverage: $t replay failed (a corpus input crashes?)" >&2
     exit 1

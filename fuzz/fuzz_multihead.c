@@ -1096,7 +1096,7 @@ static void op_query(ctx *c, fuzz_dp *dp, uint32_t head)
 
 static void op_misuse(ctx *c, fuzz_dp *dp, uint32_t head)
 {
-    uint32_t what = fuzz_dp_range(dp, 0, 11);
+    uint32_t what = fuzz_dp_range(dp, 0, 12);
     fuzz_trace("#%u misuse %u (head %u)", c->step, what, head);
     fuzz_snapshot *before = snap(c);
     mhsld_head *h = head < c->g.nr_heads ? c->s[head].h : NULL;
@@ -1214,6 +1214,47 @@ static void op_misuse(ctx *c, fuzz_dp *dp, uint32_t head)
         if (how == 4)
             FUZZ_ASSERT_MSG(rc == MHSLD_E_GEOMETRY, "step %u: joining with another geometry: %s",
                             c->step, mhsld_status_name(rc));
+        rc = MHSLD_E_INVAL;
+        break;
+    }
+    case 12: { /* the life of a named state: create, live destroy refused, reinit, destroy */
+        static unsigned serial;
+        char name[64];
+        snprintf(name, sizeof name, "mhsld-fuzz-%d-%u", (int)getpid(), serial++);
+        mhsld_open_opts o;
+        memset(&o, 0, sizeof o);
+        o.size = sizeof o;
+        o.path = name;
+        o.geometry = &c->g;
+        o.mode = MHSLD_OPEN_CREATE;
+        mhsld_state *st = NULL;
+        mhsld_status orc = mhsld_open(&o, &st);
+        FUZZ_ASSERT_MSG(orc == MHSLD_OK, "step %u: create %s: %s", c->step, name,
+                        mhsld_status_name(orc));
+        mhsld_head *h2 = NULL;
+        FUZZ_ASSERT(mhsld_attach(st, 0, MHSLD_ATTACH_DROP, &h2) == MHSLD_OK);
+        orc = mhsld_destroy(name, false);
+        fuzz_trace("    destroy of a live named state -> %s", mhsld_status_name(orc));
+        FUZZ_ASSERT_MSG(orc == MHSLD_E_ALIVE, "step %u: destroy of a live state: %s", c->step,
+                        mhsld_status_name(orc));
+        mhsld_detach(h2);
+        mhsld_close(st);
+        st = NULL;
+        o.mode = MHSLD_OPEN_REINIT;
+        orc = mhsld_open(&o, &st);
+        FUZZ_ASSERT_MSG(orc == MHSLD_OK, "step %u: reinit: %s", c->step, mhsld_status_name(orc));
+        FUZZ_ASSERT(mhsld_validate(st, NULL, 0) == MHSLD_OK);
+        mhsld_close(st);
+        orc = mhsld_destroy(name, fuzz_dp_bool(dp));
+        FUZZ_ASSERT_MSG(orc == MHSLD_OK, "step %u: destroy: %s", c->step, mhsld_status_name(orc));
+        orc = mhsld_destroy(name, false);
+        FUZZ_ASSERT_MSG(orc != MHSLD_OK, "step %u: destroy of a destroyed state: %s", c->step,
+                        mhsld_status_name(orc));
+        o.mode = MHSLD_OPEN_EXISTING;
+        o.geometry = NULL;
+        orc = mhsld_open(&o, &st);
+        FUZZ_ASSERT_MSG(orc == MHSLD_E_NOENT, "step %u: open after destroy: %s", c->step,
+                        mhsld_status_name(orc));
         rc = MHSLD_E_INVAL;
         break;
     }

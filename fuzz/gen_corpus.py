@@ -241,7 +241,7 @@ class MH:
 
     def misuse(self, head, what, extra=0):
         self.op("misuse", head)
-        self.e.rng(0, 11, what)
+        self.e.rng(0, 12, what)
         if what == 0:
             self.e.rng(0, 3, extra)
         elif what == 1:
@@ -256,6 +256,8 @@ class MH:
             self.e.rng(0, 7, extra)
             if extra == 4:
                 self.e.boolean(True)
+        elif what == 12:
+            self.e.boolean(extra)
         return self
 
     def bytes(self):
@@ -396,7 +398,7 @@ def multihead_more(seeds):
     p = MH(g2).attach(0)
     for what, extra in ((0, 0), (0, 3), (1, 0), (1, 40), (2, 0), (2, 4), (3, 0), (4, 0), (5, 0),
                         (6, 0), (7, 0), (8, 0), (9, 5), (9, 0xFFFFFFFF)) + tuple(
-                            (10, i) for i in range(10)) + tuple((11, i) for i in range(8)):
+                            (10, i) for i in range(10)) + tuple((11, i) for i in range(8)) + ((12, 0), (12, 1)):
         p.misuse(0, what, extra)
     for kind in range(4):
         p.query(0, kind, 0, 4).query(1, kind, 3, 1)
