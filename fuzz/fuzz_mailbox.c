@@ -6,8 +6,10 @@
  *
  *   setup  u8   bit 0: head 0 is the host mailbox's head (ctx->self);
  *               bit 1: head 1 is attached (FM API target); bits 2..4: what
- *               the state holds first (a pending reservation of head 0, an
- *               owned extent, a shared extent); bit 5: a small output buffer
+ *               the state holds first (an owned extent, a pending
+ *               reservation, a shared extent of head 0); bits 5 and 7: the
+ *               response buffer (2 KiB, 24, 8 or 0 bytes); bit 6: the caller
+ *               provides mhsld_mbox_accum (split 4802h responses)
  *   then per command:
  *          u8   opcode: 0..11 one of the twelve commands, otherwise a raw
  *               16-bit opcode follows
@@ -32,6 +34,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,7 +219,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ctx.heads[1] = h1;
     ctx.notify = notify;
     ctx.notify_opaque = NULL;
-    size_t out_cap = (setup & 0x20u) ? 24u : MHSLD_MBOX_PAYLOAD_MAX;
+    mhsld_mbox_accum *accum = NULL;
+    if (setup & 0x40u) {
+        accum = calloc(1, sizeof *accum);
+        FUZZ_ASSERT(accum);
+        ctx.accum = accum;
+    }
+    static const size_t caps[4] = {MHSLD_MBOX_PAYLOAD_MAX, 24u, 8u, 0u};
+    size_t out_cap = caps[((setup >> 5) & 1u) | ((setup >> 6) & 2u)];
     fuzz_trace("setup %#x: self %s, head 1 %s, state %u, out_cap %zu", setup,
                (setup & 1u) ? "head 0" : "none", h1 ? "attached" : "absent", (setup >> 2) & 7u,
                out_cap);
@@ -243,8 +253,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)all_rt[k](in, len, false);
 
         fuzz_snapshot_take(st, (uint32_t)nblocks, g.nr_heads, before);
-        uint8_t *out = malloc(out_cap);
-        FUZZ_ASSERT(out);
+        uint8_t *out = out_cap ? malloc(out_cap) : NULL;
+        FUZZ_ASSERT(out || !out_cap);
         size_t out_len = 99999;
         int xrc = mhsld_mbox_execute(&ctx, opcode, len ? in : NULL, len, out, out_cap, &out_len);
         fuzz_trace("#%u opcode %#06x (%zu bytes) -> %s, %zu bytes out", c, opcode, len,
@@ -282,14 +292,60 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(out);
         free(in);
     }
-    free(before);
-    free(after);
     /* The table is consistent with itself. */
     for (size_t i = 0; i < mhsld_mbox_command_count(); i++) {
         const mhsld_mbox_cmd_info *ci = mhsld_mbox_command_at(i);
         FUZZ_ASSERT(ci && ci->name && mhsld_mbox_command(ci->opcode) == ci);
     }
     FUZZ_ASSERT(mhsld_mbox_command_at(mhsld_mbox_command_count()) == NULL);
+    /* Return-code mapping: success only for success, a name for everything. */
+    for (int e = -1; e <= (int)MHSLD_E__COUNT; e++) {
+        int x = mhsld_mbox_rc_from_status((mhsld_status)e);
+        FUZZ_ASSERT_MSG((e == MHSLD_OK) == (x == MHSLD_CXL_SUCCESS), "status %d maps to %#x", e,
+                        x);
+        FUZZ_ASSERT(mhsld_cxl_rc_name(x) != NULL);
+    }
+    FUZZ_ASSERT(mhsld_cxl_rc_name(-1) != NULL && mhsld_cxl_rc_name(0x7fff) != NULL);
+    /* A context that does not describe this device is refused, unchanged. */
+    {
+        uint8_t q[2] = {0, 8}, o[64];
+        size_t olen = 7;
+        mhsld_mbox_ctx bad = ctx;
+        fuzz_snapshot_take(st, (uint32_t)nblocks, g.nr_heads, before);
+        FUZZ_ASSERT(mhsld_mbox_execute(NULL, MHSLD_MBOX_OP_GET_MHD_INFO, q, 2, o, 64, &olen) ==
+                    MHSLD_CXL_INTERNAL_ERROR && olen == 0);
+        FUZZ_ASSERT(mhsld_mbox_execute(&ctx, MHSLD_MBOX_OP_GET_MHD_INFO, q, 2, o, 64, NULL) ==
+                    MHSLD_CXL_INTERNAL_ERROR);
+        FUZZ_ASSERT(mhsld_mbox_execute(&ctx, MHSLD_MBOX_OP_GET_MHD_INFO, NULL, 2, o, 64, &olen) ==
+                    MHSLD_CXL_INTERNAL_ERROR);
+        FUZZ_ASSERT(mhsld_mbox_execute(&ctx, MHSLD_MBOX_OP_GET_MHD_INFO, q, 2, NULL, 64, &olen) ==
+                    MHSLD_CXL_INTERNAL_ERROR);
+        bad.size = 4;
+        FUZZ_ASSERT(mhsld_mbox_execute(&bad, MHSLD_MBOX_OP_GET_MHD_INFO, q, 2, o, 64, &olen) ==
+                    MHSLD_CXL_INTERNAL_ERROR);
+        bad = ctx;
+        bad.st = NULL;
+        FUZZ_ASSERT(mhsld_mbox_execute(&bad, MHSLD_MBOX_OP_GET_MHD_INFO, q, 2, o, 64, &olen) ==
+                    MHSLD_CXL_INTERNAL_ERROR);
+        bad = ctx;
+        bad.heads[1] = h0; /* head 0's handle in head 1's place */
+        uint8_t rel[8] = {0};
+        FUZZ_ASSERT(mhsld_mbox_execute(&bad, MHSLD_MBOX_OP_RELEASE_DC, rel, 8, o, 64, &olen) ==
+                    MHSLD_CXL_INTERNAL_ERROR);
+        /* An older caller's smaller context gets the defaults for the rest. */
+        bad = ctx;
+        bad.size = (uint32_t)offsetof(mhsld_mbox_ctx, link);
+        int r = mhsld_mbox_execute(&bad, MHSLD_MBOX_OP_GET_MHD_INFO, q, 2, o, 64, &olen);
+        FUZZ_ASSERT_MSG(r == MHSLD_CXL_SUCCESS, "5500h with a minimal context: %s",
+                        mhsld_cxl_rc_name(r));
+        fuzz_snapshot_take(st, (uint32_t)nblocks, g.nr_heads, after);
+        char why[512];
+        FUZZ_ASSERT_MSG(fuzz_snapshot_equal(before, after, true, why, sizeof why),
+                        "refused contexts changed the state: %s", why);
+    }
+    free(accum);
+    free(before);
+    free(after);
     if (getenv("MHSLD_FUZZ_VERBOSE")) /* show what the input did */
         fuzz_trace_dump();
     mhsld_detach(h1);

@@ -643,6 +643,26 @@ def mailbox_seeds():
         mb_cmd(0x4801, struct.pack("<II", 8, 0))])
     seeds["no_self"] = bytes([HEAD1]) + mb_cmd(0x4802, mb_update([])) + mb_cmd(
         0x4801, struct.pack("<II", 8, 0)) + mb_cmd(0x4800, bytes([8, 0]))
+    # A response split over several 4802h commands (More), with and without
+    # the caller's accumulator; a part for a reservation that is no longer
+    # the oldest; output buffers of 8 and 0 bytes.
+    ACCUM, CAP8, CAP0 = 64, 128, 160
+    seeds["add_response_split"] = bytes([SELF | PENDING | ACCUM]) + b"".join([
+        mb_cmd(0x4802, mb_update([(6 * MB, MB)], flags=1)),
+        mb_cmd(0x4802, mb_update([(9 * MB, MB)], flags=1)),
+        mb_cmd(0x4802, mb_update([(7 * MB, MB)])),
+        mb_cmd(0x4801, struct.pack("<II", 8, 0))])
+    seeds["add_response_split_no_accum"] = bytes([SELF | PENDING]) + mb_cmd(
+        0x4802, mb_update([(6 * MB, MB)], flags=1))
+    seeds["add_response_split_bad"] = bytes([SELF | PENDING | ACCUM]) + b"".join([
+        mb_cmd(0x4802, mb_update([(6 * MB, MB)], flags=1)),
+        mb_cmd(0x4802, mb_update([(6 * MB, MB)], flags=1)),
+        mb_cmd(0x4802, mb_update([(4 * MB, MB)])),
+        mb_cmd(0x4802, mb_update([]))])
+    for cap, name in ((CAP8, "8"), (CAP0, "0")):
+        seeds["tiny_out_" + name] = bytes([full | cap]) + b"".join(
+            q["mhd_info"][:1] + q["head_info"][:1] + q["dc_config"][:1] + q["extent_list"][:1] +
+            q["dcd_info"][:1] + q["host_region_cfg"][:1] + q["region_extents"][:1])
     # The fabric manager's side.
     tag = b"\xab\xcd" * 8
     seeds["fm_add_free"] = bytes([full]) + mb_add(1, 0, 0, 4 * MB) + b""
