@@ -467,10 +467,11 @@ TOP = dict(reserve=0, commit=1, release=2, release_all=3, share_add=4, share_rel
 class TH:
     """A fuzz_multihead_threads program (geometry with at most 4 heads)."""
 
-    def __init__(self, geo):
+    def __init__(self, geo, lockstep=True):
         assert geo.heads <= 4
         self.g, self.e = geo, Enc()
         geo.encode(self.e)
+        self.e.rng(0, 1, 1 if lockstep else 0)
 
     def op(self, t, kind, *args):
         e, nb = self.e, self.g.nblocks
@@ -517,9 +518,9 @@ def threads_seeds():
     for t in range(3):
         p.op(t, "release_all")
     seeds["shared"] = p.bytes()
-    # Long mixed program on four heads, one region.
+    # Long mixed program on four heads, one region (free-running threads).
     g4 = Geo(heads=4, static=0, regions=((16, True, 0),))
-    p = TH(g4)
+    p = TH(g4, lockstep=False)
     kinds = ["reserve", "commit", "access", "release", "reserve2", "commit", "share_add",
              "share_release", "release_all"]
     for i in range(120):
