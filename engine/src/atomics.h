@@ -14,6 +14,14 @@
  * compare-and-swap, or a 128-bit compare-and-swap of an aligned pair
  * (ck_pr_cas_64_2; ck's builtin backend lacks it, so that mode uses the
  * __atomic 16-byte CAS, which needs -mcx16).
+ *
+ * Caveat of the C11 backend under ThreadSanitizer: TSan's runtime emulates
+ * 128-bit atomics with a lock private to each process, so a TSan build is
+ * correct for heads that are threads of one process but NOT for heads in
+ * several processes (observed: a multi-process stress run left an
+ * occupancy bit set on a free block).  Never mix a TSan build with other
+ * processes on one state; the project runs its multi-process tests in the
+ * ck (production) and builtins backends only.
  */
 #ifndef MHSLD_ATOMICS_H
 #define MHSLD_ATOMICS_H
