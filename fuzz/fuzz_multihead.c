@@ -528,15 +528,6 @@ static mhsld_status call_engine(mhsld_head *h, const op_args *a, op_result *r)
 static void check_conflict(ctx *c, const op_args *a, const op_result *r)
 {
     uint32_t idx;
-    if (a->kind == OP_SHARE_ADD && r->conflict.dpa == 0xEEEEEEEEEEEEEEEEull &&
-        fuzz_tolerate_known_defects()) {
-        /* Known engine defect K1 (reported): a head that is already a sharer
-         * gets MHSLD_E_CONFLICT with *conflict left unwritten.  Tolerated in
-         * exactly that case; anywhere else an unwritten report fails below. */
-        int s = model_find_shared(&c->m, &a->ext[0]);
-        if (s >= 0 && (c->m.sh[s].sharers & ((uint32_t)1 << a->head)))
-            return;
-    }
     FUZZ_ASSERT_MSG(model_block_of(&c->m, r->conflict.dpa, &idx) &&
                         model_block_dpa(&c->m, idx) == r->conflict.dpa,
                     "step %u: conflict names dpa %#llx, not a block", c->step,

@@ -198,20 +198,17 @@ static bool program(mhsld_state *st, const mhsld_geometry *g, bool strict)
             if (strict && room)
                 FUZZ_ASSERT_MSG(rc == MHSLD_OK, "reserve of free block %#llx: %s",
                                 (unsigned long long)x.dpa, mhsld_status_name(rc));
-            if (rc == MHSLD_OK && strict && fuzz_tolerate_known_defects()) {
-                /* Known engine defect K2 (reported): mhsld_validate() accepts a
-                 * head whose operation sequence is behind its own pending
-                 * reservations; reserve then reuses a sequence, and two
-                 * reservations share one group id.  Tolerated: stop being
-                 * strict about this state. */
+            if (rc == MHSLD_OK && strict) {
+                /* The new reservation, and only it, has this id (a state whose
+                 * head sequence was behind its own reservations once made
+                 * two share one id: regress-K2-*). */
                 mhsld_extent pe[2];
                 size_t pn = 0;
-                if (mhsld_pending_get(h, group, pe, 2, &pn) != MHSLD_OK || pn != 1 ||
-                    pe[0].dpa != x.dpa || pe[0].len != x.len) {
-                    fuzz_trace("known defect K2: group %#llx names another reservation",
-                               (unsigned long long)group);
-                    strict = false;
-                }
+                mhsld_status prc = mhsld_pending_get(h, group, pe, 2, &pn);
+                FUZZ_ASSERT_MSG(prc == MHSLD_OK && pn == 1 && pe[0].dpa == x.dpa &&
+                                    pe[0].len == x.len,
+                                "reserve returned group %#llx, which names another reservation",
+                                (unsigned long long)group);
             }
             if (rc == MHSLD_OK) {
                 rc = mhsld_commit(h, group, &x, 1);
