@@ -337,6 +337,7 @@ mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recove
 int mhsld__group_find(const mhsld_state *st, const mhsld__headrec *hr, uint64_t group);
 mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint32_t gslot, uint64_t group,
                               const mhsld__bext *acc, uint32_t nacc);
-mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot);
+mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot,
+                                   uint64_t *freed);
 
 #endif /* MHSLD_INTERNAL_H */

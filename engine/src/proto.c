@@ -50,6 +50,7 @@
  * of the same pair, i.e. made progress: no livelock among well-behaved heads,
  * and no head ever waits for another.
  */
+#include <sched.h>
 #include <string.h>
 
 #include "internal.h"
@@ -653,22 +654,33 @@ mhsld_status mhsld_release(mhsld_head *h, const mhsld_extent *ext, size_t n,
 
 /* ---- shared extents ----------------------------------------------------- */
 
-mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
-                             const uint8_t tag[MHSLD_TAG_SIZE], mhsld_conflict *conflict)
+/* Internal: a shared create met a creation or a claim in progress. */
+#define MHSLD__RETRY MHSLD_E__COUNT
+#define MHSLD__SHARE_TRIES 4096
+
+/* Does the held block b belong to a shared extent (being created or
+ * active) of exactly range r and tag, or to a holder still writing its
+ * block words?  Then the request should be tried again, not refused. */
+static int share_transient(const mhsld_state *st, uint64_t b, const mhsld__bext *r,
+                           const uint8_t *tag)
 {
-    mhsld_status s = head_ready(h);
-    if (s != MHSLD_OK)
-        return s;
-    if (!ext || !tag)
-        return MHSLD_E_INVAL;
+    uint64_t e = mhsld__load64(&st->blocks[b]);
+    if (mhsld__e_state(e) == MHSLD_BLOCK_FREE)
+        return 1; /* its holder has set the bit but not yet written the word */
+    if (mhsld__e_state(e) != MHSLD_BLOCK_SHARED)
+        return 0;
+    const mhsld__slot *sl = &st->slots[mhsld__e_slot(e)];
+    uint32_t ss = mhsld__slot_state(mhsld__load64(&sl->word));
+    return (ss == MHSLD__SLOT_CREATING || ss == MHSLD__SLOT_ACTIVE) &&
+           mhsld__load64(&sl->start) == r->start && mhsld__load64(&sl->count) == r->count &&
+           memcmp(sl->tag, tag, MHSLD_TAG_SIZE) == 0;
+}
+
+static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_t dpa,
+                                   const uint8_t *tag, mhsld_conflict *conflict)
+{
     mhsld_state *st = h->st;
-    mhsld__bext r;
-    uint32_t region;
-    s = mhsld__dpa_to_range(st, ext->dpa, ext->len, &r, &region);
-    if (s != MHSLD_OK)
-        return s;
-    if (!(st->geo.regions[region].flags & MHSLD_REGION_SHARABLE))
-        return MHSLD_E_NOT_SHARABLE;
+    mhsld__bext r = *rp;
     uint32_t me = 1u << h->head;
     /* Join an active extent of the same range and tag: one CAS. */
     for (uint32_t i = 0; i < MHSLD_MAX_SHARED; i++) {
@@ -683,7 +695,7 @@ mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
             return MHSLD_E_TAG;
         if (mhsld__slot_sharers(w) & me) {
             if (conflict) {
-                conflict->dpa = ext->dpa;
+                conflict->dpa = dpa;
                 conflict->owner = MHSLD_OWNER_SHARED;
                 conflict->state = MHSLD_BLOCK_SHARED;
             }
@@ -694,11 +706,13 @@ mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
             mhsld__bump_list_gen(h->hr);
             return MHSLD_OK;
         }
-        return MHSLD_E_BUSY; /* it changed under us: the caller may retry */
+        return MHSLD__RETRY; /* another sharer came or went: look again */
     }
     /* Create. */
     uint64_t busy = precheck_free(st, &r, 1);
     if (busy != UINT64_MAX) {
+        if (share_transient(st, busy, &r, tag))
+            return MHSLD__RETRY;
         fill_conflict(st, busy, conflict);
         return MHSLD_E_CONFLICT;
     }
@@ -730,9 +744,11 @@ mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
         uint64_t total = mhsld__count_steps(&r, 1);
         uint64_t c = claim_steps(&op, &r, 1, se, &fail);
         if (c < total) {
-            fill_conflict(st, fail, conflict);
+            int transient = share_transient(st, fail, &r, tag);
+            if (!transient)
+                fill_conflict(st, fail, conflict);
             (void)undo_claims(&op, &r, 1, c);
-            return MHSLD_E_CONFLICT;
+            return transient ? MHSLD__RETRY : MHSLD_E_CONFLICT;
         }
         MHSLD__STEP();
         mhsld__store64(&sl->word, mhsld__slotw(me, MHSLD__SLOT_ACTIVE, h->head, op.seq));
@@ -741,6 +757,33 @@ mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
         return MHSLD_OK;
     }
     return MHSLD_E_NOSPACE;
+}
+
+mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
+                             const uint8_t tag[MHSLD_TAG_SIZE], mhsld_conflict *conflict)
+{
+    mhsld_status s = head_ready(h);
+    if (s != MHSLD_OK)
+        return s;
+    if (!ext || !tag)
+        return MHSLD_E_INVAL;
+    mhsld__bext r;
+    uint32_t region;
+    s = mhsld__dpa_to_range(h->st, ext->dpa, ext->len, &r, &region);
+    if (s != MHSLD_OK)
+        return s;
+    if (!(h->st->geo.regions[region].flags & MHSLD_REGION_SHARABLE))
+        return MHSLD_E_NOT_SHARABLE;
+    /* Two heads adding the same new shared extent at once: one creates it,
+     * the other waits for the creation to finish and joins.  The wait is
+     * bounded (a creator that died mid-way needs recovery first). */
+    for (unsigned tries = 0; tries < MHSLD__SHARE_TRIES; tries++) {
+        s = share_add_once(h, &r, ext->dpa, tag, conflict);
+        if (s != MHSLD__RETRY)
+            return s;
+        sched_yield();
+    }
+    return MHSLD_E_BUSY;
 }
 
 static uint64_t share_retire_run(const mhsld__op *op, uint64_t from_step)
@@ -755,7 +798,8 @@ static uint64_t share_retire_run(const mhsld__op *op, uint64_t from_step)
     return freed;
 }
 
-mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot)
+mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot,
+                                   uint64_t *freed)
 {
     mhsld__slot *sl = &st->slots[slot];
     mhsld__headrec *hr = &st->heads[head];
@@ -789,7 +833,9 @@ mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot
             mhsld__journal_end(hr);
             continue;
         }
-        (void)share_retire_run(&op, 0);
+        uint64_t n = share_retire_run(&op, 0);
+        if (freed)
+            *freed += n;
         return MHSLD_OK;
     }
 }
@@ -811,7 +857,7 @@ mhsld_status mhsld_share_release(mhsld_head *h, const mhsld_extent *ext)
         if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE &&
             (mhsld__slot_sharers(w) >> h->head & 1u) && mhsld__load64(&sl->start) == r.start &&
             mhsld__load64(&sl->count) == r.count)
-            return mhsld__share_leave_as(h->st, h->head, i);
+            return mhsld__share_leave_as(h->st, h->head, i, NULL);
     }
     return MHSLD_E_NOT_OWNER;
 }
@@ -871,11 +917,8 @@ mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *fre
     }
     for (uint32_t i = 0; i < MHSLD_MAX_SHARED; i++) {
         uint64_t w = mhsld__load64(&st->slots[i].word);
-        if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u)) {
-            if (mhsld__slot_sharers(w) == 1u << head)
-                n_freed += mhsld__load64(&st->slots[i].count);
-            (void)mhsld__share_leave_as(st, head, i);
-        }
+        if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u))
+            (void)mhsld__share_leave_as(st, head, i, &n_freed); /* counts only if last */
     }
     if (freed)
         *freed = n_freed;
