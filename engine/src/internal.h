@@ -32,7 +32,7 @@
 #include "mhsld/mhsld.h"
 
 #define MHSLD__MAGIC 0x0031545344534c48ull /* "HLSDST1\0" little-endian: bytes H L S D S T 1 */
-#define MHSLD__VERSION 1u
+#define MHSLD__VERSION 2u /* 2: per-head owned maps */
 #define MHSLD__BOM 0x01020304u
 #define MHSLD__HDR_SIZE 4096u
 #define MHSLD__INIT_NONE 0u

@@ -305,7 +305,7 @@ static void defect7_join_validates(void)
         {offsetof(mhsld__hdr, geom) + offsetof(mhsld__wgeom, nr_blocks), 1ull << 40, 8,
          MHSLD_E_CORRUPT},
         {offsetof(mhsld__hdr, geom) + offsetof(mhsld__wgeom, nr_heads), 9, 4, MHSLD_E_CORRUPT},
-        {offsetof(mhsld__hdr, version), 2, 4, MHSLD_E_VERSION},
+        {offsetof(mhsld__hdr, version), MHSLD__VERSION + 1, 4, MHSLD_E_VERSION},
         {offsetof(mhsld__hdr, total_size), 1ull << 30, 8, MHSLD_E_CORRUPT},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
