@@ -1135,6 +1135,29 @@ mhsld_status mhsld_pending_oldest(const mhsld_head *h, uint64_t *group)
     return MHSLD_OK;
 }
 
+mhsld_status mhsld_pending_list(const mhsld_head *h, uint64_t *groups, size_t cap, size_t *n)
+{
+    if (!h || !n || (cap && !groups))
+        return MHSLD_E_INVAL;
+    uint64_t ids[MHSLD_MAX_PENDING];
+    size_t k = 0;
+    for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
+        uint64_t s = mhsld__load64(&h->hr->gseq[g]);
+        if (!s)
+            continue;
+        size_t j = k++; /* insertion by sequence: oldest first */
+        while (j > 0 && ids[j - 1] > s) {
+            ids[j] = ids[j - 1];
+            j--;
+        }
+        ids[j] = s;
+    }
+    for (size_t i = 0; i < k && i < cap; i++)
+        groups[i] = ids[i];
+    *n = k;
+    return MHSLD_OK;
+}
+
 mhsld_status mhsld_pending_get(const mhsld_head *h, uint64_t group, mhsld_extent *ext, size_t cap,
                                size_t *n)
 {

@@ -286,6 +286,13 @@ static void test_commit_release(void)
     CHECK(g1 != g2 && g1 && g2);
     CHECK_OK(mhsld_pending_oldest(h0, &oldest));
     CHECK(oldest == g1);
+    uint64_t ids[MHSLD_MAX_PENDING];
+    size_t nid = 0;
+    CHECK_OK(mhsld_pending_list(h0, ids, MHSLD_MAX_PENDING, &nid));
+    CHECK(nid == 2 && ids[0] == g1 && ids[1] == g2);
+    CHECK_OK(mhsld_pending_list(h0, ids, 1, &nid));
+    CHECK(nid == 2 && ids[0] == g1);
+    CHECK_ST(mhsld_pending_list(h0, NULL, 1, &nid), MHSLD_E_INVAL);
     size_t n = 0;
     CHECK_OK(mhsld_pending_get(h0, g1, a, 4, &n));
     CHECK(n == 2 && a[0].dpa == 0 && a[0].len == 8 * BS && a[1].dpa == 100 * BS);

@@ -241,6 +241,9 @@ mhsld_status mhsld_release_all(mhsld_head *h, uint64_t *freed_blocks);
 
 /* Pending reservations of this head, oldest first. */
 mhsld_status mhsld_pending_oldest(const mhsld_head *h, uint64_t *group);
+/* All pending reservations of this head, oldest first: up to cap ids into
+ * groups, *n = how many there are (at most MHSLD_MAX_PENDING). */
+mhsld_status mhsld_pending_list(const mhsld_head *h, uint64_t *groups, size_t cap, size_t *n);
 /* Extents of pending reservation `group` (up to cap; *n = their number). */
 mhsld_status mhsld_pending_get(const mhsld_head *h, uint64_t group, mhsld_extent *ext, size_t cap,
                                size_t *n);
