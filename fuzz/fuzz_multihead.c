@@ -120,21 +120,31 @@ static uint64_t doubt_heads(const ctx *c)
     return x;
 }
 
-/* Learn the id of a reservation that recovery completed once it is the
- * head's oldest. */
+/* Learn the id of a reservation that recovery completed: it is the one
+ * pending reservation of the head that the model does not know yet. */
 static void learn_group_ids(ctx *c)
 {
     for (uint32_t h = 0; h < c->g.nr_heads; h++) {
         model_head *mh = &c->m.h[h];
-        uint64_t id = 0;
-        if (c->s[h].h && mh->ngroups && mh->groups[0].id == 0 &&
-            mhsld_pending_oldest(c->s[h].h, &id) == MHSLD_OK && id != 0 &&
-            model_find_group(&c->m, h, id) < 0) {
-            mh->groups[0].id = id;
+        int unknown = -1;
+        for (uint32_t i = 0; i < mh->ngroups; i++)
+            if (mh->groups[i].id == 0)
+                unknown = (int)i;
+        uint64_t ids[MHSLD_MAX_PENDING];
+        size_t n = 0;
+        if (!c->s[h].h || unknown < 0 ||
+            mhsld_pending_list(c->s[h].h, ids, MHSLD_MAX_PENDING, &n) != MHSLD_OK)
+            continue;
+        for (size_t k = 0; k < n && k < MHSLD_MAX_PENDING; k++) {
+            if (model_find_group(&c->m, h, ids[k]) >= 0)
+                continue;
+            model_group *gr = &mh->groups[unknown];
+            gr->id = ids[k];
             for (uint32_t i = 0; i < c->m.nblocks; i++)
-                if (mh->groups[0].blocks & BIT(i))
-                    c->m.b[i].group = id;
-            fuzz_trace("    (group completed by recovery is %#llx)", (unsigned long long)id);
+                if (gr->blocks & BIT(i))
+                    c->m.b[i].group = ids[k];
+            fuzz_trace("    (group completed by recovery is %#llx)", (unsigned long long)ids[k]);
+            break;
         }
     }
 }
