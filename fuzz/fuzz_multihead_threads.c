@@ -276,21 +276,8 @@ static bool lin_step(model *m, const hop *o)
         if (o->rc == MHSLD_OK)
             model_release_apply(m, o->head, o->ext, o->n);
         return true;
-    case T_RELEASE_ALL: {
-        if (o->rc != MHSLD_OK)
-            return false;
-        uint64_t excl = model_popcount(model_head_mask(m, o->head, MHSLD_BLOCK_PENDING) |
-                                       model_head_mask(m, o->head, MHSLD_BLOCK_OWNED));
-        uint64_t total = model_release_all_apply(m, o->head);
-        if (o->freed == total)
-            return true;
-        /* Known engine defect K4 (reported): release_all decides whether it
-         * is a shared extent's last sharer from a read taken before it
-         * leaves, so when two sharers leave at once neither counts the
-         * extent's blocks in *freed_blocks (the state itself is right).
-         * Tolerated: the shared part of the count may be short. */
-        return fuzz_tolerate_known_defects() && o->freed >= excl && o->freed < total;
-    }
+    case T_RELEASE_ALL: /* a sequence of unit steps: see dfs() */
+        return false;
     case T_SHARE_ADD:
         model_share_add_expect(m, o->head, &o->ext[0], o->tag, &e);
         if (!model_expect_accepts(&e, o->rc)) {
@@ -330,19 +317,30 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 typedef struct search {
     shared_ctx *sh;
     uint32_t prog[MAX_THREADS];
-    model *stack; /* one model per depth */
+    /* A release_all in progress: blocks its units freed so far (and the
+     * part of them that came from leaving shared extents). */
+    uint64_t rel_freed[MAX_THREADS];
+    uint64_t rel_shared[MAX_THREADS];
+    model **stack; /* one model per step, allocated as the search deepens */
+    size_t stack_cap;
     uint32_t total;
     uint64_t nodes;
     bool budget_out;
     uint64_t *memo;
     size_t memo_cap;
     uint32_t order[MAX_THREADS * MAX_OPS]; /* thread of each linearised call */
+    /* For the report: the deepest prefix found and the model there. */
+    uint32_t best_depth;
+    uint32_t best_prog[MAX_THREADS];
+    model *best_model;
 } search;
 
 static uint64_t state_hash(const search *s, const model *m)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     h = fnv(h, s->prog, sizeof s->prog);
+    h = fnv(h, s->rel_freed, sizeof s->rel_freed);
+    h = fnv(h, s->rel_shared, sizeof s->rel_shared);
     h = fnv(h, m->b, sizeof m->b[0] * m->nblocks);
     for (uint32_t i = 0; i < s->sh->nthreads; i++)
         h = fnv(h, &m->h[i], sizeof m->h[i]);
@@ -367,13 +365,133 @@ static bool memo_seen(search *s, uint64_t h)
     return false; /* full: forget nothing, just do not memoise */
 }
 
-static bool dfs(search *s, uint32_t depth)
+static model *stack_at(search *s, uint32_t d)
+{
+    if (d >= s->stack_cap) {
+        size_t cap = s->stack_cap ? 2 * s->stack_cap : 64;
+        while (cap <= d)
+            cap *= 2;
+        model **ns = realloc(s->stack, cap * sizeof *ns);
+        FUZZ_ASSERT(ns);
+        memset(ns + s->stack_cap, 0, (cap - s->stack_cap) * sizeof *ns);
+        s->stack = ns;
+        s->stack_cap = cap;
+    }
+    if (!s->stack[d]) {
+        s->stack[d] = malloc(sizeof *s->stack[d]);
+        FUZZ_ASSERT(s->stack[d]);
+    }
+    return s->stack[d];
+}
+
+static bool dfs(search *s, uint32_t depth, uint32_t done);
+
+/* Take the step that leads to `next` (already built at depth + 1). */
+static bool descend(search *s, uint32_t depth, uint32_t done, uint32_t t, bool completes)
+{
+    if (completes)
+        s->prog[t]++;
+    s->order[done] = t;
+    bool ok = !memo_seen(s, state_hash(s, s->stack[depth + 1])) &&
+              dfs(s, depth + 1, done + (completes ? 1u : 0u));
+    if (completes)
+        s->prog[t]--;
+    return ok;
+}
+
+/* release_all is not one atomic step in the engine: it cancels each pending
+ * reservation, releases the owned blocks and leaves each shared extent,
+ * each an atomic step of its own, and other heads may act in between.  It
+ * is linearised as such unit steps, all inside its [invocation, response]:
+ * any pending group, the lowest owned block, or any shared extent of the
+ * head, one at a time; the call completes once the head holds nothing, and
+ * its freed count must be the sum of its units. */
+static bool release_all_steps(search *s, uint32_t depth, uint32_t done, uint32_t t,
+                              const hop *o)
+{
+    const model *m = s->stack[depth];
+    uint32_t head = o->head;
+    uint64_t saved_freed = s->rel_freed[t], saved_shared = s->rel_shared[t];
+    if (model_head_all(m, head) == 0 && m->h[head].ngroups == 0) {
+        bool count_ok = o->freed == s->rel_freed[t];
+        /* Known engine defect K4 (reported): release_all decides whether it
+         * is a shared extent's last sharer from a read taken before it
+         * leaves, so when two sharers leave at once neither counts the
+         * extent's blocks in *freed_blocks (the state itself is right).
+         * Tolerated: the shared part of the count may be short. */
+        if (!count_ok && fuzz_tolerate_known_defects())
+            count_ok = o->freed < s->rel_freed[t] &&
+                       o->freed >= s->rel_freed[t] - s->rel_shared[t];
+        if (!count_ok)
+            return false;
+        *stack_at(s, depth + 1) = *m;
+        s->rel_freed[t] = s->rel_shared[t] = 0;
+        bool ok = descend(s, depth, done, t, true);
+        s->rel_freed[t] = saved_freed;
+        s->rel_shared[t] = saved_shared;
+        return ok;
+    }
+    /* Cancel one pending reservation. */
+    for (uint32_t g = 0; g < m->h[head].ngroups; g++) {
+        model *next = stack_at(s, depth + 1);
+        *next = *s->stack[depth];
+        s->rel_freed[t] = saved_freed + model_popcount(next->h[head].groups[g].blocks);
+        model_commit_apply(next, head, (int)g, NULL, 0);
+        bool ok = descend(s, depth, done, t, false);
+        s->rel_freed[t] = saved_freed;
+        if (ok || s->budget_out)
+            return ok;
+    }
+    /* Release the lowest owned block. */
+    model_mask own = model_head_mask(s->stack[depth], head, MHSLD_BLOCK_OWNED);
+    if (own) {
+        model *next = stack_at(s, depth + 1);
+        *next = *s->stack[depth];
+        mhsld_extent x = {model_block_dpa(next, model_mask_first(own)), next->g.block_size};
+        model_release_apply(next, head, &x, 1);
+        s->rel_freed[t] = saved_freed + 1;
+        bool ok = descend(s, depth, done, t, false);
+        s->rel_freed[t] = saved_freed;
+        if (ok || s->budget_out)
+            return ok;
+    }
+    /* Leave one shared extent. */
+    for (uint32_t k = 0; k < s->stack[depth]->nshared; k++) {
+        const model *cur = s->stack[depth];
+        if (!(cur->sh[k].sharers & ((uint32_t)1 << head)))
+            continue;
+        model *next = stack_at(s, depth + 1);
+        *next = *cur;
+        mhsld_extent x = next->sh[k].ext;
+        uint64_t before = model_popcount(model_head_mask(next, head, MHSLD_BLOCK_SHARED));
+        bool last = next->sh[k].sharers == ((uint32_t)1 << head);
+        model_share_release_apply(next, head, &x);
+        uint64_t freed = last ? before - model_popcount(model_head_mask(next, head,
+                                                                        MHSLD_BLOCK_SHARED))
+                              : 0;
+        s->rel_freed[t] = saved_freed + freed;
+        s->rel_shared[t] = saved_shared + freed;
+        bool ok = descend(s, depth, done, t, false);
+        s->rel_freed[t] = saved_freed;
+        s->rel_shared[t] = saved_shared;
+        if (ok || s->budget_out)
+            return ok;
+    }
+    return false;
+}
+
+static bool dfs(search *s, uint32_t depth, uint32_t done)
 {
     shared_ctx *sh = s->sh;
-    const model *m = &s->stack[depth];
-    if (depth == s->total) {
+    const model *m = s->stack[depth];
+    if (done == s->total) {
         char why[256];
         return fuzz_compare_model(sh->st, m, 0, 0, NULL, why, sizeof why);
+    }
+    if (done >= s->best_depth) {
+        s->best_depth = done;
+        memcpy(s->best_prog, s->prog, sizeof s->prog);
+        *s->best_model = *m;
     }
     if (++s->nodes > NODE_BUDGET) {
         s->budget_out = true;
@@ -389,14 +507,16 @@ static bool dfs(search *s, uint32_t depth)
         const hop *o = &sh->t[t].hist[s->prog[t]];
         if (o->inv > minresp)
             continue; /* something else finished before this began */
-        model *next = &s->stack[depth + 1];
-        *next = *m;
-        if (!lin_step(next, o))
-            continue;
-        s->prog[t]++;
-        s->order[depth] = t;
-        bool ok = !memo_seen(s, state_hash(s, next)) && dfs(s, depth + 1);
-        s->prog[t]--;
+        bool ok;
+        if (o->kind == T_RELEASE_ALL && o->rc == MHSLD_OK) {
+            ok = release_all_steps(s, depth, done, t, o);
+        } else {
+            model *next = stack_at(s, depth + 1);
+            *next = *s->stack[depth];
+            if (!lin_step(next, o))
+                continue;
+            ok = descend(s, depth, done, t, true);
+        }
         if (ok)
             return true;
         if (s->budget_out)
@@ -535,14 +655,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s->sh = sh;
     for (uint32_t t = 0; t < sh->nthreads; t++)
         s->total += sh->t[t].nhist;
-    s->stack = malloc((s->total + 1) * sizeof *s->stack);
+    s->best_model = malloc(sizeof *s->best_model);
+    FUZZ_ASSERT(s->best_model);
     s->memo_cap = 1u << 16;
     s->memo = calloc(s->memo_cap, sizeof *s->memo);
-    FUZZ_ASSERT(s->stack && s->memo);
-    s->stack[0] = sh->m0;
-    bool ok = dfs(s, 0);
+    FUZZ_ASSERT(s->memo);
+    *stack_at(s, 0) = sh->m0;
+    bool ok = dfs(s, 0, 0);
     if (!ok && !s->budget_out) {
         print_history(sh);
+        /* Where every order got stuck: the longest prefix found, and why
+         * each call that could come next is refused there. */
+        char blocks[1024];
+        model_describe_blocks(s->best_model, blocks, sizeof blocks);
+        fprintf(stderr, "---- longest linearizable prefix: %u of %u calls; model then:%s\n",
+                s->best_depth, s->total, blocks);
+        for (uint32_t t = 0; t < sh->nthreads; t++) {
+            if (s->best_prog[t] >= sh->t[t].nhist)
+                continue;
+            const hop *o = &sh->t[t].hist[s->best_prog[t]];
+            model *tmp = malloc(sizeof *tmp);
+            FUZZ_ASSERT(tmp);
+            *tmp = *s->best_model;
+            bool acc = lin_step(tmp, o);
+            free(tmp);
+            fprintf(stderr, "  next of T%u: [%llu,%llu] %s -> %s%s\n", t,
+                    (unsigned long long)o->inv, (unsigned long long)o->resp, t_names[o->kind],
+                    o->kind == T_ACCESS ? (o->access ? "true" : "false") : mhsld_status_name(o->rc),
+                    acc ? " (the model accepts it here; refused later or by real-time order)"
+                        : " (the model refuses this result here)");
+        }
         char eng[512];
         fuzz_describe_engine(sh->st, sh->m0.nblocks, eng, sizeof eng);
         fuzz_fail(__FILE__, __LINE__,
@@ -555,6 +697,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 sh->nthreads, (unsigned long long)s->nodes,
                 ok ? "linearizable" : "budget exhausted (no verdict)");
     free(s->memo);
+    free(s->best_model);
+    for (size_t i = 0; i < s->stack_cap; i++)
+        free(s->stack[i]);
     free(s->stack);
     free(s);
 
