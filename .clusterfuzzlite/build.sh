@@ -15,6 +15,8 @@
 #   fuzz/build-local.sh afl OUTDIR         # afl-clang-fast, persistent mode, ASan+UBSan
 # which set the same variables the way base-builder would.
 
+set -eu  # also when run as "bash build.sh", which ignores the #! line's flags
+
 SRC_DIR="$SRC/mhsld"
 if [ ! -f "$SRC_DIR/fuzz/CMakeLists.txt" ]; then
   # Not the Docker layout: $SRC is the repository itself.
