@@ -380,7 +380,7 @@ static void gen_commit(ctx *c, fuzz_dp *dp, op_args *a)
         a->group_idx = -1;
         a->group = fuzz_dp_bool(dp) ? 0 : fuzz_dp_u64(dp) | 0x8000000000000000ull;
         for (uint32_t g = 0; g < mh->ngroups; g++)
-            if (mh->groups[g].id == a->group)
+            if (mh->groups[g].id == a->group && a->group != 0) /* 0: id not known yet */
                 a->group_idx = (int)g;
         if (fuzz_dp_bool(dp))
             gen_extent(c, dp, a->head, &a->ext[a->n++]);
