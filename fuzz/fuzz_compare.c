@@ -156,6 +156,18 @@ static bool compare_head(mhsld_state *st, const model *m, uint32_t h, mhsld_head
                 return false;
             }
         }
+        uint64_t ids[MHSLD_MAX_PENDING];
+        size_t nids = 0;
+        rc = mhsld_pending_list(via, ids, MHSLD_MAX_PENDING, &nids);
+        bool same = rc == MHSLD_OK && nids == m->h[h].ngroups;
+        for (uint32_t g = 0; same && g < m->h[h].ngroups; g++)
+            same = m->h[h].groups[g].id == 0 || m->h[h].groups[g].id == ids[g];
+        if (!same) {
+            snprintf(why, whylen, "head %u pending_list: %s, %zu ids (first %#llx); model %u groups",
+                     h, mhsld_status_name(rc), nids, (unsigned long long)(nids ? ids[0] : 0),
+                     m->h[h].ngroups);
+            return false;
+        }
         uint64_t oldest = 0;
         rc = mhsld_pending_oldest(via, &oldest);
         bool unknown = m->h[h].ngroups && m->h[h].groups[0].id == 0;

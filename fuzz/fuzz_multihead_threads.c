@@ -280,15 +280,11 @@ static bool lin_step(model *m, const hop *o)
         return false;
     case T_SHARE_ADD:
         model_share_add_expect(m, o->head, &o->ext[0], o->tag, &e);
-        if (!model_expect_accepts(&e, o->rc)) {
-            /* Known engine defect K3 (reported): a share_add that races with
-             * another head creating (or joining) the same shared extent may
-             * fail with MHSLD_E_CONFLICT or MHSLD_E_BUSY although every
-             * sequential order lets it join.  Tolerated as a failure that
-             * changed nothing (the final-state comparison still holds). */
-            return e.ok && fuzz_tolerate_known_defects() &&
-                   (o->rc == MHSLD_E_CONFLICT || o->rc == MHSLD_E_BUSY);
-        }
+        /* (A share_add racing with another head's creation of the same
+         * extent and tag once failed with CONFLICT: regress-K3-*, fixed in
+         * the engine by 8986634.) */
+        if (!model_expect_accepts(&e, o->rc))
+            return false;
         if (o->rc == MHSLD_OK)
             model_share_add_apply(m, o->head, &o->ext[0], o->tag);
         return true;
@@ -413,16 +409,9 @@ static bool release_all_steps(search *s, uint32_t depth, uint32_t done, uint32_t
     uint32_t head = o->head;
     uint64_t saved_freed = s->rel_freed[t], saved_shared = s->rel_shared[t];
     if (model_head_all(m, head) == 0 && m->h[head].ngroups == 0) {
-        bool count_ok = o->freed == s->rel_freed[t];
-        /* Known engine defect K4 (reported): release_all decides whether it
-         * is a shared extent's last sharer from a read taken before it
-         * leaves, so when two sharers leave at once neither counts the
-         * extent's blocks in *freed_blocks (the state itself is right).
-         * Tolerated: the shared part of the count may be short. */
-        if (!count_ok && fuzz_tolerate_known_defects())
-            count_ok = o->freed < s->rel_freed[t] &&
-                       o->freed >= s->rel_freed[t] - s->rel_shared[t];
-        if (!count_ok)
+        /* (When two sharers left at once, neither once counted the extent's
+         * blocks: regress-K4-*, fixed in the engine by 8986634.) */
+        if (o->freed != s->rel_freed[t])
             return false;
         *stack_at(s, depth + 1) = *m;
         s->rel_freed[t] = s->rel_shared[t] = 0;

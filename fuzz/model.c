@@ -444,7 +444,11 @@ void model_share_add_expect(const model *m, uint32_t head, const mhsld_extent *e
     if (s >= 0) {
         const model_shared *sh = &m->sh[s];
         if (memcmp(sh->tag, tag, MHSLD_TAG_SIZE) != 0) {
+            /* The range is taken under another tag: TAG says why, CONFLICT
+             * (its blocks are held) is true as well, and is what a head sees
+             * while the other one is still creating the extent. */
             model_expect_err(e, MHSLD_E_TAG);
+            model_expect_err(e, MHSLD_E_CONFLICT);
             hard = 1;
         } else if (sh->sharers & ((uint32_t)1 << head)) {
             /* Already a sharer: a no-op success or a refusal both leave the
