@@ -120,7 +120,7 @@ EOF
         -o "Dir::Cache::pkgcache=$APTDIR/pkgcache.bin"
         -o "Dir::Cache::srcpkgcache=$APTDIR/srcpkgcache.bin"
         -o "Dir::Cache::Archives=$APTDIR/archives"
-        -o DPkg::Lock::Timeout=600)
+        -o DPkg::Lock::Timeout=600 -o Acquire::Retries=5)
     # Refresh the private lists at most once a day.
     if [ -z "$(find "$APTDIR/lists" -maxdepth 1 -name '*InRelease' -mmin -1440 2>/dev/null)" ]; then
         log "apt-get update (private lists in $APTDIR)"
@@ -142,10 +142,10 @@ install_deps() {
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing: ${missing[*]}"
         if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' 2>/dev/null)" ]; then
-            apt-get -q update >&2
+            apt-get -q -o Acquire::Retries=5 update >&2
         fi
         DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends \
-            -o DPkg::Lock::Timeout=600 "${missing[@]}" >&2
+            -o DPkg::Lock::Timeout=600 -o Acquire::Retries=5 "${missing[@]}" >&2
     fi
     if ! meson_ok; then
         setup_private_apt
@@ -187,7 +187,13 @@ fetch_source() {
     mkdir -p "$dl"
     chown _apt "$dl" 2>/dev/null || true
     log "fetching the trixie qemu source package"
-    (cd "$dl" && apt-get "${APT_PRIV[@]}" -q source --download-only qemu >&2)
+    # A mirror or resolver hiccup must not fail a 20-minute job: try again.
+    local try
+    for try in 1 2 3; do
+        (cd "$dl" && apt-get "${APT_PRIV[@]}" -q source --download-only qemu >&2) && break
+        log "apt-get source failed (attempt $try of 3)"
+        [ "$try" = 3 ] || sleep $((try * 10))
+    done
     local dsc
     dsc=$(find "$dl" -maxdepth 1 -name 'qemu_*.dsc' | head -n1)
     [ -n "$dsc" ] || die "apt-get source qemu gave no .dsc"
