@@ -346,6 +346,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (v0 == MHSLD_OK && strict)
         FUZZ_ASSERT_MSG(v1 == MHSLD_OK, "a valid state became invalid: %s: %s",
                         mhsld_status_name(v1), msg);
+    if (getenv("MHSLD_FUZZ_VERBOSE")) /* show what the input did */
+        fuzz_trace_dump();
     mhsld_close(st);
     fuzz_statefile_destroy(&sf);
     return 0;
