@@ -163,8 +163,9 @@ static bool compare_head(mhsld_state *st, const model *m, uint32_t h, mhsld_head
         for (uint32_t g = 0; same && g < m->h[h].ngroups; g++)
             same = m->h[h].groups[g].id == 0 || m->h[h].groups[g].id == ids[g];
         if (!same) {
-            snprintf(why, whylen, "head %u pending_list: %s, %zu ids (first %#llx); model %u groups",
-                     h, mhsld_status_name(rc), nids, (unsigned long long)(nids ? ids[0] : 0),
+            snprintf(why, whylen,
+                     "head %u pending_list: %s, %zu ids (first %#llx); model %u groups", h,
+                     mhsld_status_name(rc), nids, (unsigned long long)(nids ? ids[0] : 0),
                      m->h[h].ngroups);
             return false;
         }
@@ -173,9 +174,10 @@ static bool compare_head(mhsld_state *st, const model *m, uint32_t h, mhsld_head
         bool unknown = m->h[h].ngroups && m->h[h].groups[0].id == 0;
         if (!unknown && (m->h[h].ngroups ? (rc != MHSLD_OK || oldest != m->h[h].groups[0].id)
                                          : rc == MHSLD_OK)) {
-            snprintf(why, whylen, "head %u pending_oldest: %s group %#llx, model %u groups "
-                     "(oldest %#llx)", h, mhsld_status_name(rc), (unsigned long long)oldest,
-                     m->h[h].ngroups,
+            snprintf(why, whylen,
+                     "head %u pending_oldest: %s group %#llx, model %u groups "
+                     "(oldest %#llx)",
+                     h, mhsld_status_name(rc), (unsigned long long)oldest, m->h[h].ngroups,
                      (unsigned long long)(m->h[h].ngroups ? m->h[h].groups[0].id : 0));
             return false;
         }

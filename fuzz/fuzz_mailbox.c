@@ -109,17 +109,17 @@ DEFINE_RT(region_extents_out, mhsld_mbox_region_extents_out)
 DEFINE_RT(dc_add_in, mhsld_mbox_dc_add_in)
 DEFINE_RT(dc_release_in, mhsld_mbox_dc_release_in)
 
-static const rt_fn all_rt[] = {
-    rt_mhd_info_in,        rt_mhd_info_out,      rt_head_info_in,     rt_head_info_out,
-    rt_dc_config_in,       rt_dc_config_out,     rt_dc_extents_in,    rt_dc_extents_out,
-    rt_dc_update_in,       rt_dcd_info_out,      rt_host_region_cfg_in, rt_host_region_cfg_out,
-    rt_set_region_cfg_in,  rt_region_extents_in, rt_region_extents_out, rt_dc_add_in,
-    rt_dc_release_in};
+static const rt_fn all_rt[] = {rt_mhd_info_in,       rt_mhd_info_out,       rt_head_info_in,
+                               rt_head_info_out,     rt_dc_config_in,       rt_dc_config_out,
+                               rt_dc_extents_in,     rt_dc_extents_out,     rt_dc_update_in,
+                               rt_dcd_info_out,      rt_host_region_cfg_in, rt_host_region_cfg_out,
+                               rt_set_region_cfg_in, rt_region_extents_in,  rt_region_extents_out,
+                               rt_dc_add_in,         rt_dc_release_in};
 
 typedef struct cmd_desc {
     uint16_t opcode;
-    rt_fn in;  /* input decoder, or NULL (no input) */
-    rt_fn out; /* output decoder, or NULL (no output) */
+    rt_fn in;   /* input decoder, or NULL (no input) */
+    rt_fn out;  /* output decoder, or NULL (no output) */
     bool query; /* changes nothing even on success */
 } cmd_desc;
 
@@ -267,8 +267,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_ASSERT_MSG(fuzz_snapshot_equal(before, after, true, why, sizeof why),
                             "failed command %#x (%s) changed the state: %s", opcode,
                             mhsld_cxl_rc_name(xrc), why);
-            FUZZ_ASSERT_MSG(cd || xrc == MHSLD_CXL_UNSUPPORTED,
-                            "unknown opcode %#x answered %s", opcode, mhsld_cxl_rc_name(xrc));
+            FUZZ_ASSERT_MSG(cd || xrc == MHSLD_CXL_UNSUPPORTED, "unknown opcode %#x answered %s",
+                            opcode, mhsld_cxl_rc_name(xrc));
         } else {
             FUZZ_ASSERT_MSG(cd != NULL, "unknown opcode %#x succeeded", opcode);
             FUZZ_ASSERT(out_len <= out_cap);
@@ -301,8 +301,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Return-code mapping: success only for success, a name for everything. */
     for (int e = -1; e <= (int)MHSLD_E__COUNT; e++) {
         int x = mhsld_mbox_rc_from_status((mhsld_status)e);
-        FUZZ_ASSERT_MSG((e == MHSLD_OK) == (x == MHSLD_CXL_SUCCESS), "status %d maps to %#x", e,
-                        x);
+        FUZZ_ASSERT_MSG((e == MHSLD_OK) == (x == MHSLD_CXL_SUCCESS), "status %d maps to %#x", e, x);
         FUZZ_ASSERT(mhsld_cxl_rc_name(x) != NULL);
     }
     FUZZ_ASSERT(mhsld_cxl_rc_name(-1) != NULL && mhsld_cxl_rc_name(0x7fff) != NULL);
@@ -313,7 +312,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mhsld_mbox_ctx bad = ctx;
         fuzz_snapshot_take(st, (uint32_t)nblocks, g.nr_heads, before);
         FUZZ_ASSERT(mhsld_mbox_execute(NULL, MHSLD_MBOX_OP_GET_MHD_INFO, q, 2, o, 64, &olen) ==
-                    MHSLD_CXL_INTERNAL_ERROR && olen == 0);
+                        MHSLD_CXL_INTERNAL_ERROR &&
+                    olen == 0);
         FUZZ_ASSERT(mhsld_mbox_execute(&ctx, MHSLD_MBOX_OP_GET_MHD_INFO, q, 2, o, 64, NULL) ==
                     MHSLD_CXL_INTERNAL_ERROR);
         FUZZ_ASSERT(mhsld_mbox_execute(&ctx, MHSLD_MBOX_OP_GET_MHD_INFO, NULL, 2, o, 64, &olen) ==

@@ -156,14 +156,13 @@ static void check_against_model(ctx *c, const char *when)
     mhsld_head *via[MHSLD_MAX_HEADS];
     for (uint32_t h = 0; h < MHSLD_MAX_HEADS; h++)
         via[h] = h < c->g.nr_heads ? c->s[h].h : NULL;
-    if (!fuzz_compare_model(c->obs, &c->m, doubt_blocks(c), doubt_heads(c), via, why,
-                            sizeof why)) {
+    if (!fuzz_compare_model(c->obs, &c->m, doubt_blocks(c), doubt_heads(c), via, why, sizeof why)) {
         char blocks[512], eng[512];
         model_describe_blocks(&c->m, blocks, sizeof blocks);
         fuzz_describe_engine(c->obs, c->m.nblocks, eng, sizeof eng);
         fuzz_fail(__FILE__, __LINE__,
-                  "step %u (%s): engine and model differ: %s\n  model: %s\n  engine:%s",
-                  c->step, when, why, blocks, eng);
+                  "step %u (%s): engine and model differ: %s\n  model: %s\n  engine:%s", c->step,
+                  when, why, blocks, eng);
     }
     mhsld_status rc = mhsld_validate(c->obs, why, sizeof why);
     /* A dead head's unrecovered operation is "in flight": validate may say
@@ -198,8 +197,7 @@ static void expect_check(ctx *c, const char *what, const model_expect *e, mhsld_
               mhsld_status_name(rc), want);
 }
 
-static void same_snapshot(ctx *c, const fuzz_snapshot *before, bool with_liveness,
-                          const char *what)
+static void same_snapshot(ctx *c, const fuzz_snapshot *before, bool with_liveness, const char *what)
 {
     fuzz_snapshot *after = malloc(sizeof *after);
     FUZZ_ASSERT(after);
@@ -236,8 +234,7 @@ static uint64_t bs_of(const ctx *c)
 
 /* A run of blocks of `mask` starting at its pick-th block (modulo their
  * number), at most `want` blocks long, inside one region, as one extent. */
-static bool pick_run(const ctx *c, uint32_t pick, uint32_t want, model_mask mask,
-                     mhsld_extent *out)
+static bool pick_run(const ctx *c, uint32_t pick, uint32_t want, model_mask mask, mhsld_extent *out)
 {
     uint32_t n = (uint32_t)model_popcount(mask);
     if (n == 0)
@@ -248,8 +245,8 @@ static bool pick_run(const ctx *c, uint32_t pick, uint32_t want, model_mask mask
         if ((mask & BIT(i)) && pick-- == 0)
             break;
     uint32_t r = model_region_of_block(&c->m, i), j = i;
-    while (j + 1 < c->m.nblocks && (mask & BIT(j + 1)) && model_region_of_block(&c->m, j + 1) == r &&
-           j + 1 - i < want)
+    while (j + 1 < c->m.nblocks && (mask & BIT(j + 1)) &&
+           model_region_of_block(&c->m, j + 1) == r && j + 1 - i < want)
         j++;
     out->dpa = model_block_dpa(&c->m, i);
     out->len = (uint64_t)(j - i + 1) * bs_of(c);
@@ -276,8 +273,8 @@ static void gen_extent(ctx *c, fuzz_dp *dp, uint32_t head, mhsld_extent *x)
         return;
     }
     case 6: /* unaligned start or length */
-        x->dpa = model_block_dpa(&c->m, fuzz_dp_range(dp, 0, nb - 1)) +
-                 (fuzz_dp_bool(dp) ? 4096u : 0u);
+        x->dpa =
+            model_block_dpa(&c->m, fuzz_dp_range(dp, 0, nb - 1)) + (fuzz_dp_bool(dp) ? 4096u : 0u);
         x->len = (uint64_t)fuzz_dp_range(dp, 0, 3) * bs + (fuzz_dp_bool(dp) ? 512u : 0u);
         return;
     case 7: /* raw block numbers: static capacity, gaps, past the end */
@@ -545,8 +542,8 @@ static void check_conflict(ctx *c, const op_args *a, const op_result *r)
     model_mask req = 0;
     for (size_t i = 0; i < a->n && i < REQ_CAP; i++)
         req |= model_extent_mask(&c->m, &a->ext[i]);
-    FUZZ_ASSERT_MSG(req & BIT(idx), "step %u: conflict block %#llx is not in the request",
-                    c->step, (unsigned long long)r->conflict.dpa);
+    FUZZ_ASSERT_MSG(req & BIT(idx), "step %u: conflict block %#llx is not in the request", c->step,
+                    (unsigned long long)r->conflict.dpa);
     const model_block *b = &c->m.b[idx];
     uint32_t mowner = b->state == MHSLD_BLOCK_FREE     ? MHSLD_OWNER_NONE
                       : b->state == MHSLD_BLOCK_SHARED ? MHSLD_OWNER_SHARED
@@ -559,9 +556,8 @@ static void check_conflict(ctx *c, const op_args *a, const op_result *r)
         FUZZ_ASSERT_MSG(!(b->state == MHSLD_BLOCK_OWNED && b->owner == a->head),
                         "step %u: release conflict names a block the head owns", c->step);
     else
-        FUZZ_ASSERT_MSG(b->state != MHSLD_BLOCK_FREE,
-                        "step %u: conflict names a free block %#llx", c->step,
-                        (unsigned long long)r->conflict.dpa);
+        FUZZ_ASSERT_MSG(b->state != MHSLD_BLOCK_FREE, "step %u: conflict names a free block %#llx",
+                        c->step, (unsigned long long)r->conflict.dpa);
 }
 
 /* Settle a finished (not crashed) ownership operation against the model. */
@@ -590,8 +586,7 @@ static void settle_op(ctx *c, const op_args *a, const model_expect *e, const op_
             model_apply(&c->m, a, r->group);
         }
     } else {
-        if (r->rc == MHSLD_E_CONFLICT ||
-            (r->rc == MHSLD_E_NOT_OWNER && a->kind == OP_RELEASE))
+        if (r->rc == MHSLD_E_CONFLICT || (r->rc == MHSLD_E_NOT_OWNER && a->kind == OP_RELEASE))
             check_conflict(c, a, r);
         same_snapshot(c, before, true, what);
     }
@@ -691,8 +686,7 @@ static void apply_release_all_units(ctx *c, model *m, uint32_t head)
     model_head *mh = &m->h[head];
     for (uint32_t g = 0; g < mh->ngroups;) {
         uint32_t first = model_mask_first(mh->groups[g].blocks);
-        if (mhsld_block_info_get(c->obs, first, &bi) == MHSLD_OK &&
-            bi.state == MHSLD_BLOCK_FREE) {
+        if (mhsld_block_info_get(c->obs, first, &bi) == MHSLD_OK && bi.state == MHSLD_BLOCK_FREE) {
             model_commit_apply(m, head, (int)g, NULL, 0); /* cancelled */
             continue;
         }
@@ -790,8 +784,7 @@ static void resolve(ctx *c, uint32_t head, bool keep, const mhsld_recover_report
     int match = -1;
     for (uint32_t i = 0; i < n && match < 0; i++) {
         if (cands[i].applied == 2 &&
-            fuzz_compare_model(c->obs, &cands[i].m, skip, skip_heads, NULL, why[i],
-                               sizeof why[i]))
+            fuzz_compare_model(c->obs, &cands[i].m, skip, skip_heads, NULL, why[i], sizeof why[i]))
             match = (int)i; /* per-unit outcome of release_all (report: its last unit) */
         else if (cands[i].applied == 2)
             ;
@@ -819,8 +812,9 @@ static void resolve(ctx *c, uint32_t head, bool keep, const mhsld_recover_report
                     cands[i].kept_pending ? "kept" : "dropped", blocks, why[i]);
         }
         if (rep)
-            fprintf(stderr, "  report: op %u (%s) rolled_back %u rolled_forward %u freed %llu "
-                            "kept %llu\n",
+            fprintf(stderr,
+                    "  report: op %u (%s) rolled_back %u rolled_forward %u freed %llu "
+                    "kept %llu\n",
                     rep->op, mhsld_op_name(rep->op), rep->rolled_back, rep->rolled_forward,
                     (unsigned long long)rep->blocks_freed, (unsigned long long)rep->blocks_kept);
         fuzz_fail(__FILE__, __LINE__, "step %u: recovery diverges from the model", c->step);
@@ -900,8 +894,8 @@ static void op_attach(ctx *c, fuzz_dp *dp, uint32_t head)
         mhsld_status rc = mhsld_attach(other, head, flags, &h);
         fuzz_trace("    (second process) -> %s", mhsld_status_name(rc));
         FUZZ_ASSERT_MSG(rc == MHSLD_E_ALIVE && h == NULL,
-                        "step %u: attach of live head %u from another process: %s", c->step,
-                        head, mhsld_status_name(rc));
+                        "step %u: attach of live head %u from another process: %s", c->step, head,
+                        mhsld_status_name(rc));
         same_snapshot(c, before, true, "attach of a live head");
         free(before);
         mhsld_close(other);
@@ -943,8 +937,8 @@ static void op_recover(ctx *c, fuzz_dp *dp, uint32_t head)
     if (head >= c->g.nr_heads) {
         mhsld_status rc = mhsld_recover(st, head, flags, &rep);
         fuzz_trace("    -> %s", mhsld_status_name(rc));
-        FUZZ_ASSERT_MSG(rc == MHSLD_E_HEAD, "step %u: recover of head %u of %u: %s", c->step,
-                        head, c->g.nr_heads, mhsld_status_name(rc));
+        FUZZ_ASSERT_MSG(rc == MHSLD_E_HEAD, "step %u: recover of head %u of %u: %s", c->step, head,
+                        c->g.nr_heads, mhsld_status_name(rc));
         return;
     }
     slot *s = &c->s[head];
@@ -959,8 +953,8 @@ static void op_recover(ctx *c, fuzz_dp *dp, uint32_t head)
                (unsigned long long)rep.blocks_freed, (unsigned long long)rep.blocks_kept);
     bool keep = (flags & MHSLD_RECOVER_KEEP) != 0;
     if (s->h && !(flags & MHSLD_RECOVER_FORCE)) {
-        FUZZ_ASSERT_MSG(rc == MHSLD_E_ALIVE, "step %u: recover of live head %u: %s", c->step,
-                        head, mhsld_status_name(rc));
+        FUZZ_ASSERT_MSG(rc == MHSLD_E_ALIVE, "step %u: recover of live head %u: %s", c->step, head,
+                        mhsld_status_name(rc));
         same_snapshot(c, before, true, "recover of a live head");
     } else if (s->stale && !s->h && rc == MHSLD_E_ALIVE) {
         same_snapshot(c, before, true, "recover refused (fenced handle still alive)");
@@ -1076,11 +1070,12 @@ static void op_query(ctx *c, fuzz_dp *dp, uint32_t head)
                     c->step, start, cap, ret, total);
     if (c->s[head].crashed)
         return;
-    model_mask allowed = kind == MHSLD_EXT_OWNED     ? model_head_mask(&c->m, head, MHSLD_BLOCK_OWNED)
-                         : kind == MHSLD_EXT_PENDING ? model_head_mask(&c->m, head, MHSLD_BLOCK_PENDING)
-                         : kind == MHSLD_EXT_SHARED  ? model_head_mask(&c->m, head, MHSLD_BLOCK_SHARED)
-                                                     : model_head_mask(&c->m, head, MHSLD_BLOCK_OWNED) |
-                                                           model_head_mask(&c->m, head, MHSLD_BLOCK_SHARED);
+    model_mask allowed =
+        kind == MHSLD_EXT_OWNED     ? model_head_mask(&c->m, head, MHSLD_BLOCK_OWNED)
+        : kind == MHSLD_EXT_PENDING ? model_head_mask(&c->m, head, MHSLD_BLOCK_PENDING)
+        : kind == MHSLD_EXT_SHARED  ? model_head_mask(&c->m, head, MHSLD_BLOCK_SHARED)
+                                    : model_head_mask(&c->m, head, MHSLD_BLOCK_OWNED) |
+                                         model_head_mask(&c->m, head, MHSLD_BLOCK_SHARED);
     for (size_t i = 0; i < ret; i++) {
         model_mask x = model_extent_mask(&c->m, &ext[i]);
         FUZZ_ASSERT_MSG(x && !(x & ~allowed),
@@ -1159,16 +1154,36 @@ static void op_misuse(ctx *c, fuzz_dp *dp, uint32_t head)
         mhsld_geometry g = c->g;
         uint32_t how = fuzz_dp_range(dp, 0, 9);
         switch (how) {
-        case 0: g.nr_heads = 0; break;
-        case 1: g.nr_heads = MHSLD_MAX_HEADS + 1; break;
-        case 2: g.block_size = 3ull << 20; break;
-        case 3: g.block_size = MHSLD_MIN_BLOCK_SIZE / 2; break;
-        case 4: g.nr_regions = 0; break;
-        case 5: g.nr_regions = MHSLD_MAX_REGIONS + 1; break;
-        case 6: g.regions[0].len = 0; break;
-        case 7: g.regions[0].base += 4096; break;
-        case 8: g.size = 0; break;
-        default: g.regions[0].len = g.block_size + 512; break;
+        case 0:
+            g.nr_heads = 0;
+            break;
+        case 1:
+            g.nr_heads = MHSLD_MAX_HEADS + 1;
+            break;
+        case 2:
+            g.block_size = 3ull << 20;
+            break;
+        case 3:
+            g.block_size = MHSLD_MIN_BLOCK_SIZE / 2;
+            break;
+        case 4:
+            g.nr_regions = 0;
+            break;
+        case 5:
+            g.nr_regions = MHSLD_MAX_REGIONS + 1;
+            break;
+        case 6:
+            g.regions[0].len = 0;
+            break;
+        case 7:
+            g.regions[0].base += 4096;
+            break;
+        case 8:
+            g.size = 0;
+            break;
+        default:
+            g.regions[0].len = g.block_size + 512;
+            break;
         }
         rc = mhsld_geometry_check(&g);
         fuzz_trace("    geometry mutation %u -> %s", how, mhsld_status_name(rc));
@@ -1192,12 +1207,24 @@ static void op_misuse(ctx *c, fuzz_dp *dp, uint32_t head)
         char shm_name[64];
         snprintf(shm_name, sizeof shm_name, "mhsld-fuzz-absent-%d", (int)getpid());
         switch (how) {
-        case 0: o.size = 0; break;
-        case 1: o.mode = 7; break;
-        case 2: o.path = NULL; break;
-        case 3: o.mode = MHSLD_OPEN_CREATE; break; /* no geometry */
-        case 5: o.path = shm_name; break; /* a POSIX shm name that does not exist */
-        case 6: o.path = ".."; break;
+        case 0:
+            o.size = 0;
+            break;
+        case 1:
+            o.mode = 7;
+            break;
+        case 2:
+            o.path = NULL;
+            break;
+        case 3:
+            o.mode = MHSLD_OPEN_CREATE;
+            break; /* no geometry */
+        case 5:
+            o.path = shm_name;
+            break; /* a POSIX shm name that does not exist */
+        case 6:
+            o.path = "..";
+            break;
         case 7:
             o.path = "";
             FUZZ_ASSERT(mhsld_destroy(shm_name, false) != MHSLD_OK);
@@ -1210,8 +1237,8 @@ static void op_misuse(ctx *c, fuzz_dp *dp, uint32_t head)
         }
         rc = mhsld_open(&o, &st);
         fuzz_trace("    open misuse %u -> %s", how, mhsld_status_name(rc));
-        FUZZ_ASSERT_MSG(rc != MHSLD_OK && st == NULL, "step %u: open misuse %u: %s", c->step,
-                        how, mhsld_status_name(rc));
+        FUZZ_ASSERT_MSG(rc != MHSLD_OK && st == NULL, "step %u: open misuse %u: %s", c->step, how,
+                        mhsld_status_name(rc));
         if (how == 4)
             FUZZ_ASSERT_MSG(rc == MHSLD_E_GEOMETRY, "step %u: joining with another geometry: %s",
                             c->step, mhsld_status_name(rc));

@@ -48,10 +48,20 @@
 #define NODE_BUDGET 200000u
 #define BIT(i) ((model_mask)1 << (i))
 
-enum { T_RESERVE, T_COMMIT, T_RELEASE, T_RELEASE_ALL, T_SHARE_ADD, T_SHARE_RELEASE, T_ACCESS,
-       T_RESERVE2, T__COUNT };
-static const char *const t_names[T__COUNT] = {"reserve", "commit", "release", "release_all",
-                                              "share_add", "share_release", "access", "reserve"};
+enum {
+    T_RESERVE,
+    T_COMMIT,
+    T_RELEASE,
+    T_RELEASE_ALL,
+    T_SHARE_ADD,
+    T_SHARE_RELEASE,
+    T_ACCESS,
+    T_RESERVE2,
+    T__COUNT
+};
+static const char *const t_names[T__COUNT] = {"reserve",     "commit",    "release",
+                                              "release_all", "share_add", "share_release",
+                                              "access",      "reserve"};
 
 /* What the input asks a thread to do. */
 typedef struct plan {
@@ -402,8 +412,7 @@ static bool descend(search *s, uint32_t depth, uint32_t done, uint32_t t, bool c
  * any pending group, the lowest owned block, or any shared extent of the
  * head, one at a time; the call completes once the head holds nothing, and
  * its freed count must be the sum of its units. */
-static bool release_all_steps(search *s, uint32_t depth, uint32_t done, uint32_t t,
-                              const hop *o)
+static bool release_all_steps(search *s, uint32_t depth, uint32_t done, uint32_t t, const hop *o)
 {
     const model *m = s->stack[depth];
     uint32_t head = o->head;
@@ -455,9 +464,8 @@ static bool release_all_steps(search *s, uint32_t depth, uint32_t done, uint32_t
         uint64_t before = model_popcount(model_head_mask(next, head, MHSLD_BLOCK_SHARED));
         bool last = next->sh[k].sharers == ((uint32_t)1 << head);
         model_share_release_apply(next, head, &x);
-        uint64_t freed = last ? before - model_popcount(model_head_mask(next, head,
-                                                                        MHSLD_BLOCK_SHARED))
-                              : 0;
+        uint64_t freed =
+            last ? before - model_popcount(model_head_mask(next, head, MHSLD_BLOCK_SHARED)) : 0;
         s->rel_freed[t] = saved_freed + freed;
         s->rel_shared[t] = saved_shared + freed;
         bool ok = descend(s, depth, done, t, false);

@@ -186,8 +186,8 @@ static bool program(mhsld_state *st, const mhsld_geometry *g, bool strict)
                 continue;
             mhsld_extent x = {bi.dpa, bs};
             mhsld_head_info hi;
-            bool room = mhsld_head_info_get(st, 0, &hi) == MHSLD_OK &&
-                        hi.nr_pending < MHSLD_MAX_PENDING;
+            bool room =
+                mhsld_head_info_get(st, 0, &hi) == MHSLD_OK && hi.nr_pending < MHSLD_MAX_PENDING;
             uint64_t group = 0;
             rc = mhsld_reserve(h, &x, 1, &group, NULL);
             fuzz_trace("reserve %#llx+%#llx (block %llu of region %u, %u groups pending) -> %s "
@@ -219,8 +219,7 @@ static bool program(mhsld_state *st, const mhsld_geometry *g, bool strict)
                     uint64_t oldest = 0;
                     mhsld_status prc = mhsld_pending_get(h, group, pe, 4, &pn);
                     fuzz_trace("  pending_get(group) -> %s, %zu extents, first %#llx+%#llx",
-                               mhsld_status_name(prc), pn,
-                               (unsigned long long)(pn ? pe[0].dpa : 0),
+                               mhsld_status_name(prc), pn, (unsigned long long)(pn ? pe[0].dpa : 0),
                                (unsigned long long)(pn ? pe[0].len : 0));
                     prc = mhsld_pending_oldest(h, &oldest);
                     fuzz_trace("  pending_oldest -> %s %#llx", mhsld_status_name(prc),

@@ -33,9 +33,9 @@ mhsld_status fuzz_state_open(const fuzz_statefile *sf, uint32_t mode, const mhsl
                              mhsld_state **out);
 
 /* A small valid geometry driven by the input: mostly 2..4 heads, up to max_heads, 1..3 DC
- * regions of 1..40 blocks (up to 120: two 64-block occupancy words) with gaps (and static capacity) in front, some
- * sharable, block size 2 MiB, 4 MiB or 1 GiB, an LD map with unassigned
- * entries.  Always passes mhsld_geometry_check() (asserted). */
+ * regions of 1..40 blocks (up to 120: two 64-block occupancy words) with gaps (and static capacity)
+ * in front, some sharable, block size 2 MiB, 4 MiB or 1 GiB, an LD map with unassigned entries.
+ * Always passes mhsld_geometry_check() (asserted). */
 void fuzz_geometry_from(fuzz_dp *dp, uint32_t max_heads, mhsld_geometry *g);
 
 /* Human-readable one-line description into buf. */

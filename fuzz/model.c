@@ -221,8 +221,7 @@ void model_reserve_expect(const model *m, uint32_t head, const mhsld_extent *ext
     settle(e, hard != 0);
 }
 
-void model_reserve_apply(model *m, uint32_t head, const mhsld_extent *ext, size_t n,
-                         uint64_t group)
+void model_reserve_apply(model *m, uint32_t head, const mhsld_extent *ext, size_t n, uint64_t group)
 {
     model_head *h = &m->h[head];
     model_group *g = &h->groups[h->ngroups++];
