@@ -120,7 +120,8 @@ EOF
         -o "Dir::Cache::pkgcache=$APTDIR/pkgcache.bin"
         -o "Dir::Cache::srcpkgcache=$APTDIR/srcpkgcache.bin"
         -o "Dir::Cache::Archives=$APTDIR/archives"
-        -o DPkg::Lock::Timeout=600 -o Acquire::Retries=5)
+        -o DPkg::Lock::Timeout=600 -o Acquire::Retries=5
+        -o APT::Sandbox::User=root)
     # Refresh the private lists at most once a day.
     if [ -z "$(find "$APTDIR/lists" -maxdepth 1 -name '*InRelease' -mmin -1440 2>/dev/null)" ]; then
         log "apt-get update (private lists in $APTDIR)"
@@ -185,7 +186,6 @@ fetch_source() {
     local dl=$CACHE/dl
     rm -rf "$dl"
     mkdir -p "$dl"
-    chown _apt "$dl" 2>/dev/null || true
     log "fetching the trixie qemu source package"
     # A mirror or resolver hiccup must not fail a 20-minute job: try again.
     local try
