@@ -658,22 +658,15 @@ mhsld_status mhsld_release(mhsld_head *h, const mhsld_extent *ext, size_t n,
 #define MHSLD__RETRY MHSLD_E__COUNT
 #define MHSLD__SHARE_TRIES 4096
 
-/* Does the held block b belong to a shared extent (being created or
- * active) of exactly range r and tag, or to a holder still writing its
- * block words?  Then the request should be tried again, not refused. */
-static int share_transient(const mhsld_state *st, uint64_t b, const mhsld__bext *r,
-                           const uint8_t *tag)
+/* A shared create found block b held.  If an exclusive owner holds it,
+ * that is a conflict in any order.  If a shared extent holds it (being
+ * created, active, or retiring) or its holder is still writing its block
+ * words, the outcome depends on an operation in progress: look again (the
+ * join scan then answers a join or MHSLD_E_TAG, or the blocks are free). */
+static int share_transient(const mhsld_state *st, uint64_t b)
 {
-    uint64_t e = mhsld__load64(&st->blocks[b]);
-    if (mhsld__e_state(e) == MHSLD_BLOCK_FREE)
-        return 1; /* its holder has set the bit but not yet written the word */
-    if (mhsld__e_state(e) != MHSLD_BLOCK_SHARED)
-        return 0;
-    const mhsld__slot *sl = &st->slots[mhsld__e_slot(e)];
-    uint32_t ss = mhsld__slot_state(mhsld__load64(&sl->word));
-    return (ss == MHSLD__SLOT_CREATING || ss == MHSLD__SLOT_ACTIVE) &&
-           mhsld__load64(&sl->start) == r->start && mhsld__load64(&sl->count) == r->count &&
-           memcmp(sl->tag, tag, MHSLD_TAG_SIZE) == 0;
+    uint32_t bs = mhsld__e_state(mhsld__load64(&st->blocks[b]));
+    return bs == MHSLD_BLOCK_FREE || bs == MHSLD_BLOCK_SHARED;
 }
 
 static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_t dpa,
@@ -711,7 +704,7 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
     /* Create. */
     uint64_t busy = precheck_free(st, &r, 1);
     if (busy != UINT64_MAX) {
-        if (share_transient(st, busy, &r, tag))
+        if (share_transient(st, busy))
             return MHSLD__RETRY;
         fill_conflict(st, busy, conflict);
         return MHSLD_E_CONFLICT;
@@ -744,7 +737,7 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
         uint64_t total = mhsld__count_steps(&r, 1);
         uint64_t c = claim_steps(&op, &r, 1, se, &fail);
         if (c < total) {
-            int transient = share_transient(st, fail, &r, tag);
+            int transient = share_transient(st, fail);
             if (!transient)
                 fill_conflict(st, fail, conflict);
             (void)undo_claims(&op, &r, 1, c);

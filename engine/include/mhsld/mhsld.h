@@ -251,9 +251,12 @@ mhsld_status mhsld_pending_get(const mhsld_head *h, uint64_t group, mhsld_extent
 /* Shared extents (regions with MHSLD_REGION_SHARABLE).  The first head
  * creates the extent (claiming its blocks, all-or-nothing); later heads with
  * the same range and tag join it (one CAS).  Heads adding the same new
- * extent at once: one creates it, the others wait for that creation (a
- * bounded wait; MHSLD_E_BUSY if its creator died half-way and still needs
- * recovery) and join.  Blocks become FREE when the last sharer leaves. */
+ * extent at once: one creates it, the others wait for that creation and
+ * join; an add that meets a shared extent being created or retired waits
+ * for that to finish and then joins, creates or gets MHSLD_E_TAG, as in
+ * some sequential order.  The wait is bounded: MHSLD_E_BUSY if the other
+ * head died half-way and still needs recovery.  Blocks become FREE when the
+ * last sharer leaves. */
 mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
                              const uint8_t tag[MHSLD_TAG_SIZE], mhsld_conflict *conflict);
 mhsld_status mhsld_share_release(mhsld_head *h, const mhsld_extent *ext);
