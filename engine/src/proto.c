@@ -1132,7 +1132,7 @@ mhsld_status mhsld_pending_list(const mhsld_head *h, uint64_t *groups, size_t ca
 {
     if (!h || !n || (cap && !groups))
         return MHSLD_E_INVAL;
-    uint64_t ids[MHSLD_MAX_PENDING];
+    uint64_t ids[MHSLD_MAX_PENDING] = {0};
     size_t k = 0;
     for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
         uint64_t s = mhsld__load64(&h->hr->gseq[g]);
