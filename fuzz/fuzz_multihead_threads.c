@@ -293,8 +293,15 @@ static bool lin_step(model *m, const hop *o)
         /* (A share_add racing with another head's creation of the same
          * extent and tag once failed with CONFLICT: regress-K3-*, fixed in
          * the engine by 8986634.) */
-        if (!model_expect_accepts(&e, o->rc))
-            return false;
+        if (!model_expect_accepts(&e, o->rc)) {
+            /* Known engine defect K5 (reported): a share_add that races with
+             * the last sharer leaving the same extent (and tag) fails with
+             * MHSLD_E_CONFLICT, though it joins before the leave or creates
+             * the extent after it in every sequential order.  Tolerated as a
+             * failure that changed nothing (the final state still has to
+             * match). */
+            return e.ok && o->rc == MHSLD_E_CONFLICT && fuzz_tolerate_known_defects();
+        }
         if (o->rc == MHSLD_OK)
             model_share_add_apply(m, o->head, &o->ext[0], o->tag);
         return true;
