@@ -293,15 +293,12 @@ static bool lin_step(model *m, const hop *o)
         /* (A share_add racing with another head's creation of the same
          * extent and tag once failed with CONFLICT: regress-K3-*, fixed in
          * the engine by 8986634.) */
-        if (!model_expect_accepts(&e, o->rc)) {
-            /* Known engine defect K5 (reported): a share_add that races with
-             * the last sharer leaving the same extent (and tag) fails with
-             * MHSLD_E_CONFLICT, though it joins before the leave or creates
-             * the extent after it in every sequential order.  Tolerated as a
-             * failure that changed nothing (the final state still has to
-             * match). */
-            return e.ok && o->rc == MHSLD_E_CONFLICT && fuzz_tolerate_known_defects();
-        }
+        /* (A share_add racing with the last sharer's leave of the same
+         * extent once failed with CONFLICT: regress-K5-*, fixed in the engine
+         * by 6dc1f41: an add that meets a shared extent being created or
+         * retired waits for it.) */
+        if (!model_expect_accepts(&e, o->rc))
+            return false;
         if (o->rc == MHSLD_OK)
             model_share_add_apply(m, o->head, &o->ext[0], o->tag);
         return true;
