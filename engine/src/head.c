@@ -267,7 +267,7 @@ mhsld_status mhsld_extents_get(mhsld_state *st, uint32_t head, uint32_t kind, si
                     ext[out].dpa = mhsld__block_dpa(st, b);
                     ext[out].len = r.count << st->block_shift;
                     if (tags)
-                        memcpy(tags[out], st->slots[i].tag, MHSLD_TAG_SIZE);
+                        mhsld__tag_load(&st->slots[i], tags[out]);
                     out++;
                 }
                 idx++;
@@ -297,7 +297,7 @@ mhsld_status mhsld_shared_list(mhsld_state *st, mhsld_shared_info *out, size_t c
             out[k].sharers = mhsld__slot_sharers(w);
             out[k].ext.dpa = mhsld__block_dpa(st, r.start);
             out[k].ext.len = r.count << st->block_shift;
-            memcpy(out[k].tag, st->slots[i].tag, MHSLD_TAG_SIZE);
+            mhsld__tag_load(&st->slots[i], out[k].tag);
             k++;
         }
         t++;

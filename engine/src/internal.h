@@ -196,7 +196,7 @@ typedef struct mhsld__slot {
     uint64_t word;
     uint64_t start; /* block index */
     uint64_t count;
-    uint8_t tag[MHSLD_TAG_SIZE];
+    uint8_t tag[MHSLD_TAG_SIZE] __attribute__((aligned(8)));
     uint8_t pad[24];
 } __attribute__((aligned(64))) mhsld__slot;
 
@@ -234,6 +234,22 @@ _Static_assert(sizeof(mhsld__hdr) <= MHSLD__HDR_SIZE, "header fits its page");
 _Static_assert(sizeof(mhsld__slot) == 64, "slot is one cache line");
 _Static_assert(MHSLD_MAX_SHARED <= MHSLD__E_SLOT_MASK + 1, "slot index fits the block word");
 _Static_assert(MHSLD_MAX_HEADS <= 32, "sharer mask is 32 bits");
+
+/* A slot's tag, read and written as two atomic 64-bit words (other heads
+ * read it while a creator may be writing a recycled slot). */
+static inline void mhsld__tag_load(const mhsld__slot *sl, uint8_t out[MHSLD_TAG_SIZE])
+{
+    uint64_t w[2] = {mhsld__load64((const uint64_t *)(const void *)sl->tag),
+                     mhsld__load64((const uint64_t *)(const void *)(sl->tag + 8))};
+    __builtin_memcpy(out, w, MHSLD_TAG_SIZE);
+}
+static inline void mhsld__tag_store(mhsld__slot *sl, const uint8_t in[MHSLD_TAG_SIZE])
+{
+    uint64_t w[2];
+    __builtin_memcpy(w, in, MHSLD_TAG_SIZE);
+    mhsld__store64((uint64_t *)(void *)sl->tag, w[0]);
+    mhsld__store64((uint64_t *)(void *)(sl->tag + 8), w[1]);
+}
 
 /* Offsets and sizes derived from a valid geometry. */
 typedef struct mhsld__layout {

@@ -682,9 +682,13 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
         if (mhsld__slot_state(w) != MHSLD__SLOT_ACTIVE)
             continue;
         uint64_t ss = mhsld__load64(&sl->start), sc = mhsld__load64(&sl->count);
+        uint8_t st_tag[MHSLD_TAG_SIZE];
+        mhsld__tag_load(sl, st_tag);
+        if (mhsld__load64(&sl->word) != w)
+            return MHSLD__RETRY; /* retired or recycled while we read it */
         if (ss + sc <= r.start || r.start + r.count <= ss)
             continue;
-        if (ss != r.start || sc != r.count || memcmp(sl->tag, tag, MHSLD_TAG_SIZE) != 0)
+        if (ss != r.start || sc != r.count || memcmp(st_tag, tag, MHSLD_TAG_SIZE) != 0)
             return MHSLD_E_TAG;
         if (mhsld__slot_sharers(w) & me) {
             if (conflict) {
@@ -729,7 +733,7 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
         }
         mhsld__store64(&sl->start, r.start);
         mhsld__store64(&sl->count, r.count);
-        memcpy(sl->tag, tag, MHSLD_TAG_SIZE);
+        mhsld__tag_store(sl, tag);
         uint64_t se = mhsld__entry(MHSLD__E_NOOWNER, MHSLD_BLOCK_SHARED,
                                    mhsld__stamp(h->head, op.seq)) |
                       ((uint64_t)i << MHSLD__E_SLOT_SHIFT);

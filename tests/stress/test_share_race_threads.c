@@ -39,6 +39,28 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* K5: adds racing with the last sharer's leave, no barrier: every add must
+ * join, create or (never) conflict. */
+static uint64_t race_conflicts;
+static void *churn(void *arg)
+{
+    uint32_t head = (uint32_t)(uintptr_t)arg;
+    mhsld_head *h = NULL;
+    REQUIRE(mhsld_attach(gst, head, MHSLD_ATTACH_DROP, &h) == MHSLD_OK);
+    mhsld_extent e = {96 * BS, 4 * BS};
+    for (uint32_t r = 0; r < 2000; r++) {
+        mhsld_status s = mhsld_share_add(h, &e, TAG, NULL);
+        if (s != MHSLD_OK) {
+            fprintf(stderr, "head %u: churn share_add: %s\n", head, mhsld_status_name(s));
+            __atomic_fetch_add(&race_conflicts, 1, __ATOMIC_RELAXED);
+            continue;
+        }
+        REQUIRE(mhsld_share_release(h, &e) == MHSLD_OK);
+    }
+    mhsld_detach(h);
+    return NULL;
+}
+
 int main(void)
 {
     char path[128];
@@ -53,6 +75,12 @@ int main(void)
         REQUIRE(pthread_create(&t[i], NULL, run, (void *)(uintptr_t)i) == 0);
     for (uint32_t i = 0; i < THREADS; i++)
         REQUIRE(pthread_join(t[i], NULL) == 0);
+    for (uint32_t i = 0; i < THREADS; i++)
+        REQUIRE(pthread_create(&t[i], NULL, churn, (void *)(uintptr_t)i) == 0);
+    for (uint32_t i = 0; i < THREADS; i++)
+        REQUIRE(pthread_join(t[i], NULL) == 0);
+    CHECK(race_conflicts == 0);
+    CHECK(tu_block_state(gst, 96 * BS, NULL) == MHSLD_BLOCK_FREE);
     CHECK(add_fail == 0);
     CHECK(freed_total == (uint64_t)ROUNDS * 8); /* each round frees the 8 blocks once */
     CHECK(tu_block_state(gst, 64 * BS, NULL) == MHSLD_BLOCK_FREE);

@@ -283,7 +283,8 @@ typedef struct mhsld_recover_report {
     uint32_t rolled_back;   /* 1 if the op was undone */
     uint32_t rolled_forward; /* 1 if the op was completed */
     uint64_t blocks_freed;  /* blocks returned to FREE in total */
-    uint64_t blocks_kept;   /* blocks still held by the head afterwards */
+    uint64_t blocks_kept;   /* blocks still OWNED or PENDING for the head afterwards
+                               (shared extents it still shares are not counted) */
 } mhsld_recover_report;
 
 /* Recover a dead head (MHSLD_E_ALIVE for a live one unless FORCE): finish or
