@@ -33,16 +33,11 @@ static mhsld_status recover_locked(mhsld_state *st, uint32_t head, uint32_t flag
         if (s != MHSLD_OK)
             return s;
     }
-    mhsld__headrec *hr = &st->heads[head];
-    uint64_t kept = 0;
-    for (uint64_t b = 0; b < st->nr_blocks; b++) {
-        uint64_t e = mhsld__load64(&st->blocks[b]);
-        uint32_t bs = mhsld__e_state(e);
-        if ((bs == MHSLD_BLOCK_OWNED || bs == MHSLD_BLOCK_PENDING) && mhsld__e_owner(e) == head)
-            kept++;
-    }
-    (void)hr;
-    rep->blocks_kept = kept;
+    mhsld_head_info hi;
+    s = mhsld_head_info_get(st, head, &hi);
+    if (s != MHSLD_OK)
+        return s;
+    rep->blocks_kept = hi.owned_blocks + hi.pending_blocks;
     return MHSLD_OK;
 }
 
