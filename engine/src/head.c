@@ -57,6 +57,12 @@ mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_
         return s;
     }
     mhsld__headrec *hr = &st->heads[head];
+    /* A damaged record is refused before anything is written. */
+    if (!mhsld__seqs_in_space(hr)) {
+        mhsld__unlock_head(h->lock_fd);
+        free(h);
+        return MHSLD_E_CORRUPT;
+    }
     h->st = st;
     h->head = head;
     h->hr = hr;
@@ -69,7 +75,7 @@ mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_
     uint64_t seq = mhsld__load64(&hr->seq);
     for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
         uint64_t gs = mhsld__load64(&hr->gseq[g]);
-        if (gs > seq && gs <= MHSLD__SEQ_MASK)
+        if (gs > seq)
             seq = gs;
     }
     if (seq != mhsld__load64(&hr->seq))

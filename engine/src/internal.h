@@ -192,6 +192,19 @@ typedef struct mhsld__headrec {
     mhsld__group groups[MHSLD_MAX_PENDING];
 } __attribute__((aligned(64))) mhsld__headrec;
 
+/* Every sequence the engine stores in a head record (its last one, its
+ * reservations') lies within the 34-bit sequence space; one beyond it is
+ * damage, and using it would wrap the next sequence onto ones still pending. */
+static inline bool mhsld__seqs_in_space(const mhsld__headrec *hr)
+{
+    if (mhsld__load64(&hr->seq) > MHSLD__SEQ_MASK)
+        return false;
+    for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++)
+        if (mhsld__load64(&hr->gseq[g]) > MHSLD__SEQ_MASK)
+            return false;
+    return true;
+}
+
 typedef struct mhsld__slot {
     uint64_t word;
     uint64_t start; /* block index */

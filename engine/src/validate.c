@@ -11,7 +11,8 @@
  *  I5  SHARED blocks are exactly the blocks of ACTIVE shared slots, each
  *      with a valid range and a non-empty sharer set of existing heads
  *  I6  each head's owned map has a bit set exactly for the blocks OWNED by it
- *  I7  no operation sequence is reused: every pending reservation and every
+ *  I7  no operation sequence is reused: every sequence of a head record is
+ *      within the sequence space, every pending reservation and every
  *      block stamp of head h carries a sequence <= h's last one, and the
  *      pending reservations of a head have distinct sequences
  *  I8  no journal in flight and no slot CREATING or RETIRING (those need
@@ -65,6 +66,9 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
     for (uint32_t hd = 0; hd < nh; hd++) {
         const mhsld__headrec *hr = &st->heads[hd];
         uint64_t last = mhsld__load64(&hr->seq);
+        if (!mhsld__seqs_in_space(hr))
+            return fail(msg, msglen, "head %u has a sequence beyond the sequence space "
+                        "(%u bits)", hd, (unsigned)MHSLD__SEQ_BITS);
         for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
             uint64_t gs = mhsld__load64(&hr->gseq[g]);
             if (!gs)

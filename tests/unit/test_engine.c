@@ -549,9 +549,67 @@ static void test_sequence_behind(void)
     mhsld_destroy(p, true);
 }
 
+/* A head record whose sequence lies beyond the 34-bit sequence space, which
+ * the engine never writes (found by fuzz_state: the next sequence wrapped to
+ * 1 and named a reservation that was still pending).  Validate says so, and
+ * attach refuses the head without writing a byte; a damaged reservation
+ * sequence is refused the same way. */
+static void test_sequence_beyond_space(void)
+{
+    char p[128];
+    tu_path(p, sizeof(p), "seqspace");
+    mhsld_geometry g = geo2(2, 64);
+    mhsld_state *st = tu_create(p, &g);
+    mhsld_head *h0 = tu_attach(st, 0);
+    mhsld_extent e = {0, BS};
+    uint64_t g1 = 0;
+    CHECK_OK(mhsld_reserve(h0, &e, 1, &g1, NULL));
+    mhsld_detach(h0);
+    mhsld__headrec *hr = &st->heads[0];
+    const uint64_t damaged[] = {UINT64_MAX, MHSLD__SEQ_MASK + 1, 1ull << 40};
+    for (size_t i = 0; i < sizeof(damaged) / sizeof(damaged[0]); i++) {
+        for (int which = 0; which < 2; which++) {
+            uint64_t keep_seq = hr->seq, keep_g = hr->gseq[0];
+            if (which == 0)
+                hr->seq = damaged[i];
+            else
+                hr->gseq[0] = damaged[i];
+            char msg[200];
+            CHECK_ST(mhsld_validate(st, msg, sizeof(msg)), MHSLD_E_CORRUPT);
+            CHECK(strstr(msg, "beyond the sequence space") != NULL);
+            uint8_t *before = malloc(st->lay.total);
+            REQUIRE(before != NULL);
+            memcpy(before, st->base, st->lay.total);
+            mhsld_head *h = NULL;
+            CHECK_ST(mhsld_attach(st, 0, MHSLD_ATTACH_KEEP, &h), MHSLD_E_CORRUPT);
+            CHECK(h == NULL);
+            CHECK(memcmp(before, st->base, st->lay.total) == 0);
+            free(before);
+            hr->seq = keep_seq;
+            hr->gseq[0] = keep_g;
+        }
+    }
+    /* Repaired, the head goes on: a new reservation gets a new id. */
+    CHECK_VALID(st);
+    h0 = tu_attach(st, 0);
+    mhsld_extent f = {8 * BS, BS};
+    uint64_t g2 = 0;
+    CHECK_OK(mhsld_reserve(h0, &f, 1, &g2, NULL));
+    CHECK(g2 != g1);
+    size_t n = 0;
+    mhsld_extent got[2];
+    CHECK_OK(mhsld_pending_get(h0, g1, got, 2, &n));
+    CHECK(n == 1 && got[0].dpa == 0);
+    CHECK_VALID(st);
+    mhsld_detach(h0);
+    mhsld_close(st);
+    mhsld_destroy(p, true);
+}
+
 int main(void)
 {
     test_sequence_behind();
+    test_sequence_beyond_space();
     test_geometry();
     test_open();
     test_corrupt_states();

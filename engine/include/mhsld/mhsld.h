@@ -192,7 +192,9 @@ int mhsld_last_errno(void);
  * live process holds it), starts a new incarnation (any handle of an older
  * incarnation is fenced: its operations fail with MHSLD_E_STALE), then
  * recovers the previous incarnation's in-flight operation and, with
- * MHSLD_ATTACH_DROP, frees everything it held (a rebooted host owns nothing). */
+ * MHSLD_ATTACH_DROP, frees everything it held (a rebooted host owns nothing).
+ * A head record whose sequences are out of the engine's range (damage) is
+ * refused with MHSLD_E_CORRUPT before anything is written. */
 mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_head **out);
 /* Detach: the head stays as it is in the state (capacity kept, in-flight
  * nothing), its liveness lock is released.  Accepts NULL. */
