@@ -23,6 +23,9 @@
 static mhsld_status recover_locked(mhsld_state *st, uint32_t head, uint32_t flags,
                                    mhsld_recover_report *rep)
 {
+    /* Acting as the head with a damaged record would reuse its sequences. */
+    if (!mhsld__seqs_in_space(&st->heads[head]))
+        return MHSLD_E_CORRUPT;
     mhsld_status s = mhsld__recover_journal(st, head, rep);
     if (s != MHSLD_OK)
         return s;

@@ -552,8 +552,8 @@ static void test_sequence_behind(void)
 /* A head record whose sequence lies beyond the 34-bit sequence space, which
  * the engine never writes (found by fuzz_state: the next sequence wrapped to
  * 1 and named a reservation that was still pending).  Validate says so, and
- * attach refuses the head without writing a byte; a damaged reservation
- * sequence is refused the same way. */
+ * attach and recovery refuse the head without writing a byte; a damaged
+ * reservation sequence is refused the same way. */
 static void test_sequence_beyond_space(void)
 {
     char p[128];
@@ -583,6 +583,7 @@ static void test_sequence_beyond_space(void)
             mhsld_head *h = NULL;
             CHECK_ST(mhsld_attach(st, 0, MHSLD_ATTACH_KEEP, &h), MHSLD_E_CORRUPT);
             CHECK(h == NULL);
+            CHECK_ST(mhsld_recover(st, 0, 0, NULL), MHSLD_E_CORRUPT);
             CHECK(memcmp(before, st->base, st->lay.total) == 0);
             free(before);
             hr->seq = keep_seq;

@@ -290,7 +290,8 @@ typedef struct mhsld_recover_report {
 } mhsld_recover_report;
 
 /* Recover a dead head (MHSLD_E_ALIVE for a live one unless FORCE): finish or
- * undo its in-flight operation, then apply the DROP/KEEP policy. */
+ * undo its in-flight operation, then apply the DROP/KEEP policy.  A head
+ * record whose sequences are out of range is refused (MHSLD_E_CORRUPT). */
 mhsld_status mhsld_recover(mhsld_state *st, uint32_t head, uint32_t flags,
                            mhsld_recover_report *rep);
 const char *mhsld_op_name(uint32_t op);
