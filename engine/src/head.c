@@ -169,6 +169,8 @@ mhsld_status mhsld_head_info_get(mhsld_state *st, uint32_t head, mhsld_head_info
     out->inflight_op = mhsld__load32(&hr->j.op);
     out->epoch = mhsld__load64(&hr->epoch);
     out->list_generation = mhsld__load32(&hr->list_gen);
+    uint64_t seq = mhsld__load64(&hr->seq);
+    out->seqs_left = seq < MHSLD__SEQ_MASK ? MHSLD__SEQ_MASK - seq : 0;
     for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++)
         if (mhsld__load64(&hr->gseq[g]))
             out->nr_pending++;

@@ -344,6 +344,8 @@ typedef struct mhsld__op {
     uint64_t seq;
 } mhsld__op;
 
+/* The head's next operation sequence, or 0 when its sequence space is used
+ * up (then nothing is written and the caller fails with MHSLD_E_NOSPACE). */
 uint64_t mhsld__next_seq(mhsld__headrec *hr);
 uint64_t mhsld__count_steps(const mhsld__bext *r, uint32_t n);
 /* Steps (word, mask) of ranges in order; returns the number produced. */

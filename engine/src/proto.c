@@ -239,9 +239,12 @@ static void set_prog(const mhsld__op *op, uint64_t idx)
 
 uint64_t mhsld__next_seq(mhsld__headrec *hr)
 {
-    uint64_t s = (mhsld__load64(&hr->seq) + 1) & MHSLD__SEQ_MASK;
-    if (s == 0)
-        s = 1;
+    uint64_t s = mhsld__load64(&hr->seq);
+    /* Used up: wrapping would reuse sequences that pending reservations and
+     * block stamps still carry. */
+    if (s >= MHSLD__SEQ_MASK)
+        return 0;
+    s++;
     MHSLD__STEP();
     mhsld__store64(&hr->seq, s);
     return s;
@@ -461,6 +464,8 @@ mhsld_status mhsld_reserve(mhsld_head *h, const mhsld_extent *ext, size_t n, uin
         return MHSLD_E_CONFLICT;
     }
     mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr)};
+    if (!op.seq)
+        return MHSLD_E_NOSPACE;
     memcpy(hr->j.r, r, nr * sizeof(r[0]));
     hr->j.n = nr;
     hr->j.nacc = 0;
@@ -574,6 +579,8 @@ mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint32_t gslot, ui
     if (s != MHSLD_OK)
         return s;
     mhsld__op op = {st, head, hr, mhsld__next_seq(hr)};
+    if (!op.seq)
+        return MHSLD_E_NOSPACE;
     memcpy(hr->j.r, rej, nrej * sizeof(rej[0]));
     hr->j.n = nrej;
     if (nacc)
@@ -614,6 +621,8 @@ static mhsld_status release_ranges_as(mhsld_state *st, uint32_t head, const mhsl
 {
     mhsld__headrec *hr = &st->heads[head];
     mhsld__op op = {st, head, hr, mhsld__next_seq(hr)};
+    if (!op.seq)
+        return MHSLD_E_NOSPACE;
     memcpy(hr->j.r, r, nr * sizeof(r[0]));
     hr->j.n = nr;
     hr->j.nacc = 0;
@@ -719,6 +728,8 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
         if (mhsld__load64(&sl->word) != 0)
             continue;
         mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr)};
+        if (!op.seq)
+            return MHSLD_E_NOSPACE;
         hr->j.r[0] = r;
         hr->j.n = 1;
         hr->j.nacc = 0;
@@ -818,6 +829,8 @@ mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot
         if (sc == 0 || ss >= st->nr_blocks || sc > st->nr_blocks - ss)
             return MHSLD_E_CORRUPT;
         mhsld__op op = {st, head, hr, mhsld__next_seq(hr)};
+        if (!op.seq)
+            return MHSLD_E_NOSPACE;
         hr->j.r[0].start = ss;
         hr->j.r[0].count = sc;
         hr->j.n = 1;
@@ -914,8 +927,12 @@ mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *fre
     }
     for (uint32_t i = 0; i < MHSLD_MAX_SHARED; i++) {
         uint64_t w = mhsld__load64(&st->slots[i].word);
-        if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u))
-            (void)mhsld__share_leave_as(st, head, i, &n_freed); /* counts only if last */
+        if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u)) {
+            /* Counts only if last; a slot that changed meanwhile is not ours to leave. */
+            s = mhsld__share_leave_as(st, head, i, &n_freed);
+            if (s == MHSLD_E_NOSPACE)
+                return s;
+        }
     }
     if (freed)
         *freed = n_freed;

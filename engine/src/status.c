@@ -22,7 +22,9 @@ static const struct {
     [MHSLD_E_NO_GROUP] = {"MHSLD_E_NO_GROUP", "no such pending reservation"},
     [MHSLD_E_NOT_IN_GROUP] = {"MHSLD_E_NOT_IN_GROUP",
                               "accepted extent is not part of the pending reservation"},
-    [MHSLD_E_NOSPACE] = {"MHSLD_E_NOSPACE", "pending-reservation or shared-extent table full"},
+    [MHSLD_E_NOSPACE] = {"MHSLD_E_NOSPACE",
+                         "pending-reservation or shared-extent table full, or operation "
+                         "sequences used up"},
     [MHSLD_E_NOT_SHARABLE] = {"MHSLD_E_NOT_SHARABLE", "region is not sharable"},
     [MHSLD_E_TAG] = {"MHSLD_E_TAG", "shared extent exists with another range or tag"},
     [MHSLD_E_STALE] = {"MHSLD_E_STALE", "head handle is stale: a newer incarnation attached"},

@@ -607,9 +607,74 @@ static void test_sequence_beyond_space(void)
     mhsld_destroy(p, true);
 }
 
+/* A head at the end of its sequence space (found by fuzz_state: the next
+ * sequence wrapped to 1, the id of a reservation still pending, so one id
+ * named two reservations).  The last sequence is used; after it every
+ * operation that needs one fails with MHSLD_E_NOSPACE and writes nothing,
+ * and the state stays valid. */
+static void test_sequence_exhausted(void)
+{
+    char p[128];
+    tu_path(p, sizeof(p), "seqend");
+    mhsld_geometry g = geo2(2, 64);
+    g.regions[0].flags = MHSLD_REGION_SHARABLE;
+    mhsld_state *st = tu_create(p, &g);
+    mhsld_head *h0 = tu_attach(st, 0);
+    mhsld_extent e = {0, BS}, f = {4 * BS, BS}, x = {8 * BS, BS}, y = {12 * BS, BS},
+                 s = {16 * BS, BS};
+    uint8_t tag[MHSLD_TAG_SIZE] = {0x7e};
+    uint64_t g1 = 0, gx = 0, gy = 0;
+    CHECK_OK(mhsld_reserve(h0, &e, 1, &g1, NULL)); /* stays pending throughout */
+    CHECK_OK(tu_claim(h0, f.dpa, f.len));
+    CHECK_OK(mhsld_share_add(h0, &s, tag, NULL));
+    /* As if 2^34 - 2 operations had been made since. */
+    st->heads[0].seq = MHSLD__SEQ_MASK - 1;
+    CHECK_VALID(st);
+    mhsld_head_info hi;
+    CHECK_OK(mhsld_head_info_get(st, 0, &hi));
+    CHECK(hi.seqs_left == 1);
+    CHECK_OK(mhsld_reserve(h0, &x, 1, &gx, NULL)); /* the last sequence */
+    CHECK(gx == MHSLD__SEQ_MASK && gx != g1);
+    CHECK_OK(mhsld_head_info_get(st, 0, &hi));
+    CHECK(hi.seqs_left == 0);
+    uint8_t *before = malloc(st->lay.total);
+    REQUIRE(before != NULL);
+    memcpy(before, st->base, st->lay.total);
+    mhsld_extent z = {20 * BS, BS};
+    CHECK_ST(mhsld_reserve(h0, &y, 1, &gy, NULL), MHSLD_E_NOSPACE);
+    CHECK_ST(mhsld_commit(h0, g1, &e, 1), MHSLD_E_NOSPACE);
+    CHECK_ST(mhsld_commit(h0, gx, NULL, 0), MHSLD_E_NOSPACE);
+    CHECK_ST(mhsld_release(h0, &f, 1, NULL), MHSLD_E_NOSPACE);
+    CHECK_ST(mhsld_share_add(h0, &z, tag, NULL), MHSLD_E_NOSPACE);
+    CHECK_ST(mhsld_share_release(h0, &s), MHSLD_E_NOSPACE); /* the last sharer */
+    CHECK(memcmp(before, st->base, st->lay.total) == 0);
+    CHECK_ST(mhsld_release_all(h0, NULL), MHSLD_E_NOSPACE);
+    free(before);
+    /* The two reservations keep their own ids, and the state is valid. */
+    size_t n = 0;
+    mhsld_extent got[2];
+    CHECK_OK(mhsld_pending_get(h0, g1, got, 2, &n));
+    CHECK(n == 1 && got[0].dpa == e.dpa);
+    CHECK_OK(mhsld_pending_get(h0, gx, got, 2, &n));
+    CHECK(n == 1 && got[0].dpa == x.dpa);
+    CHECK(mhsld_access_ok(h0, f.dpa, 8) && mhsld_access_ok(h0, s.dpa, 8));
+    CHECK_VALID(st);
+    /* Another head joining the shared extent needs no sequence of head 0. */
+    mhsld_head *h1 = tu_attach(st, 1);
+    CHECK_OK(mhsld_share_add(h1, &s, tag, NULL));
+    CHECK_OK(mhsld_share_release(h0, &s)); /* not the last sharer: no sequence */
+    CHECK_OK(mhsld_share_release(h1, &s));
+    CHECK_VALID(st);
+    mhsld_detach(h1);
+    mhsld_detach(h0);
+    mhsld_close(st);
+    mhsld_destroy(p, true);
+}
+
 int main(void)
 {
     test_sequence_behind();
+    test_sequence_exhausted();
     test_sequence_beyond_space();
     test_geometry();
     test_open();

@@ -89,7 +89,8 @@ typedef enum mhsld_status {
     MHSLD_E_NOT_OWNER,  /* release/commit of blocks this head does not hold so */
     MHSLD_E_NO_GROUP,   /* no such pending reservation */
     MHSLD_E_NOT_IN_GROUP, /* an accepted extent is not part of the reservation */
-    MHSLD_E_NOSPACE,    /* pending-reservation or shared-extent table full */
+    MHSLD_E_NOSPACE,    /* pending-reservation or shared-extent table full, or the
+                           head's operation sequences are used up (seqs_left) */
     MHSLD_E_NOT_SHARABLE, /* shared operation on a region without the sharable flag */
     MHSLD_E_TAG,        /* shared extent exists with another range or tag */
     MHSLD_E_STALE,      /* this handle's incarnation was superseded (fenced) */
@@ -309,6 +310,10 @@ typedef struct mhsld_head_info {
     uint64_t shared_blocks;
     uint32_t nr_pending;     /* pending reservations */
     uint32_t list_generation; /* changes whenever the head's extent list changes */
+    uint64_t seqs_left;      /* operations the head may still make over the state's
+                                life (2^34 - 1 in all; each reserve, commit, release,
+                                shared create or last leave takes one; at 0 they fail
+                                with MHSLD_E_NOSPACE and the state must be re-created) */
 } mhsld_head_info;
 
 mhsld_status mhsld_head_info_get(mhsld_state *st, uint32_t head, mhsld_head_info *out);
