@@ -349,7 +349,8 @@ class TestShow(Base):
         self.assertEqual(len(d["heads"]), 3)
         keys = {"head", "epoch", "alive", "pid", "inflight_op", "owned_blocks",
                 "pending_blocks", "shared_blocks", "owned_bytes", "pending_bytes",
-                "shared_bytes", "nr_pending", "list_generation", "owned", "pending", "shared"}
+                "shared_bytes", "nr_pending", "list_generation", "seqs_left", "owned", "pending",
+                "shared"}
         for i, h in enumerate(d["heads"]):
             self.assertEqual(set(h), keys)
             self.assertEqual(h["head"], i)
@@ -357,7 +358,9 @@ class TestShow(Base):
             self.assertIsNone(h["inflight_op"])
         h0, h1, h2 = d["heads"]
         self.assertEqual((h0["epoch"], h0["owned"], h0["pending"]), (0, [], []))
+        self.assertEqual(h0["seqs_left"], (1 << 34) - 1)  # never made an operation
         self.assertGreater(h1["epoch"], 0)
+        self.assertLess(h1["seqs_left"], (1 << 34) - 1)
         self.assertEqual(self.extents(h1["owned"]), [(8 * M, 2 * M), (12 * M, 4 * M)])
         self.assertEqual((h1["owned_bytes"], h1["owned_blocks"], h1["pending_bytes"]),
                          (6 * M, 3, 0))
