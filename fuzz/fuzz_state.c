@@ -237,12 +237,18 @@ static bool program(mhsld_state *st, const mhsld_geometry *g, bool strict)
                 }
                 if (strict)
                     FUZZ_ASSERT_MSG(ok_or_used_up(st, rc), "commit: %s", mhsld_status_name(rc));
+                /* Not committed (sequences used up): the block stays pending,
+                 * neither accessible nor releasable. */
+                bool committed = rc == MHSLD_OK;
                 bool ok = mhsld_access_ok(h, x.dpa + 8, 8);
-                if (strict && rc == MHSLD_OK)
-                    FUZZ_ASSERT(ok);
+                if (strict)
+                    FUZZ_ASSERT_MSG(ok == committed, "access to a %s block: %d",
+                                    committed ? "committed" : "pending", ok);
                 rc = mhsld_release(h, &x, 1, NULL);
                 if (strict)
-                    FUZZ_ASSERT_MSG(ok_or_used_up(st, rc), "release: %s", mhsld_status_name(rc));
+                    FUZZ_ASSERT_MSG(committed ? ok_or_used_up(st, rc) : rc == MHSLD_E_NOT_OWNER,
+                                    "release of a %s block: %s",
+                                    committed ? "committed" : "pending", mhsld_status_name(rc));
             }
             if (g->regions[r].flags & MHSLD_REGION_SHARABLE) {
                 uint8_t tag[MHSLD_TAG_SIZE] = {0x5A, 0xA5};
