@@ -863,7 +863,7 @@ static int show_json(const struct cmd *c, mhsld_state *st, const struct show_dat
         jadd(h, "shared_bytes", jnew(json_object_new_uint64(hi->shared_blocks * d->g.block_size)));
         jadd(h, "nr_pending", jnew(json_object_new_int64(hi->nr_pending)));
         jadd(h, "list_generation", jnew(json_object_new_int64(hi->list_generation)));
-        jadd(h, "seqs_left", jnew(json_object_new_int64((int64_t)hi->seqs_left)));
+        jadd(h, "seqs_left", jnew(json_object_new_uint64(hi->seqs_left)));
         jadd(h, "owned", jextents(&sh->owned, false));
         jadd(h, "pending", jextents(&sh->pending, false));
         jadd(h, "shared", jextents(&sh->shared, true));
