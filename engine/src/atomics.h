@@ -76,6 +76,19 @@ static inline void mhsld__store64_relaxed(uint64_t *p, uint64_t v)
 {
     __atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
+static inline void mhsld__store32_relaxed(uint32_t *p, uint32_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+/* Single-copy atomic, unordered: for snapshots (snapshot.c). */
+static inline uint64_t mhsld__load64_relaxed(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+static inline uint32_t mhsld__load32_relaxed(const uint32_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
 static inline bool mhsld__cas64(uint64_t *p, uint64_t old, uint64_t nv)
 {
     return __atomic_compare_exchange_n(p, &old, nv, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
@@ -117,6 +130,18 @@ static inline void mhsld__store32(uint32_t *p, uint32_t v)
 static inline void mhsld__store64_relaxed(uint64_t *p, uint64_t v)
 {
     ck_pr_store_64(p, v);
+}
+static inline void mhsld__store32_relaxed(uint32_t *p, uint32_t v)
+{
+    ck_pr_store_32(p, v);
+}
+static inline uint64_t mhsld__load64_relaxed(const uint64_t *p)
+{
+    return ck_pr_load_64(p);
+}
+static inline uint32_t mhsld__load32_relaxed(const uint32_t *p)
+{
+    return ck_pr_load_32(p);
 }
 static inline bool mhsld__cas64(uint64_t *p, uint64_t old, uint64_t nv)
 {

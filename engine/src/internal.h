@@ -32,7 +32,7 @@
 #include "mhsld/mhsld.h"
 
 #define MHSLD__MAGIC 0x0031545344534c48ull /* "HLSDST1\0" little-endian: bytes H L S D S T 1 */
-#define MHSLD__VERSION 2u /* 2: per-head owned maps */
+#define MHSLD__VERSION 2u                  /* 2: per-head owned maps */
 #define MHSLD__BOM 0x01020304u
 #define MHSLD__HDR_SIZE 4096u
 #define MHSLD__INIT_NONE 0u
@@ -181,9 +181,9 @@ typedef struct mhsld__group {
 } mhsld__group;
 
 typedef struct mhsld__headrec {
-    uint64_t epoch;    /* incarnation, bumped by attach */
-    uint64_t seq;      /* last operation sequence used */
-    uint64_t jprog;    /* prog(seq, completed steps) of the journal's op */
+    uint64_t epoch; /* incarnation, bumped by attach */
+    uint64_t seq;   /* last operation sequence used */
+    uint64_t jprog; /* prog(seq, completed steps) of the journal's op */
     uint32_t pid;
     uint32_t list_gen; /* bumped when the head's extent list changes */
     uint8_t pad[32];
@@ -237,7 +237,7 @@ typedef struct mhsld__hdr {
     uint32_t bom;
     uint64_t total_size;
     uint32_t hdr_size;
-    uint32_t init; /* MHSLD__INIT_*; READY is stored last */
+    uint32_t init;     /* MHSLD__INIT_*; READY is stored last */
     uint64_t checksum; /* FNV-1a over version, total_size and geom */
     uint64_t created_ns;
     mhsld__wgeom geom;
@@ -280,7 +280,7 @@ struct mhsld_state {
     char *path; /* as given: for re-opening per head */
     uint8_t *base;
     uint64_t map_len;
-    mhsld_geometry geo;    /* private, validated copy */
+    mhsld_geometry geo; /* private, validated copy */
     uint32_t block_shift;
     uint64_t nr_blocks;
     uint64_t region_first[MHSLD_MAX_REGIONS]; /* block index of each region's first block */
@@ -333,8 +333,53 @@ uint32_t mhsld__block_region(const mhsld_state *st, uint64_t idx);
 /* Validate and normalise a request: sorted, non-overlapping block ranges. */
 mhsld_status mhsld__ranges_from_extents(const mhsld_state *st, const mhsld_extent *ext, size_t n,
                                         mhsld__bext *out, uint32_t *nout);
-/* Are untrusted ranges (from shared memory) valid, sorted and disjoint? */
+
+/* ---- snapshot.c: the one way control data leaves the shared state -------
+ * THE RULE.  Any byte of the mapping may change between two loads (another
+ * head's bug, a hostile co-tenant).  Control data -- a journal, a pending
+ * reservation's ranges, a shared slot's range, anything that steers an index,
+ * a count or a loop -- is read ONCE into private memory by the functions
+ * below, validated there, and only the private copy is used.  A live
+ * operation builds its journal in a private mhsld__jsnap, publishes it, and
+ * never reads it back.  Single data words (block words, occupancy pairs,
+ * slot words, jprog) are loaded once into a local and judged by value.
+ * Do not index or loop over hr->j, hr->groups[] or a slot's range in place. */
+/* Are ranges (private copies) valid, sorted and disjoint? */
 int mhsld__ranges_valid(const mhsld_state *st, const mhsld__bext *r, uint32_t n, uint32_t max);
+/* Relaxed 64-bit word copies to/from the mapping (bytes: a multiple of 8). */
+void mhsld__copy_in(void *dst, const void *src, size_t bytes);
+void mhsld__copy_out(void *dst, const void *src, size_t bytes);
+
+/* A private copy of a journal: what a live operation writes ahead, or what
+ * recovery found (validated by mhsld__journal_snapshot). */
+typedef struct mhsld__jsnap {
+    uint32_t op, n, nacc, slot, gslot;
+    uint64_t seq, group, undo;
+    uint8_t tag[MHSLD_TAG_SIZE];
+    mhsld__bext r[MHSLD__JMAX];
+    mhsld__bext acc[MHSLD_MAX_EXTENTS];
+} mhsld__jsnap;
+
+/* A private, validated copy of a pending reservation's ranges. */
+typedef struct mhsld__gsnap {
+    uint32_t n;
+    mhsld__bext r[MHSLD_MAX_EXTENTS];
+} mhsld__gsnap;
+
+/* Copy head record hr's journal once and validate the copy: MHSLD_OK (op
+ * IDLE, or every field in range for its op: ranges valid, sorted, disjoint
+ * and inside the device; slot, reservation slot, sequence, undo count) or
+ * MHSLD_E_JOURNAL. */
+mhsld_status mhsld__journal_snapshot(const mhsld_state *st, const mhsld__headrec *hr,
+                                     mhsld__jsnap *j);
+/* Write j into the journal, op last (release), jprog = (seq, 0). */
+void mhsld__journal_publish(mhsld__headrec *hr, const mhsld__jsnap *j);
+/* Copy reservation slot g's ranges once and validate them (MHSLD_E_JOURNAL). */
+mhsld_status mhsld__group_snapshot(const mhsld_state *st, const mhsld__headrec *hr, uint32_t g,
+                                   mhsld__gsnap *out);
+void mhsld__group_publish(mhsld__headrec *hr, uint32_t g, const mhsld__bext *r, uint32_t n);
+/* A shared slot's range, each word loaded once; 1 if it is a valid range. */
+int mhsld__slot_range(const mhsld_state *st, uint32_t i, mhsld__bext *r);
 
 /* ---- proto.c: the word-step machinery shared by operations and recovery ---- */
 typedef struct mhsld__op {
@@ -357,18 +402,20 @@ void mhsld__occ_clear(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t i
 void mhsld__fill(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t entry,
                  const mhsld__bext *starts, uint32_t nstarts);
 /* How many steps of `op_seq` on `r` completed (tag check for the last). */
-uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *hr,
-                                uint64_t op_seq, const mhsld__bext *r, uint32_t n,
-                                uint64_t limit);
-void mhsld__journal_begin(mhsld__headrec *hr, uint32_t op, uint64_t seq);
+/* mhsld__completed_steps(): the progress word names another operation or
+ * will not settle (damage); callers treat it as a corrupt journal. */
+#define MHSLD__STEPS_BAD UINT64_MAX
+uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *hr, uint64_t op_seq,
+                                const mhsld__bext *r, uint32_t n, uint64_t limit);
 void mhsld__journal_end(mhsld__headrec *hr);
 void mhsld__bump_list_gen(mhsld__headrec *hr);
 mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *freed);
 mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recover_report *rep);
 int mhsld__group_find(const mhsld_state *st, const mhsld__headrec *hr, uint64_t group);
+/* Commit acc of reservation slot gslot (sequence group), whose ranges grp
+ * the caller snapshotted; frees the rest. */
 mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint32_t gslot, uint64_t group,
-                              const mhsld__bext *acc, uint32_t nacc);
-mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot,
-                                   uint64_t *freed);
+                              const mhsld__gsnap *grp, const mhsld__bext *acc, uint32_t nacc);
+mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot, uint64_t *freed);
 
 #endif /* MHSLD_INTERNAL_H */

@@ -666,16 +666,3 @@ mhsld_status mhsld__ranges_from_extents(const mhsld_state *st, const mhsld_exten
     return MHSLD_OK;
 }
 
-int mhsld__ranges_valid(const mhsld_state *st, const mhsld__bext *r, uint32_t n, uint32_t max)
-{
-    if (n > max)
-        return 0;
-    for (uint32_t i = 0; i < n; i++) {
-        if (r[i].count == 0 || r[i].start >= st->nr_blocks ||
-            r[i].count > st->nr_blocks - r[i].start)
-            return 0;
-        if (i > 0 && r[i - 1].start + r[i - 1].count > r[i].start)
-            return 0;
-    }
-    return 1;
-}

@@ -250,15 +250,6 @@ uint64_t mhsld__next_seq(mhsld__headrec *hr)
     return s;
 }
 
-/* Publish an operation: every field is written before, op last. */
-void mhsld__journal_begin(mhsld__headrec *hr, uint32_t op, uint64_t seq)
-{
-    hr->j.seq = seq;
-    mhsld__store64(&hr->jprog, mhsld__prog(seq, 0));
-    MHSLD__STEP();
-    mhsld__store32(&hr->j.op, op);
-}
-
 void mhsld__journal_end(mhsld__headrec *hr)
 {
     MHSLD__STEP();
@@ -271,13 +262,18 @@ void mhsld__bump_list_gen(mhsld__headrec *hr)
     mhsld__store32(&hr->list_gen, mhsld__load32(&hr->list_gen) + 1);
 }
 
-uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *hr,
-                                uint64_t op_seq, const mhsld__bext *r, uint32_t n, uint64_t base)
+uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *hr, uint64_t op_seq,
+                                const mhsld__bext *r, uint32_t n, uint64_t base)
 {
-    for (;;) {
+    /* Well-behaved heads move jprog past an operation's last step at most
+     * twice here (this CAS, one helper's); a progress word that keeps
+     * changing, or names another operation, is damage. */
+    for (unsigned round = 0; round < 8; round++) {
         uint64_t p1 = mhsld__load64(&hr->jprog);
         uint64_t p = p1 & 0xffffffull;
         uint64_t w, m;
+        if ((p1 >> 24) != (op_seq & MHSLD__SEQ_MASK))
+            return MHSLD__STEPS_BAD;
         if (p < base || !mhsld__step_at(r, n, p - base, &w, &m))
             return p; /* all steps done (or none of this phase) */
         uint64_t tag = mhsld__load64(&st->occ[w].hi);
@@ -288,17 +284,18 @@ uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *
         if (mhsld__load64(&hr->jprog) == p1)
             return p;
     }
+    return MHSLD__STEPS_BAD;
 }
 
 /* Give back word steps [k0, k1) of ranges r, numbering CAS tags from base+k. */
-static uint64_t give_back_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t n,
-                                uint64_t k0, uint64_t k1, uint64_t base)
+static uint64_t give_back_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t k0,
+                                uint64_t k1, uint64_t base)
 {
     uint64_t freed = 0;
     stepit it;
     uint64_t w, m, k = 0;
-    uint64_t free_e = mhsld__entry(MHSLD__E_NOOWNER, MHSLD_BLOCK_FREE,
-                                   mhsld__stamp(op->head, op->seq));
+    uint64_t free_e =
+        mhsld__entry(MHSLD__E_NOOWNER, MHSLD_BLOCK_FREE, mhsld__stamp(op->head, op->seq));
     uint64_t *om = mhsld__owned_map(op->st, op->head);
     stepit_init(&it, r, n);
     while (k < k1 && stepit_next(&it, &w, &m)) {
@@ -378,17 +375,15 @@ static uint64_t claim_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t 
     return k;
 }
 
-/* Finish an UNDO of the first `undo` claimed steps (live or found in a dead
- * head's journal): give back what is still held, release a slot being
- * created, close the journal. */
-static uint64_t undo_resume(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t undo)
+/* Finish an UNDO of the first j->undo claimed steps of j->r, of which the
+ * first `done` give-back steps already happened (a live undo: 0; recovery:
+ * what the progress word and tags say): give back what is still held,
+ * release a slot being created, close the journal. */
+static uint64_t undo_resume(const mhsld__op *op, const mhsld__jsnap *j, uint64_t done)
 {
-    uint64_t done = mhsld__completed_steps(op->st, op->head, op->hr, op->seq, r, n, undo);
-    if (done < undo)
-        done = undo;
-    uint64_t freed = give_back_steps(op, r, n, done - undo, undo, undo);
-    if (op->hr->j.slot != MHSLD__NOSLOT) {
-        mhsld__slot *sl = &op->st->slots[op->hr->j.slot];
+    uint64_t freed = give_back_steps(op, j->r, j->n, done, j->undo, j->undo);
+    if (j->slot != MHSLD__NOSLOT) {
+        mhsld__slot *sl = &op->st->slots[j->slot];
         uint64_t cw = mhsld__slotw(0, MHSLD__SLOT_CREATING, op->head, op->seq);
         MHSLD__STEP();
         (void)mhsld__cas64(&sl->word, cw, 0);
@@ -399,13 +394,16 @@ static uint64_t undo_resume(const mhsld__op *op, const mhsld__bext *r, uint32_t 
 
 /* Switch the journal from a claim phase to UNDO of its first c claimed
  * steps and run it.  The single store of j.op is the switch; undo is
- * written before it. */
-static uint64_t undo_claims(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t c)
+ * written before it.  j is the operation's private journal: updated here
+ * and used as is, never read back from the record. */
+static uint64_t undo_claims(const mhsld__op *op, mhsld__jsnap *j, uint64_t c)
 {
-    op->hr->j.undo = c;
+    j->undo = c;
+    j->op = MHSLD__OP_UNDO;
+    mhsld__store64_relaxed(&op->hr->j.undo, c);
     MHSLD__STEP();
     mhsld__store32(&op->hr->j.op, MHSLD__OP_UNDO);
-    return undo_resume(op, r, n, c);
+    return undo_resume(op, j, 0);
 }
 
 static int group_free_slot(const mhsld__headrec *hr)
@@ -466,24 +464,23 @@ mhsld_status mhsld_reserve(mhsld_head *h, const mhsld_extent *ext, size_t n, uin
     mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr)};
     if (!op.seq)
         return MHSLD_E_NOSPACE;
-    memcpy(hr->j.r, r, nr * sizeof(r[0]));
-    hr->j.n = nr;
-    hr->j.nacc = 0;
-    hr->j.gslot = (uint32_t)g;
-    hr->j.slot = MHSLD__NOSLOT;
-    mhsld__journal_begin(hr, MHSLD__OP_RESERVE, op.seq);
+    mhsld__jsnap j = {.op = MHSLD__OP_RESERVE,
+                      .n = nr,
+                      .slot = MHSLD__NOSLOT,
+                      .gslot = (uint32_t)g,
+                      .seq = op.seq};
+    memcpy(j.r, r, nr * sizeof(r[0]));
+    mhsld__journal_publish(hr, &j);
     uint64_t fail = 0;
     uint64_t pend = mhsld__entry(h->head, MHSLD_BLOCK_PENDING, mhsld__stamp(h->head, op.seq));
     uint64_t total = mhsld__count_steps(r, nr);
     uint64_t c = claim_steps(&op, r, nr, pend, &fail);
     if (c < total) {
         fill_conflict(st, fail, conflict);
-        (void)undo_claims(&op, r, nr, c);
+        (void)undo_claims(&op, &j, c);
         return MHSLD_E_CONFLICT;
     }
-    mhsld__group *gr = &hr->groups[g];
-    memcpy(gr->r, r, nr * sizeof(r[0]));
-    gr->n = nr;
+    mhsld__group_publish(hr, (uint32_t)g, r, nr);
     MHSLD__STEP();
     mhsld__store64(&hr->gseq[g], op.seq);
     mhsld__journal_end(hr);
@@ -535,62 +532,54 @@ static mhsld_status split_group(const mhsld__bext *gr, uint32_t ng, const mhsld_
     return MHSLD_OK;
 }
 
-static uint64_t commit_run(const mhsld__op *op, uint64_t from_step)
+/* Run a commit (j: its private journal) from give-back step from_step. */
+static uint64_t commit_run(const mhsld__op *op, const mhsld__jsnap *j, uint64_t from_step)
 {
     mhsld__headrec *hr = op->hr;
     uint64_t own = mhsld__entry(op->head, MHSLD_BLOCK_OWNED, mhsld__stamp(op->head, op->seq));
     stepit it;
     uint64_t w, m;
     uint64_t *om = mhsld__owned_map(op->st, op->head);
-    stepit_init(&it, hr->j.acc, hr->j.nacc);
+    stepit_init(&it, j->acc, j->nacc);
     while (stepit_next(&it, &w, &m)) {
-        mhsld__fill(op, w, m, own, hr->j.acc, hr->j.nacc);
+        mhsld__fill(op, w, m, own, j->acc, j->nacc);
         uint64_t cur = mhsld__load64(&om[w]); /* accessible once the words say so */
         if ((cur & m) != m) {
             MHSLD__STEP();
             mhsld__store64(&om[w], cur | m);
         }
     }
-    uint64_t freed = give_back_steps(op, hr->j.r, hr->j.n, from_step,
-                                     mhsld__count_steps(hr->j.r, hr->j.n), 0);
-    if (mhsld__load64(&hr->gseq[hr->j.gslot]) == hr->j.group) {
+    uint64_t freed = give_back_steps(op, j->r, j->n, from_step, mhsld__count_steps(j->r, j->n), 0);
+    if (mhsld__load64(&hr->gseq[j->gslot]) == j->group) {
         MHSLD__STEP();
-        mhsld__store64(&hr->gseq[hr->j.gslot], 0);
+        mhsld__store64(&hr->gseq[j->gslot], 0);
     }
-    if (hr->j.nacc)
+    if (j->nacc)
         mhsld__bump_list_gen(hr);
     mhsld__journal_end(hr);
     return freed;
 }
 
 mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint32_t gslot, uint64_t group,
-                              const mhsld__bext *acc, uint32_t nacc)
+                              const mhsld__gsnap *grp, const mhsld__bext *acc, uint32_t nacc)
 {
     mhsld__headrec *hr = &st->heads[head];
-    mhsld__group *gr = &hr->groups[gslot];
-    uint32_t ng = gr->n;
-    mhsld__bext grr[MHSLD_MAX_EXTENTS];
-    if (!mhsld__ranges_valid(st, gr->r, ng, MHSLD_MAX_EXTENTS) || ng == 0)
-        return MHSLD_E_JOURNAL;
-    memcpy(grr, gr->r, ng * sizeof(grr[0]));
-    mhsld__bext rej[MHSLD__JMAX];
-    uint32_t nrej = 0;
-    mhsld_status s = split_group(grr, ng, acc, nacc, rej, &nrej);
+    mhsld__jsnap j = {.op = MHSLD__OP_COMMIT,
+                      .nacc = nacc,
+                      .slot = MHSLD__NOSLOT,
+                      .gslot = gslot,
+                      .group = group};
+    mhsld_status s = split_group(grp->r, grp->n, acc, nacc, j.r, &j.n);
     if (s != MHSLD_OK)
         return s;
     mhsld__op op = {st, head, hr, mhsld__next_seq(hr)};
     if (!op.seq)
         return MHSLD_E_NOSPACE;
-    memcpy(hr->j.r, rej, nrej * sizeof(rej[0]));
-    hr->j.n = nrej;
+    j.seq = op.seq;
     if (nacc)
-        memcpy(hr->j.acc, acc, nacc * sizeof(acc[0]));
-    hr->j.nacc = nacc;
-    hr->j.gslot = gslot;
-    hr->j.group = group;
-    hr->j.slot = MHSLD__NOSLOT;
-    mhsld__journal_begin(hr, MHSLD__OP_COMMIT, op.seq);
-    (void)commit_run(&op, 0);
+        memcpy(j.acc, acc, nacc * sizeof(acc[0]));
+    mhsld__journal_publish(hr, &j);
+    (void)commit_run(&op, &j, 0);
     return MHSLD_OK;
 }
 
@@ -611,7 +600,11 @@ mhsld_status mhsld_commit(mhsld_head *h, uint64_t group, const mhsld_extent *acc
     int g = mhsld__group_find(h->st, h->hr, group);
     if (g < 0)
         return MHSLD_E_NO_GROUP;
-    return mhsld__commit_as(h->st, h->head, (uint32_t)g, group, a, na);
+    mhsld__gsnap grp;
+    s = mhsld__group_snapshot(h->st, h->hr, (uint32_t)g, &grp);
+    if (s != MHSLD_OK)
+        return s;
+    return mhsld__commit_as(h->st, h->head, (uint32_t)g, group, &grp, a, na);
 }
 
 /* ---- release ------------------------------------------------------------ */
@@ -623,11 +616,9 @@ static mhsld_status release_ranges_as(mhsld_state *st, uint32_t head, const mhsl
     mhsld__op op = {st, head, hr, mhsld__next_seq(hr)};
     if (!op.seq)
         return MHSLD_E_NOSPACE;
-    memcpy(hr->j.r, r, nr * sizeof(r[0]));
-    hr->j.n = nr;
-    hr->j.nacc = 0;
-    hr->j.slot = MHSLD__NOSLOT;
-    mhsld__journal_begin(hr, MHSLD__OP_RELEASE, op.seq);
+    mhsld__jsnap j = {.op = MHSLD__OP_RELEASE, .n = nr, .slot = MHSLD__NOSLOT, .seq = op.seq};
+    memcpy(j.r, r, nr * sizeof(r[0]));
+    mhsld__journal_publish(hr, &j);
     (void)give_back_steps(&op, r, nr, 0, mhsld__count_steps(r, nr), 0);
     mhsld__bump_list_gen(hr);
     mhsld__journal_end(hr);
@@ -730,12 +721,10 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
         mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr)};
         if (!op.seq)
             return MHSLD_E_NOSPACE;
-        hr->j.r[0] = r;
-        hr->j.n = 1;
-        hr->j.nacc = 0;
-        hr->j.slot = i;
-        memcpy(hr->j.tag, tag, MHSLD_TAG_SIZE);
-        mhsld__journal_begin(hr, MHSLD__OP_SHARE_NEW, op.seq);
+        mhsld__jsnap j = {.op = MHSLD__OP_SHARE_NEW, .n = 1, .slot = i, .seq = op.seq};
+        j.r[0] = r;
+        memcpy(j.tag, tag, MHSLD_TAG_SIZE);
+        mhsld__journal_publish(hr, &j);
         uint64_t cw = mhsld__slotw(0, MHSLD__SLOT_CREATING, h->head, op.seq);
         MHSLD__STEP();
         if (!mhsld__cas64(&sl->word, 0, cw)) {
@@ -745,9 +734,9 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
         mhsld__store64(&sl->start, r.start);
         mhsld__store64(&sl->count, r.count);
         mhsld__tag_store(sl, tag);
-        uint64_t se = mhsld__entry(MHSLD__E_NOOWNER, MHSLD_BLOCK_SHARED,
-                                   mhsld__stamp(h->head, op.seq)) |
-                      ((uint64_t)i << MHSLD__E_SLOT_SHIFT);
+        uint64_t se =
+            mhsld__entry(MHSLD__E_NOOWNER, MHSLD_BLOCK_SHARED, mhsld__stamp(h->head, op.seq)) |
+            ((uint64_t)i << MHSLD__E_SLOT_SHIFT);
         uint64_t fail = 0;
         uint64_t total = mhsld__count_steps(&r, 1);
         uint64_t c = claim_steps(&op, &r, 1, se, &fail);
@@ -755,7 +744,7 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
             int transient = share_transient(st, fail);
             if (!transient)
                 fill_conflict(st, fail, conflict);
-            (void)undo_claims(&op, &r, 1, c);
+            (void)undo_claims(&op, &j, c);
             return transient ? MHSLD__RETRY : MHSLD_E_CONFLICT;
         }
         MHSLD__STEP();
@@ -794,25 +783,25 @@ mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
     return MHSLD_E_BUSY;
 }
 
-static uint64_t share_retire_run(const mhsld__op *op, uint64_t from_step)
+static uint64_t share_retire_run(const mhsld__op *op, const mhsld__jsnap *j, uint64_t from_step)
 {
     mhsld__headrec *hr = op->hr;
-    uint64_t freed = give_back_steps(op, hr->j.r, hr->j.n, from_step,
-                                     mhsld__count_steps(hr->j.r, hr->j.n), 0);
+    uint64_t freed = give_back_steps(op, j->r, j->n, from_step, mhsld__count_steps(j->r, j->n), 0);
     MHSLD__STEP();
-    mhsld__store64(&op->st->slots[hr->j.slot].word, 0);
+    mhsld__store64(&op->st->slots[j->slot].word, 0);
     mhsld__bump_list_gen(hr);
     mhsld__journal_end(hr);
     return freed;
 }
 
-mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot,
-                                   uint64_t *freed)
+mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot, uint64_t *freed)
 {
     mhsld__slot *sl = &st->slots[slot];
     mhsld__headrec *hr = &st->heads[head];
     uint32_t me = 1u << head;
-    for (;;) {
+    /* Each retry follows a change of the slot word by another head; a word
+     * that changes on every look this often is not a sharer's doing. */
+    for (unsigned tries = 0; tries < MHSLD__SHARE_TRIES; tries++) {
         uint64_t w = mhsld__load64(&sl->word);
         if (mhsld__slot_state(w) != MHSLD__SLOT_ACTIVE || !(mhsld__slot_sharers(w) & me))
             return MHSLD_E_NOT_OWNER;
@@ -825,29 +814,25 @@ mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot
             continue;
         }
         /* Last sharer: retire, journaled, then give the blocks back. */
-        uint64_t ss = mhsld__load64(&sl->start), sc = mhsld__load64(&sl->count);
-        if (sc == 0 || ss >= st->nr_blocks || sc > st->nr_blocks - ss)
+        mhsld__jsnap j = {.op = MHSLD__OP_SHARE_LEAVE, .n = 1, .slot = slot};
+        if (!mhsld__slot_range(st, slot, &j.r[0]))
             return MHSLD_E_CORRUPT;
         mhsld__op op = {st, head, hr, mhsld__next_seq(hr)};
         if (!op.seq)
             return MHSLD_E_NOSPACE;
-        hr->j.r[0].start = ss;
-        hr->j.r[0].count = sc;
-        hr->j.n = 1;
-        hr->j.nacc = 0;
-        hr->j.slot = slot;
-        mhsld__journal_begin(hr, MHSLD__OP_SHARE_LEAVE, op.seq);
+        j.seq = op.seq;
+        mhsld__journal_publish(hr, &j);
         MHSLD__STEP();
-        if (!mhsld__cas64(&sl->word, w,
-                          mhsld__slotw(0, MHSLD__SLOT_RETIRING, head, op.seq))) {
+        if (!mhsld__cas64(&sl->word, w, mhsld__slotw(0, MHSLD__SLOT_RETIRING, head, op.seq))) {
             mhsld__journal_end(hr);
             continue;
         }
-        uint64_t n = share_retire_run(&op, 0);
+        uint64_t n = share_retire_run(&op, &j, 0);
         if (freed)
             *freed += n;
         return MHSLD_OK;
     }
+    return MHSLD_E_BUSY;
 }
 
 mhsld_status mhsld_share_release(mhsld_head *h, const mhsld_extent *ext)
@@ -864,9 +849,10 @@ mhsld_status mhsld_share_release(mhsld_head *h, const mhsld_extent *ext)
     for (uint32_t i = 0; i < MHSLD_MAX_SHARED; i++) {
         mhsld__slot *sl = &h->st->slots[i];
         uint64_t w = mhsld__load64(&sl->word);
+        mhsld__bext sr;
         if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE &&
-            (mhsld__slot_sharers(w) >> h->head & 1u) && mhsld__load64(&sl->start) == r.start &&
-            mhsld__load64(&sl->count) == r.count)
+            (mhsld__slot_sharers(w) >> h->head & 1u) && mhsld__slot_range(h->st, i, &sr) &&
+            sr.start == r.start && sr.count == r.count)
             return mhsld__share_leave_as(h->st, h->head, i, NULL);
     }
     return MHSLD_E_NOT_OWNER;
@@ -883,12 +869,13 @@ mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *fre
         uint64_t seq = mhsld__load64(&hr->gseq[g]);
         if (!seq)
             continue;
-        uint32_t ng = hr->groups[g].n;
-        if (!mhsld__ranges_valid(st, hr->groups[g].r, ng, MHSLD_MAX_EXTENTS))
-            return MHSLD_E_JOURNAL;
-        for (uint32_t i = 0; i < ng; i++)
-            n_freed += hr->groups[g].r[i].count;
-        s = mhsld__commit_as(st, head, g, seq, NULL, 0);
+        mhsld__gsnap grp;
+        s = mhsld__group_snapshot(st, hr, g, &grp);
+        if (s != MHSLD_OK)
+            return s;
+        for (uint32_t i = 0; i < grp.n; i++)
+            n_freed += grp.r[i].count;
+        s = mhsld__commit_as(st, head, g, seq, &grp, NULL, 0);
         if (s != MHSLD_OK)
             return s;
     }
@@ -949,13 +936,42 @@ mhsld_status mhsld_release_all(mhsld_head *h, uint64_t *freed_blocks)
 
 /* ---- access check: the memory hot path ---------------------------------- */
 
-/* A block the head does not own exclusively: may it still access it? */
-static inline bool shared_ok(const mhsld_state *st, uint32_t head, uint64_t e)
+#ifdef MHSLD_TESTING
+static _Thread_local mhsld_access_hook_fn access_hook;
+static _Thread_local void *access_hook_arg;
+
+void mhsld_test_access_hook(mhsld_access_hook_fn fn, void *arg)
 {
+    access_hook = fn;
+    access_hook_arg = arg;
+}
+#define MHSLD__ACCESS_HOOK()                                                                       \
+    do {                                                                                           \
+        if (access_hook) {                                                                         \
+            mhsld_access_hook_fn fn_ = access_hook;                                                \
+            access_hook = NULL;                                                                    \
+            fn_(access_hook_arg);                                                                  \
+        }                                                                                          \
+    } while (0)
+#else
+#define MHSLD__ACCESS_HOOK() ((void)0)
+#endif
+
+/* A block the head does not own exclusively: may it still access it?
+ * Linearizable: the answer held at the instant the slot word was loaded.
+ * The block word is loaded again after the slot word; stamps are never
+ * reused, so an equal word means the block did not change in between, and
+ * a slot is freed (and so can be reused for another extent) only after
+ * every block word of its extent was rewritten FREE. */
+static inline bool shared_ok(const mhsld_state *st, uint32_t head, const uint64_t *bp)
+{
+    uint64_t e = mhsld__load64(bp);
     if (mhsld__e_state(e) != MHSLD_BLOCK_SHARED)
         return false;
+    MHSLD__ACCESS_HOOK();
     uint64_t w = mhsld__load64(&st->slots[mhsld__e_slot(e)].word);
-    return mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u);
+    return mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u) &&
+           mhsld__load64(bp) == e;
 }
 
 static inline bool access_ok(const mhsld_state *st, uint32_t head, uint64_t dpa, uint64_t len)
@@ -966,9 +982,8 @@ static inline bool access_ok(const mhsld_state *st, uint32_t head, uint64_t dpa,
     uint64_t end = dpa + len; /* exclusive */
     while (dpa < end) {
         uint32_t i = 0;
-        while (i < st->geo.nr_regions &&
-               (dpa < st->geo.regions[i].base ||
-                dpa - st->geo.regions[i].base >= st->geo.regions[i].len))
+        while (i < st->geo.nr_regions && (dpa < st->geo.regions[i].base ||
+                                          dpa - st->geo.regions[i].base >= st->geo.regions[i].len))
             i++;
         if (i == st->geo.nr_regions)
             return false;
@@ -984,9 +999,7 @@ static inline bool access_ok(const mhsld_state *st, uint32_t head, uint64_t dpa,
             uint64_t wl = (w << 6) + 63 < b1 ? (w << 6) + 63 : b1;
             uint64_t miss = bits(b & 63, wl - b + 1) & ~mhsld__load64(&om[w]);
             for (; miss; miss &= miss - 1)
-                if (!shared_ok(st, head,
-                               mhsld__load64(&st->blocks[(w << 6) +
-                                                         (uint64_t)__builtin_ctzll(miss)])))
+                if (!shared_ok(st, head, &st->blocks[(w << 6) + (uint64_t)__builtin_ctzll(miss)]))
                     return false;
             b = wl + 1;
         }
@@ -1010,56 +1023,50 @@ bool mhsld_access_check(const mhsld_state *st, uint32_t head, uint64_t dpa, uint
 mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recover_report *rep)
 {
     mhsld__headrec *hr = &st->heads[head];
-    uint32_t opk = mhsld__load32(&hr->j.op);
-    rep->op = opk;
-    if (opk == MHSLD__OP_IDLE)
+    /* The journal is read once, validated, and only this copy is used. */
+    mhsld__jsnap j;
+    mhsld_status s = mhsld__journal_snapshot(st, hr, &j);
+    rep->op = j.op;
+    if (s != MHSLD_OK)
+        return s;
+    if (j.op == MHSLD__OP_IDLE)
         return MHSLD_OK;
-    /* Everything in the journal is untrusted until checked. */
-    uint64_t seq = hr->j.seq;
-    uint32_t n = hr->j.n, nacc = hr->j.nacc, slot = hr->j.slot, gslot = hr->j.gslot;
-    if (opk >= MHSLD__OP__COUNT || seq == 0 || seq > MHSLD__SEQ_MASK ||
-        (mhsld__load64(&hr->jprog) >> 24) != seq ||
-        !mhsld__ranges_valid(st, hr->j.r, n, MHSLD__JMAX) ||
-        (slot != MHSLD__NOSLOT && slot >= MHSLD_MAX_SHARED))
-        return MHSLD_E_JOURNAL;
-    mhsld__op op = {st, head, hr, seq};
-    uint64_t total = mhsld__count_steps(hr->j.r, n);
-    switch (opk) {
+    mhsld__op op = {st, head, hr, j.seq};
+    uint64_t total = mhsld__count_steps(j.r, j.n);
+    uint64_t c = 0;
+    /* How many steps of the operation's own phase completed. */
+    if (j.op != MHSLD__OP_UNDO) {
+        c = mhsld__completed_steps(st, head, hr, j.seq, j.r, j.n, 0);
+        if (c > total && j.op != MHSLD__OP_SHARE_NEW && j.op != MHSLD__OP_SHARE_LEAVE)
+            return MHSLD_E_JOURNAL;
+    }
+    switch (j.op) {
     case MHSLD__OP_RESERVE: {
-        if (gslot >= MHSLD_MAX_PENDING || n == 0 || n > MHSLD_MAX_EXTENTS)
-            return MHSLD_E_JOURNAL;
-        uint64_t c = mhsld__completed_steps(st, head, hr, seq, hr->j.r, n, 0);
-        if (c > total)
-            return MHSLD_E_JOURNAL;
         if (c == total) { /* every claim happened: complete it */
-            uint64_t pend = mhsld__entry(head, MHSLD_BLOCK_PENDING, mhsld__stamp(head, seq));
+            uint64_t pend = mhsld__entry(head, MHSLD_BLOCK_PENDING, mhsld__stamp(head, j.seq));
             stepit it;
             uint64_t w, m;
-            stepit_init(&it, hr->j.r, n);
+            stepit_init(&it, j.r, j.n);
             while (stepit_next(&it, &w, &m))
-                mhsld__fill(&op, w, m, pend, hr->j.r, n);
-            if (mhsld__load64(&hr->gseq[gslot]) != seq) {
-                mhsld__group *gr = &hr->groups[gslot];
-                memcpy(gr->r, hr->j.r, n * sizeof(gr->r[0]));
-                gr->n = n;
+                mhsld__fill(&op, w, m, pend, j.r, j.n);
+            if (mhsld__load64(&hr->gseq[j.gslot]) != j.seq) {
+                mhsld__group_publish(hr, j.gslot, j.r, j.n);
                 MHSLD__STEP();
-                mhsld__store64(&hr->gseq[gslot], seq);
+                mhsld__store64(&hr->gseq[j.gslot], j.seq);
             }
             mhsld__journal_end(hr);
             rep->rolled_forward = 1;
             return MHSLD_OK;
         }
-        rep->blocks_freed += undo_claims(&op, hr->j.r, n, c);
+        rep->blocks_freed += undo_claims(&op, &j, c);
         rep->rolled_back = 1;
         return MHSLD_OK;
     }
     case MHSLD__OP_SHARE_NEW: {
-        if (slot == MHSLD__NOSLOT || n != 1)
-            return MHSLD_E_JOURNAL;
-        uint64_t w = mhsld__load64(&st->slots[slot].word);
-        uint64_t cw = mhsld__slotw(0, MHSLD__SLOT_CREATING, head, seq);
+        uint64_t w = mhsld__load64(&st->slots[j.slot].word);
+        uint64_t cw = mhsld__slotw(0, MHSLD__SLOT_CREATING, head, j.seq);
         if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && mhsld__slot_head(w) == head &&
-            mhsld__slot_seq(w) == (seq & 0xffffffull)) {
+            mhsld__slot_seq(w) == (j.seq & 0xffffffull)) {
             mhsld__journal_end(hr); /* completed; list_gen may miss one bump */
             mhsld__bump_list_gen(hr);
             rep->rolled_forward = 1;
@@ -1070,47 +1077,33 @@ mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recove
             rep->rolled_back = 1;
             return MHSLD_OK;
         }
-        uint64_t c = mhsld__completed_steps(st, head, hr, seq, hr->j.r, n, 0);
         if (c > total)
             return MHSLD_E_JOURNAL;
-        rep->blocks_freed += undo_claims(&op, hr->j.r, n, c);
+        rep->blocks_freed += undo_claims(&op, &j, c);
         rep->rolled_back = 1;
         return MHSLD_OK;
     }
     case MHSLD__OP_UNDO: {
-        uint64_t undo = hr->j.undo;
-        if (undo > total)
+        uint64_t done = mhsld__completed_steps(st, head, hr, j.seq, j.r, j.n, j.undo);
+        if (done == MHSLD__STEPS_BAD)
             return MHSLD_E_JOURNAL;
-        rep->blocks_freed += undo_resume(&op, hr->j.r, n, undo);
+        rep->blocks_freed += undo_resume(&op, &j, done < j.undo ? 0 : done - j.undo);
         rep->rolled_back = 1;
         return MHSLD_OK;
     }
-    case MHSLD__OP_COMMIT: {
-        if (gslot >= MHSLD_MAX_PENDING || nacc > MHSLD_MAX_EXTENTS ||
-            !mhsld__ranges_valid(st, hr->j.acc, nacc, MHSLD_MAX_EXTENTS))
-            return MHSLD_E_JOURNAL;
-        uint64_t c = mhsld__completed_steps(st, head, hr, seq, hr->j.r, n, 0);
-        if (c > total)
-            return MHSLD_E_JOURNAL;
-        rep->blocks_freed += commit_run(&op, c);
+    case MHSLD__OP_COMMIT:
+        rep->blocks_freed += commit_run(&op, &j, c);
         rep->rolled_forward = 1;
         return MHSLD_OK;
-    }
-    case MHSLD__OP_RELEASE: {
-        uint64_t c = mhsld__completed_steps(st, head, hr, seq, hr->j.r, n, 0);
-        if (c > total)
-            return MHSLD_E_JOURNAL;
-        rep->blocks_freed += give_back_steps(&op, hr->j.r, n, c, total, 0);
+    case MHSLD__OP_RELEASE:
+        rep->blocks_freed += give_back_steps(&op, j.r, j.n, c, total, 0);
         mhsld__bump_list_gen(hr);
         mhsld__journal_end(hr);
         rep->rolled_forward = 1;
         return MHSLD_OK;
-    }
     case MHSLD__OP_SHARE_LEAVE: {
-        if (slot == MHSLD__NOSLOT || n != 1)
-            return MHSLD_E_JOURNAL;
-        uint64_t w = mhsld__load64(&st->slots[slot].word);
-        if (w != mhsld__slotw(0, MHSLD__SLOT_RETIRING, head, seq)) {
+        uint64_t w = mhsld__load64(&st->slots[j.slot].word);
+        if (w != mhsld__slotw(0, MHSLD__SLOT_RETIRING, head, j.seq)) {
             /* the retiring CAS did not happen (or the slot is already free) */
             if (mhsld__slot_state(w) == MHSLD__SLOT_FREE)
                 rep->rolled_forward = 1;
@@ -1119,10 +1112,9 @@ mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recove
             mhsld__journal_end(hr);
             return MHSLD_OK;
         }
-        uint64_t c = mhsld__completed_steps(st, head, hr, seq, hr->j.r, n, 0);
         if (c > total)
             return MHSLD_E_JOURNAL;
-        rep->blocks_freed += share_retire_run(&op, c);
+        rep->blocks_freed += share_retire_run(&op, &j, c);
         rep->rolled_forward = 1;
         return MHSLD_OK;
     }
@@ -1180,14 +1172,13 @@ mhsld_status mhsld_pending_get(const mhsld_head *h, uint64_t group, mhsld_extent
     int g = mhsld__group_find(h->st, h->hr, group);
     if (g < 0)
         return MHSLD_E_NO_GROUP;
-    const mhsld__group *gr = &h->hr->groups[g];
-    uint32_t ng = gr->n;
-    if (!mhsld__ranges_valid(h->st, gr->r, ng, MHSLD_MAX_EXTENTS))
+    mhsld__gsnap grp;
+    if (mhsld__group_snapshot(h->st, h->hr, (uint32_t)g, &grp) != MHSLD_OK)
         return MHSLD_E_CORRUPT;
-    for (uint32_t i = 0; i < ng && i < cap; i++) {
-        ext[i].dpa = mhsld__block_dpa(h->st, gr->r[i].start);
-        ext[i].len = gr->r[i].count << h->st->block_shift;
+    for (uint32_t i = 0; i < grp.n && i < cap; i++) {
+        ext[i].dpa = mhsld__block_dpa(h->st, grp.r[i].start);
+        ext[i].len = grp.r[i].count << h->st->block_shift;
     }
-    *n = ng;
+    *n = grp.n;
     return MHSLD_OK;
 }

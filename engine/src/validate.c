@@ -26,7 +26,7 @@
 #include "internal.h"
 
 __attribute__((format(printf, 3, 4))) static mhsld_status fail(char *msg, size_t len,
-                                                                const char *fmt, ...)
+                                                               const char *fmt, ...)
 {
     if (msg && len) {
         va_list ap;
@@ -67,16 +67,19 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
         const mhsld__headrec *hr = &st->heads[hd];
         uint64_t last = mhsld__load64(&hr->seq);
         if (!mhsld__seqs_in_space(hr))
-            return fail(msg, msglen, "head %u has a sequence beyond the sequence space "
-                        "(%u bits)", hd, (unsigned)MHSLD__SEQ_BITS);
+            return fail(msg, msglen,
+                        "head %u has a sequence beyond the sequence space "
+                        "(%u bits)",
+                        hd, (unsigned)MHSLD__SEQ_BITS);
         for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
             uint64_t gs = mhsld__load64(&hr->gseq[g]);
             if (!gs)
                 continue;
             if (gs > last)
-                return fail(msg, msglen, "head %u reservation %llu is ahead of its last "
-                            "sequence %llu", hd, (unsigned long long)gs,
-                            (unsigned long long)last);
+                return fail(msg, msglen,
+                            "head %u reservation %llu is ahead of its last "
+                            "sequence %llu",
+                            hd, (unsigned long long)gs, (unsigned long long)last);
             for (uint32_t g2 = 0; g2 < g; g2++)
                 if (mhsld__load64(&hr->gseq[g2]) == gs)
                     return fail(msg, msglen, "head %u has two reservations %llu", hd,
@@ -89,9 +92,10 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
         if (!stamp)
             continue;
         if (wh >= nh || ws > mhsld__load64(&st->heads[wh].seq))
-            return fail(msg, msglen, "block %llu carries stamp %llu:%llu beyond that head's "
-                        "sequence", (unsigned long long)b, (unsigned long long)wh,
-                        (unsigned long long)ws);
+            return fail(msg, msglen,
+                        "block %llu carries stamp %llu:%llu beyond that head's "
+                        "sequence",
+                        (unsigned long long)b, (unsigned long long)wh, (unsigned long long)ws);
     }
     /* expected[b]: 0 free, 1 + head pending, 0x80 | slot shared */
     uint8_t *expect = calloc(st->nr_blocks ? st->nr_blocks : 1, 1);
@@ -103,14 +107,13 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
         for (uint32_t g = 0; g < MHSLD_MAX_PENDING && s == MHSLD_OK; g++) {
             if (!mhsld__load64(&hr->gseq[g]))
                 continue;
-            uint32_t n = hr->groups[g].n;
-            if (n == 0 || !mhsld__ranges_valid(st, hr->groups[g].r, n, MHSLD_MAX_EXTENTS)) {
+            mhsld__gsnap grp; /* read once; only the checked copy steers the loops */
+            if (mhsld__group_snapshot(st, hr, g, &grp) != MHSLD_OK) {
                 s = fail(msg, msglen, "head %u reservation slot %u has invalid ranges", hd, g);
                 break;
             }
-            for (uint32_t i = 0; i < n && s == MHSLD_OK; i++)
-                for (uint64_t b = hr->groups[g].r[i].start;
-                     b < hr->groups[g].r[i].start + hr->groups[g].r[i].count; b++) {
+            for (uint32_t i = 0; i < grp.n && s == MHSLD_OK; i++)
+                for (uint64_t b = grp.r[i].start; b < grp.r[i].start + grp.r[i].count; b++) {
                     if (expect[b]) {
                         s = fail(msg, msglen, "block %llu is in two reservations",
                                  (unsigned long long)b);
@@ -135,12 +138,12 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
             s = fail(msg, msglen, "shared slot %u has sharers 0x%x for %u heads", i, sh, nh);
             break;
         }
-        uint64_t a = st->slots[i].start, c = st->slots[i].count;
-        if (!c || a >= st->nr_blocks || c > st->nr_blocks - a) {
+        mhsld__bext sr;
+        if (!mhsld__slot_range(st, i, &sr)) {
             s = fail(msg, msglen, "shared slot %u has an invalid range", i);
             break;
         }
-        for (uint64_t b = a; b < a + c; b++) {
+        for (uint64_t b = sr.start; b < sr.start + sr.count; b++) {
             if (expect[b]) {
                 s = fail(msg, msglen, "block %llu is both shared and reserved or shared twice",
                          (unsigned long long)b);
@@ -171,8 +174,7 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
                          (unsigned long long)b, dpa, bit, bs);
                 break;
             }
-            if ((bs == MHSLD_BLOCK_PENDING || bs == MHSLD_BLOCK_OWNED) &&
-                mhsld__e_owner(e) >= nh) {
+            if ((bs == MHSLD_BLOCK_PENDING || bs == MHSLD_BLOCK_OWNED) && mhsld__e_owner(e) >= nh) {
                 s = fail(msg, msglen, "block %llu (dpa 0x%llx) owned by head %u of %u",
                          (unsigned long long)b, dpa, mhsld__e_owner(e), nh);
                 break;
@@ -181,19 +183,25 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
                 owned[mhsld__e_owner(e)] |= 1ull << k;
             uint8_t x = expect[b];
             if (bs == MHSLD_BLOCK_PENDING && x != 1 + mhsld__e_owner(e)) {
-                s = fail(msg, msglen, "block %llu (dpa 0x%llx) pending for head %u outside its "
-                         "reservations", (unsigned long long)b, dpa, mhsld__e_owner(e));
+                s = fail(msg, msglen,
+                         "block %llu (dpa 0x%llx) pending for head %u outside its "
+                         "reservations",
+                         (unsigned long long)b, dpa, mhsld__e_owner(e));
                 break;
             }
             if (bs != MHSLD_BLOCK_PENDING && x && !(x & 0x80u)) {
-                s = fail(msg, msglen, "block %llu (dpa 0x%llx) in a reservation of head %u but "
-                         "state %u", (unsigned long long)b, dpa, x - 1u, bs);
+                s = fail(msg, msglen,
+                         "block %llu (dpa 0x%llx) in a reservation of head %u but "
+                         "state %u",
+                         (unsigned long long)b, dpa, x - 1u, bs);
                 break;
             }
             if ((bs == MHSLD_BLOCK_SHARED) != ((x & 0x80u) != 0) ||
                 (bs == MHSLD_BLOCK_SHARED && mhsld__e_slot(e) != (x & 0x7fu))) {
-                s = fail(msg, msglen, "block %llu (dpa 0x%llx) shared state disagrees with the "
-                         "shared-extent table", (unsigned long long)b, dpa);
+                s = fail(msg, msglen,
+                         "block %llu (dpa 0x%llx) shared state disagrees with the "
+                         "shared-extent table",
+                         (unsigned long long)b, dpa);
                 break;
             }
         }
@@ -202,9 +210,10 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
             if (om != owned[hd]) {
                 uint64_t diff = om ^ owned[hd];
                 uint64_t b = (wd << 6) + (uint64_t)__builtin_ctzll(diff);
-                s = fail(msg, msglen, "block %llu: head %u's owned map says %s but the block "
-                         "word says %s", (unsigned long long)b, hd,
-                         (om >> (b & 63)) & 1 ? "owned" : "not owned",
+                s = fail(msg, msglen,
+                         "block %llu: head %u's owned map says %s but the block "
+                         "word says %s",
+                         (unsigned long long)b, hd, (om >> (b & 63)) & 1 ? "owned" : "not owned",
                          (owned[hd] >> (b & 63)) & 1 ? "owned" : "not owned");
             }
         }
