@@ -49,6 +49,18 @@
  * Progress.  A head retries a CAS only when another head changed other bits
  * of the same pair, i.e. made progress: no livelock among well-behaved heads,
  * and no head ever waits for another.
+ *
+ * Hostile writers.  Everything above assumes heads that follow it; the
+ * mapping is also writable by heads that do not.  So nothing read from it is
+ * trusted twice: control data (a journal, a pending reservation's ranges, a
+ * shared slot's range) is copied once into private memory by snapshot.c,
+ * validated there, and only the copy steers indices and loops; a live
+ * operation keeps its journal in a private copy and never reads back what it
+ * published; data words are loaded once and judged by value; the progress
+ * scan and the last sharer's leave are bounded.  A hostile writer can make
+ * operations fail (MHSLD_E_JOURNAL, MHSLD_E_CORRUPT, MHSLD_E_BUSY) or give
+ * wrong ownership answers about blocks it scribbled over, but every index
+ * stays inside the mapping and every call returns.
  */
 #include <sched.h>
 #include <string.h>
