@@ -154,6 +154,16 @@ static inline void mhsld__fence(void)
 
 #endif
 
+/* A spin-wait hint. */
+static inline void mhsld__pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
 /* 128-bit compare-and-swap of an aligned pair. */
 static inline bool mhsld__cas128(mhsld__pair *p, mhsld__pair old, mhsld__pair nv)
 {

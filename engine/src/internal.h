@@ -186,7 +186,13 @@ typedef struct mhsld__headrec {
     uint64_t jprog; /* prog(seq, completed steps) of the journal's op */
     uint32_t pid;
     uint32_t list_gen; /* bumped when the head's extent list changes */
-    uint8_t pad[32];
+    /* Odd while the head (or whoever acts as it) is taking access away from
+     * it (owned-map bits cleared, a shared extent left); bumped to even when
+     * done.  Lets a multi-block access check prove that no access it saw
+     * was removed while it looked (a seqlock; see access_ok in proto.c).
+     * Zero in states written before it existed (this was padding). */
+    uint64_t revoking;
+    uint8_t pad[24];
     uint64_t gseq[MHSLD_MAX_PENDING]; /* sequence of each pending reservation, 0 = free */
     mhsld__journal j;
     mhsld__group groups[MHSLD_MAX_PENDING];

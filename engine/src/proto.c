@@ -300,6 +300,27 @@ uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *
 }
 
 /* Give back word steps [k0, k1) of ranges r, numbering CAS tags from base+k. */
+/* Taking access away from op->head: begin (odd) before the first store that
+ * removes access, settle (even) after the last.  Settling is idempotent, so
+ * recovery settles whatever a dead head left odd. */
+static void revoke_begin(mhsld__headrec *hr)
+{
+    uint64_t v = mhsld__load64(&hr->revoking);
+    if (!(v & 1)) {
+        MHSLD__STEP();
+        mhsld__store64(&hr->revoking, v + 1);
+    }
+}
+
+static void revoke_settle(mhsld__headrec *hr)
+{
+    uint64_t v = mhsld__load64(&hr->revoking);
+    if (v & 1) {
+        MHSLD__STEP();
+        mhsld__store64(&hr->revoking, v + 1);
+    }
+}
+
 static uint64_t give_back_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t k0,
                                 uint64_t k1, uint64_t base)
 {
@@ -314,6 +335,7 @@ static uint64_t give_back_steps(const mhsld__op *op, const mhsld__bext *r, uint3
         if (k >= k0) {
             uint64_t own = mhsld__load64(&om[w]);
             if (own & m) { /* no longer accessible before the words change */
+                revoke_begin(op->hr);
                 MHSLD__STEP();
                 mhsld__store64(&om[w], own & ~m);
             }
@@ -324,6 +346,7 @@ static uint64_t give_back_steps(const mhsld__op *op, const mhsld__bext *r, uint3
         }
         k++;
     }
+    revoke_settle(op->hr);
     return freed;
 }
 
@@ -818,8 +841,11 @@ mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot
         if (mhsld__slot_state(w) != MHSLD__SLOT_ACTIVE || !(mhsld__slot_sharers(w) & me))
             return MHSLD_E_NOT_OWNER;
         if (mhsld__slot_sharers(w) != me) {
+            revoke_begin(hr);
             MHSLD__STEP();
-            if (mhsld__cas64(&sl->word, w, w & ~(uint64_t)me)) {
+            bool left = mhsld__cas64(&sl->word, w, w & ~(uint64_t)me);
+            revoke_settle(hr);
+            if (left) {
                 mhsld__bump_list_gen(hr);
                 return MHSLD_OK;
             }
@@ -834,8 +860,10 @@ mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot
             return MHSLD_E_NOSPACE;
         j.seq = op.seq;
         mhsld__journal_publish(hr, &j);
+        revoke_begin(hr); /* settled by the give-back, or here */
         MHSLD__STEP();
         if (!mhsld__cas64(&sl->word, w, mhsld__slotw(0, MHSLD__SLOT_RETIRING, head, op.seq))) {
+            revoke_settle(hr);
             mhsld__journal_end(hr);
             continue;
         }
@@ -986,12 +1014,14 @@ static inline bool shared_ok(const mhsld_state *st, uint32_t head, const uint64_
            mhsld__load64(bp) == e;
 }
 
-static inline bool access_ok(const mhsld_state *st, uint32_t head, uint64_t dpa, uint64_t len)
+/* One look at [dpa, end): false as soon as a block is not accessible (which
+ * was true at that block's load: false is always linearizable); *instants
+ * counts the loads a true answer rests on (an owned-map word that grants
+ * some of the blocks, a shared block). */
+static inline bool access_walk(const mhsld_state *st, uint32_t head, uint64_t dpa, uint64_t end,
+                               unsigned *instants)
 {
-    if (len == 0 || dpa + len < dpa)
-        return false;
     const uint64_t *om = mhsld__owned_map(st, head);
-    uint64_t end = dpa + len; /* exclusive */
     while (dpa < end) {
         uint32_t i = 0;
         while (i < st->geo.nr_regions && (dpa < st->geo.regions[i].base ||
@@ -1009,15 +1039,57 @@ static inline bool access_ok(const mhsld_state *st, uint32_t head, uint64_t dpa,
         while (b <= b1) { /* one load of the owned map per 64 blocks */
             uint64_t w = b >> 6;
             uint64_t wl = (w << 6) + 63 < b1 ? (w << 6) + 63 : b1;
-            uint64_t miss = bits(b & 63, wl - b + 1) & ~mhsld__load64(&om[w]);
-            for (; miss; miss &= miss - 1)
+            uint64_t want = bits(b & 63, wl - b + 1), own = mhsld__load64(&om[w]);
+            uint64_t miss = want & ~own;
+            *instants += (want & own) != 0;
+            for (; miss; miss &= miss - 1) {
                 if (!shared_ok(st, head, &st->blocks[(w << 6) + (uint64_t)__builtin_ctzll(miss)]))
                     return false;
+                (*instants)++;
+            }
             b = wl + 1;
         }
         dpa = r->base + last + 1;
     }
     return true;
+}
+
+/* Looks that may meet the head taking access away before a range check
+ * answers false (the head is then in the middle of releasing, for longer
+ * than a check takes; or it died doing so and awaits recovery). */
+#define MHSLD__ACCESS_TRIES 65536
+
+/* Linearizable for a range too.  An answer that rests on one load (a range
+ * inside one owned-map word that grants it, or one shared block, with the
+ * owned-map word granting none of it) holds at that load.  Otherwise each
+ * block's answer holds at
+ * its own instant; access gained meanwhile is harmless (the range was then
+ * accessible at the end), but access lost behind the walk is not, so the
+ * walk is bracketed by the head's `revoking` seqlock: even and unchanged
+ * means no access of this head was taken away while it looked, and every
+ * block seen accessible still was at the second load. */
+static inline bool access_ok(const mhsld_state *st, uint32_t head, uint64_t dpa, uint64_t len)
+{
+    if (len == 0 || dpa + len < dpa)
+        return false;
+    unsigned instants = 0;
+    if (!access_walk(st, head, dpa, dpa + len, &instants))
+        return false;
+    if (instants == 1)
+        return true;
+    const uint64_t *rv = &st->heads[head].revoking;
+    for (unsigned t = 0; t < MHSLD__ACCESS_TRIES; t++) {
+        uint64_t g0 = mhsld__load64(rv);
+        if (g0 & 1) {
+            mhsld__pause();
+            continue;
+        }
+        if (!access_walk(st, head, dpa, dpa + len, &instants))
+            return false;
+        if (mhsld__load64(rv) == g0)
+            return true;
+    }
+    return false;
 }
 
 bool mhsld_access_ok(const mhsld_head *h, uint64_t dpa, uint64_t len)
@@ -1038,6 +1110,8 @@ mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recove
     /* The journal is read once, validated, and only this copy is used. */
     mhsld__jsnap j;
     mhsld_status s = mhsld__journal_snapshot(st, hr, &j);
+    if (s == MHSLD_OK && j.op == MHSLD__OP_IDLE)
+        revoke_settle(hr); /* a dead head may have died between a removal and its settle */
     rep->op = j.op;
     if (s != MHSLD_OK)
         return s;
