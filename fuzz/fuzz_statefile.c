@@ -17,6 +17,9 @@ void fuzz_statefile_create(fuzz_statefile *sf, const void *bytes, size_t len)
 {
     sf->fd = memfd_create("mhsld-fuzz", MFD_CLOEXEC);
     FUZZ_ASSERT_MSG(sf->fd >= 0, "memfd_create: %s", strerror(errno));
+    /* A memfd is made 0777; the engine uses only files private to their
+     * user (mhsld_open: MHSLD_E_PERM otherwise). */
+    FUZZ_ASSERT(fchmod(sf->fd, 0600) == 0);
     FUZZ_ASSERT(ftruncate(sf->fd, (off_t)len) == 0);
     if (bytes && len) {
         size_t done = 0;

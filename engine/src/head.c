@@ -54,19 +54,25 @@ mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_
     mhsld_head *h = calloc(1, sizeof(*h));
     if (!h)
         return MHSLD_E_NOMEM;
-    mhsld_status s = mhsld__lock_head(st, head, &h->lock_fd);
+    h->lock.head = h;
+    mhsld_status s = mhsld__lock_head(st, head, &h->lock);
     if (s != MHSLD_OK) {
         free(h);
         return s;
     }
     mhsld__headrec *hr = &st->heads[head];
-    /* A damaged record is refused before anything is written. */
-    if (!mhsld__seqs_in_space(hr)) {
-        mhsld__unlock_head(h->lock_fd);
+    /* A truncated file (SIGBUS beyond its end) or a damaged record is
+     * refused before anything is written. */
+    s = mhsld__check_size(st);
+    if (s == MHSLD_OK && !mhsld__seqs_in_space(hr))
+        s = MHSLD_E_CORRUPT;
+    if (s != MHSLD_OK) {
+        mhsld__unlock_head(&h->lock);
         free(h);
-        return MHSLD_E_CORRUPT;
+        return s;
     }
     h->st = st;
+    h->state = st;
     h->head = head;
     h->hr = hr;
     h->epoch = mhsld__load64(&hr->epoch) + 1;
@@ -87,7 +93,7 @@ mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_
     memset(&rep, 0, sizeof(rep));
     s = recover_locked(st, head, (flags & MHSLD_ATTACH_KEEP) ? MHSLD_RECOVER_KEEP : 0, &rep);
     if (s != MHSLD_OK) {
-        mhsld__unlock_head(h->lock_fd);
+        mhsld__unlock_head(&h->lock);
         free(h);
         return s;
     }
@@ -99,7 +105,7 @@ void mhsld_detach(mhsld_head *h)
 {
     if (!h)
         return;
-    mhsld__unlock_head(h->lock_fd);
+    mhsld__unlock_head(&h->lock); /* also unlists it (a fenced one: only that) */
     free(h);
 }
 
@@ -122,7 +128,7 @@ uint64_t mhsld_head_epoch(const mhsld_head *h)
 
 mhsld_state *mhsld_head_state(mhsld_head *h)
 {
-    return h ? h->st : NULL;
+    return h ? h->state : NULL;
 }
 
 mhsld_status mhsld_recover(mhsld_state *st, uint32_t head, uint32_t flags,
@@ -136,8 +142,11 @@ mhsld_status mhsld_recover(mhsld_state *st, uint32_t head, uint32_t flags,
     if (!rep)
         rep = &local;
     memset(rep, 0, sizeof(*rep));
-    int fd = -1;
-    mhsld_status s = mhsld__lock_head(st, head, &fd);
+    mhsld_status s = mhsld__check_size(st);
+    if (s != MHSLD_OK)
+        return s;
+    mhsld__lockref lock = {.fd = -1, .head = NULL};
+    s = mhsld__lock_head(st, head, &lock);
     if (s == MHSLD_E_ALIVE && (flags & MHSLD_RECOVER_FORCE)) {
         /* Fence the live incarnation, then act without its lock. */
         mhsld__headrec *hr = &st->heads[head];
@@ -147,7 +156,7 @@ mhsld_status mhsld_recover(mhsld_state *st, uint32_t head, uint32_t flags,
     if (s != MHSLD_OK)
         return s;
     s = recover_locked(st, head, flags, rep);
-    mhsld__unlock_head(fd);
+    mhsld__unlock_head(&lock);
     return s;
 }
 
@@ -159,6 +168,9 @@ mhsld_status mhsld_head_info_get(mhsld_state *st, uint32_t head, mhsld_head_info
         return MHSLD_E_INVAL;
     if (head >= st->geo.nr_heads)
         return MHSLD_E_HEAD;
+    mhsld_status s = mhsld__check_size(st);
+    if (s != MHSLD_OK)
+        return s;
     memset(out, 0, sizeof(*out));
     mhsld__headrec *hr = &st->heads[head];
     out->head = head;
@@ -228,6 +240,9 @@ mhsld_status mhsld_extents_get(mhsld_state *st, uint32_t head, uint32_t kind, si
         return MHSLD_E_INVAL;
     if (head >= st->geo.nr_heads)
         return MHSLD_E_HEAD;
+    mhsld_status s = mhsld__check_size(st);
+    if (s != MHSLD_OK)
+        return s;
     mhsld__headrec *hr = &st->heads[head];
     if (generation)
         *generation = mhsld__load32(&hr->list_gen);
@@ -292,6 +307,9 @@ mhsld_status mhsld_shared_list(mhsld_state *st, mhsld_shared_info *out, size_t c
 {
     if (!st || (cap && !out))
         return MHSLD_E_INVAL;
+    mhsld_status s = mhsld__check_size(st);
+    if (s != MHSLD_OK)
+        return s;
     size_t k = 0, t = 0;
     for (uint32_t i = 0; i < MHSLD_MAX_SHARED; i++) {
         uint64_t w = mhsld__load64(&st->slots[i].word);

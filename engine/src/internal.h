@@ -283,7 +283,8 @@ typedef struct mhsld__layout {
 
 struct mhsld_state {
     int fd;
-    char *path; /* as given: for re-opening per head */
+    int regular; /* a regular file (its size can shrink under us) */
+    char *path;  /* as given: for re-opening per head */
     uint8_t *base;
     uint64_t map_len;
     mhsld_geometry geo; /* private, validated copy */
@@ -305,13 +306,42 @@ static inline uint64_t *mhsld__owned_map(const mhsld_state *st, uint32_t head)
     return st->owned + (uint64_t)head * st->lay.nr_words;
 }
 
+/* A file descriptor that may hold a kernel file lock of this process.  Its
+ * open file description is shared with a child created by fork() (and so
+ * would be its locks): every such descriptor is on a process-wide list, and
+ * the child closes its copies before fork() returns (fork.c). */
+typedef struct mhsld__lockref {
+    int fd;
+    mhsld_head *head; /* the head whose liveness lock this is, or NULL */
+    struct mhsld__lockref *prev, *next;
+} mhsld__lockref;
+
 struct mhsld_head {
+    /* Used by the operations.  In a forked child they point at a fenced
+     * stand-in (fork.c): a head record whose epoch never matches and a state
+     * without regions or blocks, so every operation is refused and every
+     * access check is false without a check on the hot path.  Every path
+     * must therefore refuse an address outside the regions before it reads
+     * a table (as they all do). */
     mhsld_state *st;
-    uint32_t head;
-    int lock_fd; /* holds the head's liveness lock */
-    uint64_t epoch;
     mhsld__headrec *hr;
+    uint32_t head;
+    uint64_t epoch;
+    mhsld_state *state;  /* the state it was attached through (never the stand-in) */
+    mhsld__lockref lock; /* holds the head's liveness lock */
 };
+
+/* ---- fork.c ---- */
+/* The list of lock-holding descriptors is guarded by one mutex, held across
+ * fork() too: a descriptor is created and put on the list, or taken off the
+ * list and closed, under it, so no child ever inherits an unlisted one. */
+/* 0, or -1 if the fork handlers could not be installed (then the guard is
+ * not taken and the caller fails with MHSLD_E_NOMEM). */
+int mhsld__fork_guard_lock(void);
+void mhsld__fork_guard_unlock(void);
+/* Under the guard. */
+void mhsld__lockref_add(mhsld__lockref *r);
+void mhsld__lockref_del(mhsld__lockref *r);
 
 /* ---- crash points (MHSLD_TESTING builds) ---- */
 #ifdef MHSLD_TESTING
@@ -327,8 +357,15 @@ int mhsld__open_path(const char *path, int flags, mode_t mode);
 void mhsld__set_errno(int e);
 /* Is head `head`'s liveness lock held by anyone (other than fd's own OFD)? */
 int mhsld__head_locked(int fd, uint32_t head, int *pid_out);
-mhsld_status mhsld__lock_head(mhsld_state *st, uint32_t head, int *fd_out);
-void mhsld__unlock_head(int fd);
+/* Take head `head`'s liveness lock on a new open file description, listed
+ * in r (r->head set by the caller). */
+mhsld_status mhsld__lock_head(mhsld_state *st, uint32_t head, mhsld__lockref *r);
+/* Drop it: unlist, unlock and close (r->fd < 0: only unlist). */
+void mhsld__unlock_head(mhsld__lockref *r);
+/* MHSLD_E_TRUNCATED if the state's file is now shorter than its layout (a
+ * co-tenant's ftruncate: touching the mapping beyond the end would raise
+ * SIGBUS); one fstat, for the entry points that are not on the hot path. */
+mhsld_status mhsld__check_size(const mhsld_state *st);
 
 /* ---- addresses ---- */
 /* DPA extent -> block range in one region; MHSLD_OK or the precise error. */

@@ -294,29 +294,63 @@ static int reopen(const mhsld_state *st)
     return fd;
 }
 
-mhsld_status mhsld__lock_head(mhsld_state *st, uint32_t head, int *fd_out)
+mhsld_status mhsld__lock_head(mhsld_state *st, uint32_t head, mhsld__lockref *r)
 {
+    r->fd = -1;
+    if (mhsld__fork_guard_lock() != 0)
+        return MHSLD_E_NOMEM;
     int fd = reopen(st);
     if (fd < 0) {
         mhsld__set_errno(errno);
+        mhsld__fork_guard_unlock();
         return MHSLD_E_IO;
     }
     if (ofd_lock(fd, F_WRLCK, MHSLD__LOCK_BASE + (off_t)head, 0) != 0) {
         int e = errno;
         close(fd);
+        mhsld__fork_guard_unlock();
         if (e == EAGAIN || e == EACCES)
             return MHSLD_E_ALIVE;
         mhsld__set_errno(e);
         return MHSLD_E_IO;
     }
-    *fd_out = fd;
+    r->fd = fd;
+    mhsld__lockref_add(r);
+    mhsld__fork_guard_unlock();
     return MHSLD_OK;
 }
 
-void mhsld__unlock_head(int fd)
+void mhsld__unlock_head(mhsld__lockref *r)
 {
-    if (fd >= 0)
-        close(fd); /* closing the only fd of the OFD drops its locks */
+    if (mhsld__fork_guard_lock() != 0)
+        return; /* the handlers were never installed: nothing was listed */
+    /* A fenced handle in a forked child has no descriptor left (fork.c) but
+     * is still listed. */
+    mhsld__lockref_del(r);
+    if (r->fd >= 0) {
+        /* An explicit unlock drops the lock even if some other copy of the
+         * descriptor exists (a child created without the fork handlers). */
+        struct flock fl;
+        memset(&fl, 0, sizeof(fl));
+        fl.l_type = F_UNLCK;
+        fl.l_whence = SEEK_SET; /* l_start 0, l_len 0: every lock of this description */
+        (void)fcntl(r->fd, F_OFD_SETLK, &fl);
+        close(r->fd);
+        r->fd = -1;
+    }
+    mhsld__fork_guard_unlock();
+}
+
+mhsld_status mhsld__check_size(const mhsld_state *st)
+{
+    if (!st->regular)
+        return MHSLD_OK;
+    struct stat sb;
+    if (fstat(st->fd, &sb) != 0) {
+        mhsld__set_errno(errno);
+        return MHSLD_E_IO;
+    }
+    return (uint64_t)sb.st_size < st->map_len ? MHSLD_E_TRUNCATED : MHSLD_OK;
 }
 
 /* Read the header page into *h (a private copy). */
@@ -401,6 +435,7 @@ static mhsld_status initialise(mhsld_state *st, const mhsld_geometry *g, const s
         if (fstatfs(st->fd, &fs) == 0 && (unsigned long)fs.f_type == HUGETLBFS_MAGIC_ &&
             fs.f_bsize > 0)
             flen = align_up(flen, (uint64_t)fs.f_bsize);
+        MHSLD__STEP(); /* crash points: a creator killed here leaves an empty file */
         if ((uint64_t)sb->st_size < flen && ftruncate(st->fd, (off_t)flen) != 0) {
             mhsld__set_errno(errno);
             return MHSLD_E_IO;
@@ -414,9 +449,14 @@ static mhsld_status initialise(mhsld_state *st, const mhsld_geometry *g, const s
     mhsld__hdr *h = st->hdr;
     /* Nothing reads a state that is not READY.  Mark it busy (with the magic,
      * so a creator after a crash here recognises its own half-written state
-     * and initialises it again) before wiping the rest. */
+     * and initialises it again) before wiping the rest.  A creator killed
+     * before the magic leaves a header of zeros but the init word, which
+     * the next creator initialises too (header_fresh). */
+    MHSLD__STEP();
     mhsld__store32(&h->init, MHSLD__INIT_BUSY);
+    MHSLD__STEP();
     h->magic = MHSLD__MAGIC;
+    MHSLD__STEP();
     if (!S_ISREG(sb->st_mode) || sb->st_size > 0) /* a new file reads as zeros already */
         memset(st->base + MHSLD__HDR_SIZE, 0, (size_t)(st->lay.total - MHSLD__HDR_SIZE));
     memset(&h->geom, 0, sizeof(h->geom));
@@ -431,6 +471,7 @@ static mhsld_status initialise(mhsld_state *st, const mhsld_geometry *g, const s
     clock_gettime(CLOCK_REALTIME, &ts);
     h->created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
     /* All-zero block words and pairs are FREE and unheld: nothing to write. */
+    MHSLD__STEP();
     mhsld__store32(&h->init, MHSLD__INIT_READY);
     return MHSLD_OK;
 }
@@ -455,11 +496,111 @@ static int any_head_alive(int fd)
     return 0;
 }
 
+/* Wait at most wait_ms for the initialisation lock: a process holding it
+ * (or frozen inside an initialisation) cannot block an open for longer.
+ * The kernel has no timed F_OFD_SETLKW, so poll with a short backoff. */
+static mhsld_status init_lock(int fd, short type, uint32_t wait_ms)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t t = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+    uint64_t deadline = t + (uint64_t)wait_ms * 1000000ull;
+    uint64_t pause = 100000; /* ns, doubling up to 20 ms */
+    for (;;) {
+        if (ofd_lock(fd, type, MHSLD__LOCK_INIT, 0) == 0)
+            return MHSLD_OK;
+        if (errno != EAGAIN && errno != EACCES) {
+            mhsld__set_errno(errno);
+            return MHSLD_E_IO;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        t = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+        if (t >= deadline)
+            return MHSLD_E_BUSY;
+        uint64_t d = deadline - t < pause ? deadline - t : pause;
+        struct timespec ts = {(time_t)(d / 1000000000ull), (long)(d % 1000000000ull)};
+        nanosleep(&ts, NULL);
+        if (pause < 20000000)
+            pause *= 2;
+    }
+}
+
+/* Open the state's file, listed as a lock holder (the initialisation lock
+ * is taken on it) before any fork() can copy it.  CREATE makes a new file
+ * with O_EXCL and mode 0600 (*created = 1), or opens the existing one. */
+static mhsld_status open_file(const char *path, int create, mhsld__lockref *r, int *created)
+{
+    r->fd = -1;
+    r->head = NULL;
+    *created = 0;
+    for (int tries = 0;; tries++) {
+        if (mhsld__fork_guard_lock() != 0)
+            return MHSLD_E_NOMEM;
+        int fd = -1, e = 0;
+        if (create) {
+            fd = mhsld__open_path(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+            if (fd >= 0)
+                *created = 1;
+            else if (errno == EEXIST)
+                fd = mhsld__open_path(path, O_RDWR, 0);
+        } else {
+            fd = mhsld__open_path(path, O_RDWR, 0);
+        }
+        if (fd >= 0) {
+            r->fd = fd;
+            mhsld__lockref_add(r);
+            mhsld__fork_guard_unlock();
+            return MHSLD_OK;
+        }
+        e = errno;
+        mhsld__fork_guard_unlock();
+        if (create && e == ENOENT && tries < 8)
+            continue; /* removed between the two opens: create it */
+        mhsld__set_errno(e);
+        return e == ENOENT ? MHSLD_E_NOENT : MHSLD_E_IO;
+    }
+}
+
+/* An existing regular file is used only if it is private to this user:
+ * another owner, or write permission for group or other, would let someone
+ * else truncate or rewrite the state under this process; a second link
+ * would be a name the owner of another directory controls.  (No link at all
+ * is an unlinked or anonymous file, e.g. a memfd reached by /proc/self/fd.) */
+static mhsld_status check_private(const struct stat *sb, int created, uint32_t flags)
+{
+    if (created || !S_ISREG(sb->st_mode) || (flags & MHSLD_OPEN_F_ALLOW_FOREIGN))
+        return MHSLD_OK;
+    if (sb->st_uid != geteuid() || (sb->st_mode & (S_IWGRP | S_IWOTH)) || sb->st_nlink > 1)
+        return MHSLD_E_PERM;
+    return MHSLD_OK;
+}
+
+/* A header never written beyond the init word: a file just sized by a
+ * creator that died before (or while) marking it BUSY. */
+static int header_fresh(const mhsld__hdr *h)
+{
+    if (h->init != MHSLD__INIT_NONE && h->init != MHSLD__INIT_BUSY)
+        return 0;
+    mhsld__hdr c = *h;
+    c.init = 0;
+    static const mhsld__hdr zero;
+    return memcmp(&c, &zero, sizeof(c)) == 0;
+}
+
 mhsld_status mhsld_open(const mhsld_open_opts *opts, mhsld_state **out)
 {
-    if (!opts || !out || opts->size != sizeof(*opts) || opts->mode > MHSLD_OPEN_REINIT ||
-        !path_ok(opts->path))
+    if (!opts || !out || (opts->size != sizeof(*opts) && opts->size != MHSLD_OPEN_OPTS_SIZE_V1) ||
+        opts->mode > MHSLD_OPEN_REINIT || !path_ok(opts->path))
         return MHSLD_E_INVAL;
+    uint32_t flags = 0, wait_ms = 0;
+    if (opts->size >= sizeof(*opts)) {
+        flags = opts->flags;
+        wait_ms = opts->init_wait_ms;
+    }
+    if (flags & ~MHSLD_OPEN_F_ALLOW_FOREIGN)
+        return MHSLD_E_INVAL;
+    if (wait_ms == 0)
+        wait_ms = MHSLD_OPEN_INIT_WAIT_DEFAULT_MS;
     *out = NULL;
     int create = opts->mode != MHSLD_OPEN_EXISTING;
     if (create || opts->geometry) {
@@ -476,25 +617,31 @@ mhsld_status mhsld_open(const mhsld_open_opts *opts, mhsld_state **out)
         free(st);
         return MHSLD_E_NOMEM;
     }
-    mhsld_status s = MHSLD_OK;
-    st->fd = mhsld__open_path(opts->path, O_RDWR | (create ? O_CREAT : 0), 0600);
-    if (st->fd < 0) {
-        mhsld__set_errno(errno);
-        s = errno == ENOENT ? MHSLD_E_NOENT : MHSLD_E_IO;
+    mhsld__lockref ref;
+    int created = 0;
+    mhsld_status s = open_file(opts->path, create, &ref, &created);
+    if (s != MHSLD_OK)
         goto fail;
-    }
-    if (ofd_lock(st->fd, create ? F_WRLCK : F_RDLCK, MHSLD__LOCK_INIT, 1) != 0) {
+    st->fd = ref.fd;
+    struct stat sb;
+    if (fstat(st->fd, &sb) != 0) {
         mhsld__set_errno(errno);
         s = MHSLD_E_IO;
-        goto fail;
+        goto unlist;
     }
-    struct stat sb;
+    s = check_private(&sb, created, flags);
+    if (s != MHSLD_OK)
+        goto unlist;
+    s = init_lock(st->fd, create ? F_WRLCK : F_RDLCK, wait_ms);
+    if (s != MHSLD_OK)
+        goto unlist;
     if (fstat(st->fd, &sb) != 0) {
         mhsld__set_errno(errno);
         s = MHSLD_E_IO;
         goto unlock;
     }
     int regular = S_ISREG(sb.st_mode);
+    st->regular = regular;
     mhsld__hdr hdr;
     memset(&hdr, 0, sizeof(hdr));
     int empty = regular && sb.st_size == 0;
@@ -508,7 +655,8 @@ mhsld_status mhsld_open(const mhsld_open_opts *opts, mhsld_state **out)
             goto unlock;
     }
     if (opts->mode == MHSLD_OPEN_REINIT ||
-        (create && (empty || (hdr.magic == MHSLD__MAGIC && hdr.init != MHSLD__INIT_READY)))) {
+        (create && (empty || header_fresh(&hdr) ||
+                    (hdr.magic == MHSLD__MAGIC && hdr.init != MHSLD__INIT_READY)))) {
         s = initialise(st, opts->geometry, &sb);
         goto unlock;
     }
@@ -533,6 +681,11 @@ mhsld_status mhsld_open(const mhsld_open_opts *opts, mhsld_state **out)
     s = map_state(st, st->lay.total);
 unlock:
     ofd_lock(st->fd, F_UNLCK, MHSLD__LOCK_INIT, 0);
+unlist:
+    /* No lock left on this description: a later child may share it. */
+    (void)mhsld__fork_guard_lock(); /* installed by open_file */
+    mhsld__lockref_del(&ref);
+    mhsld__fork_guard_unlock();
     if (s == MHSLD_OK) {
         *out = st;
         return MHSLD_OK;

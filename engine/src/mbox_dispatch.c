@@ -74,6 +74,7 @@ int mhsld_mbox_rc_from_status(mhsld_status st)
     case MHSLD_E_CORRUPT:
     case MHSLD_E_GEOMETRY:
     case MHSLD_E_JOURNAL:
+    case MHSLD_E_PERM:
     case MHSLD_E__COUNT:
     default:
         return MHSLD_CXL_INTERNAL_ERROR;

@@ -42,6 +42,9 @@ static const struct {
     [MHSLD_E_GEOMETRY] = {"MHSLD_E_GEOMETRY", "state geometry differs from the requested one"},
     [MHSLD_E_JOURNAL] = {"MHSLD_E_JOURNAL", "intent journal is corrupt; left untouched"},
     [MHSLD_E_UNSUPPORTED] = {"MHSLD_E_UNSUPPORTED", "operation not supported"},
+    [MHSLD_E_PERM] = {"MHSLD_E_PERM",
+                      "state file is not private to this user (owner, mode or links); "
+                      "refused unless foreign files are allowed"},
 };
 
 const char *mhsld_strerror(mhsld_status st)

@@ -80,7 +80,7 @@ static inline const char *tu_path(char *buf, size_t len, const char *tag)
 
 static inline mhsld_state *tu_create(const char *path, const mhsld_geometry *g)
 {
-    mhsld_open_opts o = {sizeof(o), MHSLD_OPEN_CREATE, path, g};
+    mhsld_open_opts o = {.size = sizeof(o), .mode = MHSLD_OPEN_CREATE, .path = path, .geometry = g};
     mhsld_state *st = NULL;
     mhsld_status s = mhsld_open(&o, &st);
     if (s != MHSLD_OK) {
@@ -92,7 +92,8 @@ static inline mhsld_state *tu_create(const char *path, const mhsld_geometry *g)
 
 static inline mhsld_state *tu_open(const char *path)
 {
-    mhsld_open_opts o = {sizeof(o), MHSLD_OPEN_EXISTING, path, NULL};
+    mhsld_open_opts o = {
+        .size = sizeof(o), .mode = MHSLD_OPEN_EXISTING, .path = path, .geometry = NULL};
     mhsld_state *st = NULL;
     mhsld_status s = mhsld_open(&o, &st);
     if (s != MHSLD_OK) {

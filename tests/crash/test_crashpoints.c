@@ -209,7 +209,8 @@ static mhsld_state *prepare(const char *path, const scenario *sc, mhsld_head **h
                             mhsld_head **h2)
 {
     mhsld_geometry g = geometry();
-    mhsld_open_opts o = {sizeof(o), MHSLD_OPEN_REINIT, path, &g};
+    mhsld_open_opts o = {
+        .size = sizeof(o), .mode = MHSLD_OPEN_REINIT, .path = path, .geometry = &g};
     mhsld_state *st = NULL;
     REQUIRE(mhsld_open(&o, &st) == MHSLD_OK);
     mhsld_head *h0 = tu_attach(st, 0);
@@ -228,16 +229,25 @@ static void finish(mhsld_state *st, mhsld_head *h1, mhsld_head *h2)
 }
 
 /* Run sc->op as head 0 in a child killed before step k (k = 0: no crash).
- * Returns 1 if the child was killed, 0 if it completed. */
-static int run_child_op(mhsld_state *st, const scenario *sc, uint64_t k, mhsld_head *h2)
+ * Returns 1 if the child was killed, 0 if it completed.  A forked child
+ * cannot use this process's head handles (they are fenced in it), so for an
+ * interfering scenario head 2 is handed over: detached here, attached by the
+ * child, attached here again afterwards. */
+static int run_child_op(mhsld_state *st, const scenario *sc, uint64_t k, mhsld_head **h2)
 {
+    if (sc->interfere) {
+        mhsld_detach(*h2);
+        *h2 = NULL;
+    }
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
-        mhsld_head *h0 = NULL;
+        mhsld_head *h0 = NULL, *c2 = NULL;
         if (mhsld_attach(st, 0, MHSLD_ATTACH_KEEP, &h0) != MHSLD_OK)
             _exit(3);
-        ictx c = {h2, k};
+        if (sc->interfere && mhsld_attach(st, 2, MHSLD_ATTACH_KEEP, &c2) != MHSLD_OK)
+            _exit(3);
+        ictx c = {c2, k};
         if (sc->interfere)
             mhsld_test_crash_at(1, interfere, &c);
         else
@@ -247,6 +257,8 @@ static int run_child_op(mhsld_state *st, const scenario *sc, uint64_t k, mhsld_h
     }
     int ws = 0;
     REQUIRE(waitpid(pid, &ws, 0) == pid);
+    if (sc->interfere)
+        *h2 = tu_attach(st, 2);
     if (WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL)
         return 1;
     REQUIRE(WIFEXITED(ws));
@@ -317,7 +329,7 @@ static void enumerate(const scenario *sc, const char *path)
 
     for (uint64_t k = 1; k <= steps + 1; k++) {
         st = prepare(path, sc, &h1, &h2);
-        int killed = run_child_op(st, sc, k, h2);
+        int killed = run_child_op(st, sc, k, &h2);
         CHECK(killed == (k <= steps));
         mhsld_recover_report rep;
         CHECK_OK(mhsld_recover(st, 0, sc->recover_flags, &rep));
@@ -329,7 +341,7 @@ static void enumerate(const scenario *sc, const char *path)
         /* Kill the recovery too, at every one of its steps. */
         for (uint64_t k2 = 1;; k2++) {
             st = prepare(path, sc, &h1, &h2);
-            REQUIRE(run_child_op(st, sc, k, h2) == 1);
+            REQUIRE(run_child_op(st, sc, k, &h2) == 1);
             int rkilled = run_child_recover(st, k2, sc->recover_flags);
             CHECK_OK(mhsld_recover(st, 0, sc->recover_flags, NULL));
             check_outcome(st, sc, &before, &after, k, k2);

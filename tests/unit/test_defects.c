@@ -315,7 +315,8 @@ static void defect7_join_validates(void)
         REQUIRE(pread(fd, &saved, cases[i].len, (off_t)cases[i].off) == (ssize_t)cases[i].len);
         REQUIRE(pwrite(fd, &cases[i].val, cases[i].len, (off_t)cases[i].off) ==
                 (ssize_t)cases[i].len);
-        mhsld_open_opts o = {sizeof(o), MHSLD_OPEN_EXISTING, p, NULL};
+        mhsld_open_opts o = {
+            .size = sizeof(o), .mode = MHSLD_OPEN_EXISTING, .path = p, .geometry = NULL};
         mhsld_state *st = NULL;
         CHECK_ST(mhsld_open(&o, &st), cases[i].want);
         o.mode = MHSLD_OPEN_CREATE; /* a creator does not "repair" it either */
@@ -326,7 +327,8 @@ static void defect7_join_validates(void)
     }
     mhsld_geometry other;
     mhsld_geometry_init(&other, 2, 2 * BS, 0, 64 * BS);
-    mhsld_open_opts o = {sizeof(o), MHSLD_OPEN_EXISTING, p, &other};
+    mhsld_open_opts o = {
+        .size = sizeof(o), .mode = MHSLD_OPEN_EXISTING, .path = p, .geometry = &other};
     mhsld_state *st = NULL;
     CHECK_ST(mhsld_open(&o, &st), MHSLD_E_GEOMETRY);
     mhsld_destroy(p, true);

@@ -70,7 +70,8 @@ static void test_open(void)
     char p[128];
     tu_path(p, sizeof(p), "open");
     mhsld_geometry g = geo2(2, 64);
-    mhsld_open_opts o = {sizeof(o), MHSLD_OPEN_EXISTING, p, NULL};
+    mhsld_open_opts o = {
+        .size = sizeof(o), .mode = MHSLD_OPEN_EXISTING, .path = p, .geometry = NULL};
     mhsld_state *st = NULL;
     CHECK_ST(mhsld_open(&o, &st), MHSLD_E_NOENT);
     CHECK(st == NULL);
@@ -146,7 +147,8 @@ static mhsld_status open_corrupted(size_t off, const void *bytes, size_t n, off_
     if (truncate_to >= 0)
         REQUIRE(ftruncate(fd, truncate_to) == 0);
     close(fd);
-    mhsld_open_opts o = {sizeof(o), MHSLD_OPEN_EXISTING, p, NULL};
+    mhsld_open_opts o = {
+        .size = sizeof(o), .mode = MHSLD_OPEN_EXISTING, .path = p, .geometry = NULL};
     mhsld_state *st = NULL;
     mhsld_status s = mhsld_open(&o, &st);
     mhsld_close(st);
@@ -191,7 +193,7 @@ static void test_corrupt_states(void)
     REQUIRE(write(fd, junk, sizeof(junk)) == (ssize_t)sizeof(junk));
     close(fd);
     mhsld_geometry g = geo2(2, 64);
-    mhsld_open_opts o = {sizeof(o), MHSLD_OPEN_CREATE, p, &g};
+    mhsld_open_opts o = {.size = sizeof(o), .mode = MHSLD_OPEN_CREATE, .path = p, .geometry = &g};
     mhsld_state *st = NULL;
     CHECK_ST(mhsld_open(&o, &st), MHSLD_E_BAD_MAGIC);
     CHECK_ST(mhsld_destroy(p, false), MHSLD_E_BAD_MAGIC);

@@ -94,7 +94,8 @@ static void fx_open(fx *f, const char *name)
     g.ld_map[1] = 1;
     g.ld_map[2] = MHSLD_LD_UNASSIGNED;
     g.ld_map[3] = 2;
-    mhsld_open_opts o = {sizeof(o), MHSLD_OPEN_CREATE, f->path, &g};
+    mhsld_open_opts o = {
+        .size = sizeof(o), .mode = MHSLD_OPEN_CREATE, .path = f->path, .geometry = &g};
     mhsld_status s = mhsld_open(&o, &f->st);
     if (s != MHSLD_OK) {
         fprintf(stderr, "open %s: %s\n", f->path, mhsld_strerror(s));

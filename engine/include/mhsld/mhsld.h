@@ -108,6 +108,9 @@ typedef enum mhsld_status {
     MHSLD_E_GEOMETRY,   /* the state's geometry differs from the one requested */
     MHSLD_E_JOURNAL,    /* a dead head's journal is corrupt: left untouched */
     MHSLD_E_UNSUPPORTED,
+    MHSLD_E_PERM,       /* state file not private to this user (another owner, writable by
+                           group or other, or more than one link): refused without
+                           MHSLD_OPEN_F_ALLOW_FOREIGN */
     MHSLD_E__COUNT
 } mhsld_status;
 
@@ -160,18 +163,43 @@ typedef enum mhsld_open_mode {
     MHSLD_OPEN_REINIT = 2    /* wipe and re-initialise even a live state: explicit only */
 } mhsld_open_mode;
 
+/* mhsld_open_opts.flags: accept a state file that is not private to this
+ * user (see mhsld_open). */
+#define MHSLD_OPEN_F_ALLOW_FOREIGN 0x1u
+#define MHSLD_OPEN_INIT_WAIT_DEFAULT_MS 5000u
+
 typedef struct mhsld_open_opts {
-    uint32_t size;   /* sizeof(mhsld_open_opts) */
+    uint32_t size;   /* sizeof(mhsld_open_opts), or MHSLD_OPEN_OPTS_SIZE_V1 */
     uint32_t mode;   /* mhsld_open_mode */
     const char *path; /* contains '/': a file path; otherwise a POSIX shm name */
     /* Required for CREATE and REINIT.  For EXISTING, NULL accepts any valid
      * geometry; non-NULL must match (else MHSLD_E_GEOMETRY). */
     const mhsld_geometry *geometry;
+    /* Since version 2 of the struct; zero means the default, and a caller
+     * passing MHSLD_OPEN_OPTS_SIZE_V1 gets the defaults. */
+    uint32_t flags;        /* MHSLD_OPEN_F_* */
+    uint32_t init_wait_ms; /* longest wait for another process's initialisation;
+                              0 = MHSLD_OPEN_INIT_WAIT_DEFAULT_MS */
 } mhsld_open_opts;
+
+/* The size of the first version of mhsld_open_opts (up to `geometry`). */
+#define MHSLD_OPEN_OPTS_SIZE_V1 ((uint32_t)offsetof(mhsld_open_opts, flags))
 
 /* Open (and with CREATE/REINIT initialise) a state.  Several processes may
  * race to create the same state: exactly one initialises it, the others wait
- * for it (the wait ends when the initialiser finishes or dies) and join.  */
+ * for it and join.  The wait ends when the initialiser finishes or dies, or
+ * after init_wait_ms with MHSLD_E_BUSY (a process holding the initialisation
+ * lock, or frozen inside it, cannot block an open for longer).  A creator
+ * killed half-way leaves a state that the next CREATE initialises.
+ *
+ * Private files.  CREATE makes a new file with O_EXCL and mode 0600.  A
+ * regular file that already exists (for every mode, EXISTING included) is
+ * used only if it is owned by the caller's effective uid, not writable by
+ * group or other, and has at most one link; otherwise MHSLD_E_PERM, unless
+ * flags has MHSLD_OPEN_F_ALLOW_FOREIGN.  (Another user's file would let that
+ * user truncate or rewrite the state under this process at any time.)
+ * Device files (DAX) are not checked: their owner and mode are the
+ * administrator's. */
 mhsld_status mhsld_open(const mhsld_open_opts *opts, mhsld_state **out);
 /* Unmap and close; accepts NULL.  Never unlinks anything.  Heads attached
  * through this state must be detached first. */
@@ -198,7 +226,16 @@ int mhsld_last_errno(void);
  * refused with MHSLD_E_CORRUPT before anything is written. */
 mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_head **out);
 /* Detach: the head stays as it is in the state (capacity kept, in-flight
- * nothing), its liveness lock is released.  Accepts NULL. */
+ * nothing), its liveness lock is released.  Accepts NULL.
+ *
+ * fork().  A head handle belongs to the process that attached it.  In a
+ * child created by fork() every inherited head handle is fenced: the child's
+ * copy of its liveness lock is closed (so the head reads as dead as soon as
+ * the attaching process dies, whatever the child does), every operation on it
+ * fails with MHSLD_E_STALE, mhsld_access_ok() answers false, and the pending
+ * queries see nothing; mhsld_detach() in the child only frees it.  A child
+ * may attach heads of an inherited state itself.  (Only fork() through the C
+ * library runs the handlers this needs; a raw clone() does not.) */
 void mhsld_detach(mhsld_head *h);
 uint32_t mhsld_head_index(const mhsld_head *h);
 uint64_t mhsld_head_epoch(const mhsld_head *h);
