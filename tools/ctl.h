@@ -21,9 +21,9 @@ enum {
     CTL_EXIT_OK = 0,      /* done; check: accessible; verify: healthy */
     CTL_EXIT_FALSE = 1,   /* check: not accessible; verify: unhealthy */
     CTL_EXIT_USAGE = 2,   /* bad command line or invalid request */
-    CTL_EXIT_REFUSED = 3, /* conflict, not owner, head alive, state exists, ... */
-    CTL_EXIT_STATE = 4,   /* state absent, corrupt, foreign or mismatched */
-    CTL_EXIT_IO = 5       /* other I/O or system errors */
+    CTL_EXIT_REFUSED = 3, /* conflict, not owner, head alive, state exists, not private */
+    CTL_EXIT_STATE = 4,   /* state absent, corrupt, not a state or mismatched */
+    CTL_EXIT_IO = 5       /* other I/O or system errors, file truncated while in use */
 };
 
 /* Room for a one-line error message. */

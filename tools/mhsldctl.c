@@ -9,8 +9,10 @@
  * engine's status becomes a one-line message on stderr and an exit code:
  *
  *   0 ok   1 check false / verify unhealthy   2 usage or invalid request
- *   3 refused (conflict, not owner, head alive, state exists, ...)
- *   4 state absent, corrupt, foreign or mismatched   5 other I/O errors
+ *   3 refused (conflict, not owner, head alive, state exists, state file not
+ *     private to this user, ...)
+ *   4 state absent, corrupt, not an mhsld state or mismatched
+ *   5 other I/O errors, and the state file truncated while in use (SIGBUS)
  *
  * The head verbs (reserve, commit, release, check, share-add, share-release)
  * attach their head with MHSLD_ATTACH_KEEP for the duration of the command
@@ -68,6 +70,7 @@ enum opt_id {
     O_DROP,
     O_TAG,
     O_GROUP,
+    O_ALLOW_FOREIGN,
     O__COUNT
 };
 
@@ -92,6 +95,7 @@ static const struct {
     [O_DROP] = {"drop", false},
     [O_TAG] = {"tag", true},
     [O_GROUP] = {"group", true},
+    [O_ALLOW_FOREIGN] = {"allow-foreign", false},
 };
 
 #define B(o) (1u << (o))
@@ -183,6 +187,7 @@ static int status_exit(mhsld_status s)
     case MHSLD_E_ALIVE:
     case MHSLD_E_BUSY:
     case MHSLD_E_EXISTS:
+    case MHSLD_E_PERM:
         return CTL_EXIT_REFUSED;
     case MHSLD_E_NOENT:
     case MHSLD_E_BAD_MAGIC:
@@ -294,6 +299,14 @@ static int parse_extents(const struct cmd *c, char **args, size_t nargs, mhsld_e
 
 /* ---- opening a state and attaching a head ------------------------------ */
 
+/* What to add to a refused open's message. */
+static const char *open_hint(mhsld_status s)
+{
+    return s == MHSLD_E_PERM ? ": another user could rewrite or truncate it under this process "
+                               "(--allow-foreign uses it anyway)"
+                             : "";
+}
+
 static int open_state(const struct cmd *c, uint32_t mode, const mhsld_geometry *g, mhsld_state **st,
                       mhsld_status *status)
 {
@@ -306,6 +319,8 @@ static int open_state(const struct cmd *c, uint32_t mode, const mhsld_geometry *
     o.mode = mode;
     o.path = c->state;
     o.geometry = g;
+    if (has(c, O_ALLOW_FOREIGN))
+        o.flags |= MHSLD_OPEN_F_ALLOW_FOREIGN;
     s = mhsld_open(&o, st);
     if (status != NULL)
         *status = s;
@@ -313,7 +328,8 @@ static int open_state(const struct cmd *c, uint32_t mode, const mhsld_geometry *
         *st = NULL;
         if (status != NULL)
             return status_exit(s); /* the caller words the message */
-        return fail(c, status_exit(s), "%s: %s", c->state, status_text(s, t, sizeof(t)));
+        return fail(c, status_exit(s), "%s: %s%s", c->state, status_text(s, t, sizeof(t)),
+                    open_hint(s));
     }
     return CTL_EXIT_OK;
 }
@@ -594,7 +610,10 @@ static int verb_create(struct cmd *c)
          * absent (or never initialised) is created by MHSLD_OPEN_CREATE,
          * which also copes with a concurrent creator. */
         mhsld_status es;
-        if (open_state(c, MHSLD_OPEN_EXISTING, NULL, &st, &es) == CTL_EXIT_OK) {
+        rc = open_state(c, MHSLD_OPEN_EXISTING, NULL, &st, &es);
+        if (es == MHSLD_E_PERM)
+            return fail(c, rc, "%s: %s%s", c->state, status_text(es, t, sizeof(t)), open_hint(es));
+        if (rc == CTL_EXIT_OK) {
             mhsld_close(st);
             return fail(c, CTL_EXIT_REFUSED,
                         "%s: state already exists (use --force to re-initialise it, which "
@@ -612,7 +631,7 @@ static int verb_create(struct cmd *c)
         if (status_exit(s) == CTL_EXIT_STATE && !has(c, O_FORCE))
             return fail(c, rc, "%s: %s (an unusable state is in the way; --force overwrites it)",
                         c->state, status_text(s, t, sizeof(t)));
-        return fail(c, rc, "%s: %s", c->state, status_text(s, t, sizeof(t)));
+        return fail(c, rc, "%s: %s%s", c->state, status_text(s, t, sizeof(t)), open_hint(s));
     }
     printf("%s %s: %" PRIu32 " head%s, %" PRIu32 " LD%s, %" PRIu32 " region%s, %" PRIu64
            " blocks of %s (%s)\n",
@@ -1062,7 +1081,8 @@ static int verb_verify(struct cmd *c)
     int rc = open_state(c, MHSLD_OPEN_EXISTING, NULL, &st, &s);
 
     if (rc != CTL_EXIT_OK)
-        return fail(c, rc, "%s: cannot open: %s", c->state, status_text(s, t, sizeof(t)));
+        return fail(c, rc, "%s: cannot open: %s%s", c->state, status_text(s, t, sizeof(t)),
+                    open_hint(s));
     s = mhsld_validate(st, msg, sizeof(msg));
     mhsld_close(st);
     if (s != MHSLD_OK) {
@@ -1407,9 +1427,15 @@ static const char exit_codes_help[] =
     "  0  success (check: accessible; verify: healthy)\n"
     "  1  check: not accessible; verify: the state is unhealthy\n"
     "  2  usage error or invalid request (bad number, extent, head, alignment, range)\n"
-    "  3  refused: conflict, not owner, no such reservation, head alive, state exists\n"
-    "  4  state absent, corrupt, truncated, foreign or of another geometry\n"
-    "  5  other I/O or system error\n";
+    "  3  refused: conflict, not owner, no such reservation, head alive, state\n"
+    "     exists, state busy, state file not private to this user\n"
+    "  4  state absent, corrupt, truncated, not an mhsld state or of another geometry\n"
+    "  5  other I/O or system error; the state file truncated while in use\n";
+
+static const char foreign_help[] =
+    "A state file that is not private to the caller (owned by another user, writable\n"
+    "by group or other, or with a second link) is refused (exit 3): its owner could\n"
+    "rewrite or truncate it under this process.  --allow-foreign uses it anyway.\n";
 
 static const char extent_help[] =
     "EXTENT is DPA+LEN: decimal or 0x hex, with K/M/G/T suffixes (0+2M, 1G+512M,\n"
@@ -1425,7 +1451,7 @@ static int verb_help(struct cmd *c);
 static const struct verb verbs[] = {
     {"create", verb_create,
      B(O_CAPACITY) | B(O_BLOCK_SIZE) | B(O_HEADS) | B(O_LDS) | B(O_BASE) | B(O_REGIONS) |
-         B(O_FORCE),
+         B(O_FORCE) | B(O_ALLOW_FOREIGN),
      0, 0, false,
      "STATE --capacity SIZE [--block-size SIZE] [--heads N]\n"
      "         [--lds N] [--base DPA] [--regions BASE+LEN[:shared],...] [--force]",
@@ -1443,12 +1469,12 @@ static const struct verb verbs[] = {
     {"destroy", verb_destroy, B(O_FORCE), 0, 0, false, "STATE [--force]", "remove a state's name",
      "Refused (exit 3) while a head is attached by a live process, unless --force.\n"
      "Processes that have the state mapped keep using their mapping.\n"},
-    {"show", verb_show, B(O_JSON), 0, 0, false, "STATE [--json]",
+    {"show", verb_show, B(O_JSON) | B(O_ALLOW_FOREIGN), 0, 0, false, "STATE [--json]",
      "print geometry, heads, their extents and shared extents",
      "For each head: incarnation (epoch), liveness, last pid, in-flight operation,\n"
      "owned/pending/shared capacity and extents.  --json prints one JSON object\n"
      "(sizes and DPAs in bytes; tags as UUID strings).\n"},
-    {"map", verb_map, B(O_SVG) | B(O_WIDTH) | B(O_COLOR), 0, 0, false,
+    {"map", verb_map, B(O_SVG) | B(O_WIDTH) | B(O_COLOR) | B(O_ALLOW_FOREIGN), 0, 0, false,
      "STATE [--svg FILE] [--width N] [--color auto|always|never]",
      "draw the ownership map (terminal or SVG)",
      "One cell per block, or per group of blocks on large devices, region by region:\n"
@@ -1458,40 +1484,42 @@ static const struct verb verbs[] = {
      "  --width N    cells per row, 8..1024 (default: fits 80 columns)\n"
      "  --color      ANSI colours: auto (default: when stdout is a terminal and\n"
      "               NO_COLOR is unset), always, never\n"},
-    {"verify", verb_verify, 0, 0, 0, false, "STATE", "run the full validator (mhsld_validate)",
+    {"verify", verb_verify, B(O_ALLOW_FOREIGN), 0, 0, false, "STATE",
+     "run the full validator (mhsld_validate)",
      "Exit 0 and 'healthy', or exit 1 with the validator's one-line finding.  A state\n"
-     "that cannot be opened (corrupt header, truncated, foreign) exits 4.\n"
+     "that cannot be opened (corrupt header, truncated, not a state) exits 4.\n"
      "The verdict is exact only when no operation is in flight.\n"},
-    {"recover", verb_recover, B(O_HEAD) | B(O_KEEP) | B(O_DROP) | B(O_FORCE), 0, 0, false,
-     "STATE --head N [--keep|--drop] [--force]", "recover a dead head",
+    {"recover", verb_recover, B(O_HEAD) | B(O_KEEP) | B(O_DROP) | B(O_FORCE) | B(O_ALLOW_FOREIGN),
+     0, 0, false, "STATE --head N [--keep|--drop] [--force]", "recover a dead head",
      "Finishes or undoes the head's in-flight operation, then --drop (default) frees\n"
      "everything it held, or --keep keeps its committed and shared capacity.\n"
      "A head attached by a live process is refused (exit 3) unless --force, which\n"
      "fences it first (unsafe if it is still issuing operations).\n"},
-    {"reserve", verb_reserve, B(O_HEAD), 1, MHSLD_MAX_EXTENTS, false, "STATE --head N EXTENT...",
-     "all-or-nothing pending claim (as a QMP add does)",
+    {"reserve", verb_reserve, B(O_HEAD) | B(O_ALLOW_FOREIGN), 1, MHSLD_MAX_EXTENTS, false,
+     "STATE --head N EXTENT...", "all-or-nothing pending claim (as a QMP add does)",
      "Prints the reservation's group id.  Any block held by anyone fails the whole\n"
      "request (exit 3) and leaves nothing behind.\n"},
-    {"commit", verb_commit, B(O_HEAD) | B(O_GROUP), 0, MHSLD_MAX_EXTENTS, false,
-     "STATE --head N [--group ID] [EXTENT...]",
+    {"commit", verb_commit, B(O_HEAD) | B(O_GROUP) | B(O_ALLOW_FOREIGN), 0, MHSLD_MAX_EXTENTS,
+     false, "STATE --head N [--group ID] [EXTENT...]",
      "accept extents of the oldest pending reservation, free the rest",
      "As an Add Dynamic Capacity Response does: the listed extents (inside the\n"
      "reservation) become owned, every other block of the reservation becomes free.\n"
      "No extents accepts nothing.  --group picks a reservation other than the oldest.\n"},
-    {"release", verb_release, B(O_HEAD), 1, MHSLD_MAX_EXTENTS, false, "STATE --head N EXTENT...",
-     "give owned capacity back",
+    {"release", verb_release, B(O_HEAD) | B(O_ALLOW_FOREIGN), 1, MHSLD_MAX_EXTENTS, false,
+     "STATE --head N EXTENT...", "give owned capacity back",
      "Every block must be owned by the head (else exit 3, nothing released).\n"},
-    {"check", verb_check, B(O_HEAD), 1, MHSLD_MAX_EXTENTS, false, "STATE --head N EXTENT...",
-     "may the head access every byte of every extent?",
+    {"check", verb_check, B(O_HEAD) | B(O_ALLOW_FOREIGN), 1, MHSLD_MAX_EXTENTS, false,
+     "STATE --head N EXTENT...", "may the head access every byte of every extent?",
      "Prints one line per extent; exit 0 iff all are accessible, else 1.  Extents need\n"
      "not be block aligned (the check is exact to the byte).\n"},
-    {"share-add", verb_share_add, B(O_HEAD) | B(O_TAG), 1, 1, false,
+    {"share-add", verb_share_add, B(O_HEAD) | B(O_TAG) | B(O_ALLOW_FOREIGN), 1, 1, false,
      "STATE --head N --tag TAG EXTENT", "create or join a shared extent (sharable region)",
      "TAG is 32 hex digits or a UUID.  The first head creates the extent, later heads\n"
      "join it with the same range and tag.\n"},
-    {"share-release", verb_share_release, B(O_HEAD), 1, 1, false, "STATE --head N EXTENT",
-     "leave a shared extent", "The blocks become free when the last sharer leaves.\n"},
-    {"session", verb_session, B(O_HEAD) | B(O_KEEP) | B(O_DROP), 0, 0, true,
+    {"share-release", verb_share_release, B(O_HEAD) | B(O_ALLOW_FOREIGN), 1, 1, false,
+     "STATE --head N EXTENT", "leave a shared extent",
+     "The blocks become free when the last sharer leaves.\n"},
+    {"session", verb_session, B(O_HEAD) | B(O_KEEP) | B(O_DROP) | B(O_ALLOW_FOREIGN), 0, 0, true,
      "STATE --head N [--keep|--drop]", "keep a head attached and run commands from stdin (tests)",
      "Attaches the head (default --keep), prints 'ready head N epoch E pid P', then\n"
      "reads one command per line and answers one line each ('ok ...' or\n"
@@ -1516,6 +1544,8 @@ static void print_verb_help(const struct verb *v)
         if (v->fn != verb_recover && v->fn != verb_session)
             printf("\n%s%s", head_attach_help, extent_help);
     }
+    if (v->opts & B(O_ALLOW_FOREIGN))
+        printf("\n%s", foreign_help);
     printf("\n%s", exit_codes_help);
 }
 
@@ -1622,6 +1652,53 @@ static int parse_cmd(struct cmd *c, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
+/* ---- SIGBUS: the state file truncated under the mapping ---------------
+ * Another process that can write the file (its owner: see --allow-foreign)
+ * may ftruncate() it while this tool has it mapped; the next access beyond
+ * the new end raises SIGBUS.  The engine cannot catch it inside a host
+ * process, but this tool owns its process: it reports the cause in one line
+ * and exits with the I/O status instead of dying.  An operation it was
+ * running stops where it was, as if killed, and is left to recovery. */
+
+static const char *sigbus_verb = "", *sigbus_state = "";
+
+static void put_err(const char *s)
+{
+    size_t n = strlen(s);
+
+    while (n > 0) {
+        ssize_t w = write(STDERR_FILENO, s, n);
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void on_sigbus(int sig)
+{
+    (void)sig;
+    put_err(PROG ": ");
+    put_err(sigbus_verb);
+    put_err(": ");
+    put_err(sigbus_state);
+    put_err(": state file truncated while in use (SIGBUS); stopped, any operation in "
+            "progress is left to recovery\n");
+    _exit(CTL_EXIT_IO);
+}
+
+static void catch_sigbus(const struct cmd *c)
+{
+    struct sigaction sa;
+
+    sigbus_verb = c->v->name;
+    sigbus_state = c->state != NULL ? c->state : "";
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_sigbus;
+    sigemptyset(&sa.sa_mask);
+    (void)sigaction(SIGBUS, &sa, NULL);
+}
+
 int main(int argc, char **argv)
 {
     struct cmd c;
@@ -1649,8 +1726,10 @@ int main(int argc, char **argv)
         }
     }
     rc = parse_cmd(&c, argc - 2, argv + 2);
-    if (rc == CTL_EXIT_OK)
+    if (rc == CTL_EXIT_OK) {
+        catch_sigbus(&c);
         rc = c.v->fn(&c);
+    }
     free(c.pos_alloc);
     if (fflush(stdout) != 0 && rc == CTL_EXIT_OK)
         rc = fail(&c, CTL_EXIT_IO, "cannot write output: %s", strerror(errno));

@@ -891,5 +891,65 @@ class TestCrash(Base):
         self.assertGreater(steps, 0)
 
 
+class TestFiles(Base):
+    """The state file: private by default, foreign only on request; truncated
+    under a running command: a clear error (exit 5), not a crash."""
+
+    def test_created_private(self):
+        p = self.create()
+        st = os.stat(p)
+        self.assertEqual(st.st_mode & 0o777, 0o600)
+        self.assertEqual(st.st_uid, os.geteuid())
+
+    def test_foreign_refused(self):
+        p = self.create()
+        self.ok("reserve", p, "--head", 0, "0+4M")
+        self.ok("commit", p, "--head", 0, "0+4M")
+        os.chmod(p, 0o666)  # writable by anyone: someone else could rewrite it
+        for verb in (["show"], ["map"], ["verify"], ["recover", "--head", "1"],
+                     ["reserve", "--head", "1", "8M+2M"], ["check", "--head", "0", "0+2M"],
+                     ["create", "--capacity", "64M"]):
+            self.expect(EXIT_REFUSED, verb[0], p, *verb[1:], err="not private.*--allow-foreign")
+        self.assertEqual(json.loads(self.ok("show", p, "--json", "--allow-foreign"))
+                         ["heads"][0]["owned_bytes"], 4 * M)
+        self.ok("check", p, "--head", 0, "0+2M", "--allow-foreign")
+        self.ok("verify", p, "--allow-foreign")
+        self.expect(EXIT_USAGE, "destroy", p, "--allow-foreign", err="allow-foreign")
+        os.chmod(p, 0o600)
+        self.assertEqual(self.head(p, 0)["owned_bytes"], 4 * M)
+        q = p + "-link"
+        os.link(p, q)
+        self.paths.append(q)
+        self.expect(EXIT_REFUSED, "show", p, err="not private")
+        os.unlink(q)
+        self.ok("show", p)
+        if os.geteuid() == 0:  # another owner (a file someone else made)
+            os.chown(p, 65534, 65534)
+            self.expect(EXIT_REFUSED, "show", p, err="not private")
+            self.ok("show", p, "--allow-foreign")
+        self.assertIn("--allow-foreign", self.ok("show", "--help"))
+
+    def test_truncated_before(self):
+        p = self.create()
+        os.truncate(p, 4096)
+        self.expect(EXIT_STATE, "show", p, err="shorter than its layout")
+
+    def test_truncated_while_in_use(self):
+        p = self.create()
+        s = self.session(p, 0)
+        self.assertEqual(s.cmd("reserve 0+4M").split()[0], "ok")
+        # A co-tenant cuts the file under the session's mapping.
+        os.truncate(p, 4096)
+        self.assertEqual(s.cmd("check 0+2M"), "")  # no answer: the tool stopped
+        s.proc.wait()
+        err = s.proc.stderr.read()
+        self.assertEqual(s.proc.returncode, EXIT_IO, err)
+        self.assertNotRegex(err, r"Sanitizer|runtime error:")
+        lines = err.splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertRegex(lines[0], r"^mhsldctl: session: %s: state file truncated while in use"
+                         % re.escape(p))
+
+
 if __name__ == "__main__":
     unittest.main()
