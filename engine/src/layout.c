@@ -353,9 +353,28 @@ mhsld_status mhsld__check_size(const mhsld_state *st)
     return (uint64_t)sb.st_size < st->map_len ? MHSLD_E_TRUNCATED : MHSLD_OK;
 }
 
-/* Read the header page into *h (a private copy). */
-static mhsld_status read_header(int fd, mhsld__hdr *h)
+/* Read the header into *h (a private copy).  A regular file is read with
+ * pread: if another process has cut it short since its size was checked,
+ * that is MHSLD_E_TRUNCATED, not a SIGBUS on a mapping.  A device (DAX)
+ * supports only mmap, and cannot be truncated. */
+static mhsld_status read_header(int fd, int regular, mhsld__hdr *h)
 {
+    if (regular) {
+        size_t done = 0;
+        while (done < sizeof(*h)) {
+            ssize_t r = pread(fd, (char *)h + done, sizeof(*h) - done, (off_t)done);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0) {
+                mhsld__set_errno(errno);
+                return MHSLD_E_IO;
+            }
+            if (r == 0)
+                return MHSLD_E_TRUNCATED;
+            done += (size_t)r;
+        }
+        return MHSLD_OK;
+    }
     void *p = mmap(NULL, MHSLD__HDR_SIZE, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
         mhsld__set_errno(errno);
@@ -650,7 +669,8 @@ mhsld_status mhsld_open(const mhsld_open_opts *opts, mhsld_state **out)
             s = MHSLD_E_TRUNCATED;
             goto unlock;
         }
-        s = read_header(st->fd, &hdr);
+        MHSLD__STEP(); /* test hook: a co-tenant acts between the checks and the read */
+        s = read_header(st->fd, regular, &hdr);
         if (s != MHSLD_OK)
             goto unlock;
     }
@@ -712,7 +732,7 @@ mhsld_status mhsld_destroy(const char *path, bool force)
             s = MHSLD_E_IO;
         } else if (sb.st_size > 0 && (uint64_t)sb.st_size < MHSLD__HDR_SIZE) {
             s = MHSLD_E_BAD_MAGIC;
-        } else if (sb.st_size > 0 && (s = read_header(fd, &h)) == MHSLD_OK &&
+        } else if (sb.st_size > 0 && (s = read_header(fd, S_ISREG(sb.st_mode), &h)) == MHSLD_OK &&
                    h.magic != MHSLD__MAGIC) {
             s = MHSLD_E_BAD_MAGIC;
         } else if (s == MHSLD_OK && any_head_alive(fd)) {

@@ -573,6 +573,22 @@ static int trunc_open(void *arg)
     return try_open(trunc_path, MHSLD_OPEN_EXISTING, NULL, 0) == MHSLD_E_TRUNCATED ? 0 : 1;
 }
 
+/* The co-tenant's move, run by the engine's test hook inside mhsld_open,
+ * after the file's size was checked and before its header is read. */
+static void cut_to_zero(void *arg)
+{
+    REQUIRE(truncate((const char *)arg, 0) == 0);
+}
+
+static int trunc_during_open(void *arg)
+{
+    mhsld_test_crash_at(1, cut_to_zero, arg);
+    mhsld_status s = try_open(arg, MHSLD_OPEN_EXISTING, NULL, 0);
+    uint64_t steps = mhsld_test_steps();
+    mhsld_test_crash_at(0, NULL, NULL);
+    return s == MHSLD_E_TRUNCATED && steps >= 1 ? 0 : 1;
+}
+
 static void test_truncated(void)
 {
     char p[128];
@@ -595,6 +611,11 @@ static void test_truncated(void)
     REQUIRE(truncate(p, 0) == 0);
     CHECK(in_child(trunc_attach, st, 20) == 0);
     mhsld_close(st);
+    CHECK_OK(mhsld_destroy(p, true));
+    /* Cut while mhsld_open is between its size check and its header read. */
+    tu_path(p, sizeof(p), "trunc-open");
+    mhsld_close(tu_create(p, &g));
+    CHECK(in_child(trunc_during_open, p, 20) == 0);
     CHECK_OK(mhsld_destroy(p, true));
 }
 

@@ -11,7 +11,9 @@
  * forked process) or longjmp() out of the engine (a simulated crash inside
  * one process, followed by mhsld_test_abandon()).  Enumerating k = 1, 2, ...
  * until an operation completes without reaching k visits every crash point
- * of that operation.
+ * of that operation.  mhsld_open() counts one more point, just before it
+ * reads an existing state's header, where a test may act as a co-tenant
+ * (truncate the file, say) without crashing.
  */
 #ifndef MHSLD_TESTING_H
 #define MHSLD_TESTING_H
