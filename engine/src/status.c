@@ -27,7 +27,8 @@ static const struct {
                          "sequences used up"},
     [MHSLD_E_NOT_SHARABLE] = {"MHSLD_E_NOT_SHARABLE", "region is not sharable"},
     [MHSLD_E_TAG] = {"MHSLD_E_TAG", "shared extent exists with another range or tag"},
-    [MHSLD_E_STALE] = {"MHSLD_E_STALE", "head handle is stale: a newer incarnation attached"},
+    [MHSLD_E_STALE] = {"MHSLD_E_STALE", "head handle is stale: a newer incarnation attached, "
+                                        "or the handle was inherited through fork()"},
     [MHSLD_E_ALIVE] = {"MHSLD_E_ALIVE", "head is attached by a live process"},
     [MHSLD_E_BUSY] = {"MHSLD_E_BUSY", "state is being initialised or recovered"},
     [MHSLD_E_NOENT] = {"MHSLD_E_NOENT", "state does not exist"},

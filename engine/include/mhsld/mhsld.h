@@ -93,7 +93,8 @@ typedef enum mhsld_status {
                            head's operation sequences are used up (seqs_left) */
     MHSLD_E_NOT_SHARABLE, /* shared operation on a region without the sharable flag */
     MHSLD_E_TAG,        /* shared extent exists with another range or tag */
-    MHSLD_E_STALE,      /* this handle's incarnation was superseded (fenced) */
+    MHSLD_E_STALE,      /* this handle's incarnation was superseded (fenced), or the
+                           handle was inherited by a forked child */
     MHSLD_E_ALIVE,      /* head is attached by a live process */
     MHSLD_E_BUSY,       /* state is being (re)initialised or recovered */
     MHSLD_E_NOENT,      /* state does not exist */
