@@ -91,7 +91,12 @@ mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_
         mhsld__store64(&hr->seq, seq);
     mhsld_recover_report rep;
     memset(&rep, 0, sizeof(rep));
-    s = recover_locked(st, head, (flags & MHSLD_ATTACH_KEEP) ? MHSLD_RECOVER_KEEP : 0, &rep);
+    mhsld__lockref actor = {.fd = -1, .head = NULL};
+    s = mhsld__lock_actor(st, head, &actor); /* a FORCE recoverer may still act */
+    if (s == MHSLD_OK) {
+        s = recover_locked(st, head, (flags & MHSLD_ATTACH_KEEP) ? MHSLD_RECOVER_KEEP : 0, &rep);
+        mhsld__unlock_head(&actor);
+    }
     if (s != MHSLD_OK) {
         mhsld__unlock_head(&h->lock);
         free(h);
@@ -145,18 +150,25 @@ mhsld_status mhsld_recover(mhsld_state *st, uint32_t head, uint32_t flags,
     mhsld_status s = mhsld__check_size(st);
     if (s != MHSLD_OK)
         return s;
+    /* One actor at a time besides the head's own handle: another recoverer
+     * or an attach recovering the head makes this BUSY (with FORCE, the
+     * liveness lock alone would not tell a live head from a recoverer). */
+    mhsld__lockref actor = {.fd = -1, .head = NULL};
+    s = mhsld__lock_actor(st, head, &actor);
+    if (s != MHSLD_OK)
+        return s;
     mhsld__lockref lock = {.fd = -1, .head = NULL};
     s = mhsld__lock_head(st, head, &lock);
     if (s == MHSLD_E_ALIVE && (flags & MHSLD_RECOVER_FORCE)) {
         /* Fence the live incarnation, then act without its lock. */
         mhsld__headrec *hr = &st->heads[head];
         mhsld__store64(&hr->epoch, mhsld__load64(&hr->epoch) + 1);
-        return recover_locked(st, head, flags, rep);
+        s = recover_locked(st, head, flags, rep);
+    } else if (s == MHSLD_OK) {
+        s = recover_locked(st, head, flags, rep);
+        mhsld__unlock_head(&lock);
     }
-    if (s != MHSLD_OK)
-        return s;
-    s = recover_locked(st, head, flags, rep);
-    mhsld__unlock_head(&lock);
+    mhsld__unlock_head(&actor);
     return s;
 }
 
@@ -255,11 +267,10 @@ mhsld_status mhsld_extents_get(mhsld_state *st, uint32_t head, uint32_t kind, si
     for (uint64_t b = 0; b <= st->nr_blocks; b++) {
         uint64_t e = b < st->nr_blocks ? mhsld__load64(&st->blocks[b]) : 0;
         uint32_t bs = mhsld__e_state(e);
-        int mine = b < st->nr_blocks && mhsld__e_owner(e) == head &&
-                   ((want_own && bs == MHSLD_BLOCK_OWNED) ||
-                    (want_pend && bs == MHSLD_BLOCK_PENDING));
-        int cont = mine && run_len && !(e & MHSLD__E_START) &&
-                   mhsld__e_stamp(e) == prev_stamp &&
+        int mine =
+            b < st->nr_blocks && mhsld__e_owner(e) == head &&
+            ((want_own && bs == MHSLD_BLOCK_OWNED) || (want_pend && bs == MHSLD_BLOCK_PENDING));
+        int cont = mine && run_len && !(e & MHSLD__E_START) && mhsld__e_stamp(e) == prev_stamp &&
                    mhsld__block_region(st, b) == mhsld__block_region(st, run_start);
         if (run_len && !cont) {
             if (idx >= start && out < cap) {
@@ -282,8 +293,8 @@ mhsld_status mhsld_extents_get(mhsld_state *st, uint32_t head, uint32_t kind, si
             uint32_t i = mhsld__e_slot(e);
             uint64_t w = mhsld__load64(&st->slots[i].word);
             mhsld__bext r;
-            if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u) &&
-                slot_range(st, i, &r) && r.start == b) {
+            if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE &&
+                (mhsld__slot_sharers(w) >> head & 1u) && slot_range(st, i, &r) && r.start == b) {
                 if (idx >= start && out < cap) {
                     ext[out].dpa = mhsld__block_dpa(st, b);
                     ext[out].len = r.count << st->block_shift;

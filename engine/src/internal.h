@@ -43,6 +43,12 @@
  * need the bytes to exist). */
 #define MHSLD__LOCK_BASE (1ll << 40)
 #define MHSLD__LOCK_INIT (MHSLD__LOCK_BASE + 4096)
+/* One byte per head held by whoever acts as that head from outside its own
+ * handle: attach's recovery of the previous incarnation and every
+ * mhsld_recover(), FORCE included.  The liveness lock cannot serve: FORCE
+ * acts on a head whose liveness lock is held, which may be another
+ * recoverer's, not a live head's. */
+#define MHSLD__LOCK_ACTOR (MHSLD__LOCK_BASE + 64)
 
 /* ---- block word ----------------------------------------------------------
  * bits  0..5   owner head (exclusive states); 63 = none
@@ -361,6 +367,8 @@ int mhsld__head_locked(int fd, uint32_t head, int *pid_out);
  * in r (r->head set by the caller). */
 mhsld_status mhsld__lock_head(mhsld_state *st, uint32_t head, mhsld__lockref *r);
 /* Drop it: unlist, unlock and close (r->fd < 0: only unlist). */
+/* The head's actor lock (MHSLD__LOCK_ACTOR): MHSLD_E_BUSY if held. */
+mhsld_status mhsld__lock_actor(mhsld_state *st, uint32_t head, mhsld__lockref *r);
 void mhsld__unlock_head(mhsld__lockref *r);
 /* MHSLD_E_TRUNCATED if the state's file is now shorter than its layout (a
  * co-tenant's ftruncate: touching the mapping beyond the end would raise

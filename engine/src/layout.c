@@ -237,8 +237,8 @@ static int path_ok(const char *path)
     size_t n = strnlen(path, PATH_MAX);
     if (n >= PATH_MAX)
         return 0;
-    if (!strchr(path, '/') && (n > NAME_MAX - 1 || strcmp(path, ".") == 0 ||
-                               strcmp(path, "..") == 0))
+    if (!strchr(path, '/') &&
+        (n > NAME_MAX - 1 || strcmp(path, ".") == 0 || strcmp(path, "..") == 0))
         return 0;
     return 1;
 }
@@ -294,7 +294,7 @@ static int reopen(const mhsld_state *st)
     return fd;
 }
 
-mhsld_status mhsld__lock_head(mhsld_state *st, uint32_t head, mhsld__lockref *r)
+static mhsld_status lock_byte(mhsld_state *st, off_t off, mhsld__lockref *r)
 {
     r->fd = -1;
     if (mhsld__fork_guard_lock() != 0)
@@ -305,7 +305,7 @@ mhsld_status mhsld__lock_head(mhsld_state *st, uint32_t head, mhsld__lockref *r)
         mhsld__fork_guard_unlock();
         return MHSLD_E_IO;
     }
-    if (ofd_lock(fd, F_WRLCK, MHSLD__LOCK_BASE + (off_t)head, 0) != 0) {
+    if (ofd_lock(fd, F_WRLCK, off, 0) != 0) {
         int e = errno;
         close(fd);
         mhsld__fork_guard_unlock();
@@ -318,6 +318,17 @@ mhsld_status mhsld__lock_head(mhsld_state *st, uint32_t head, mhsld__lockref *r)
     mhsld__lockref_add(r);
     mhsld__fork_guard_unlock();
     return MHSLD_OK;
+}
+
+mhsld_status mhsld__lock_head(mhsld_state *st, uint32_t head, mhsld__lockref *r)
+{
+    return lock_byte(st, MHSLD__LOCK_BASE + (off_t)head, r);
+}
+
+mhsld_status mhsld__lock_actor(mhsld_state *st, uint32_t head, mhsld__lockref *r)
+{
+    mhsld_status s = lock_byte(st, MHSLD__LOCK_ACTOR + (off_t)head, r);
+    return s == MHSLD_E_ALIVE ? MHSLD_E_BUSY : s;
 }
 
 void mhsld__unlock_head(mhsld__lockref *r)
@@ -838,4 +849,3 @@ mhsld_status mhsld__ranges_from_extents(const mhsld_state *st, const mhsld_exten
     *nout = (uint32_t)n;
     return MHSLD_OK;
 }
-

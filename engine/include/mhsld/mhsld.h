@@ -224,7 +224,8 @@ int mhsld_last_errno(void);
  * recovers the previous incarnation's in-flight operation and, with
  * MHSLD_ATTACH_DROP, frees everything it held (a rebooted host owns nothing).
  * A head record whose sequences are out of the engine's range (damage) is
- * refused with MHSLD_E_CORRUPT before anything is written. */
+ * refused with MHSLD_E_CORRUPT before anything is written; MHSLD_E_BUSY while
+ * a forced mhsld_recover() of the head is still running. */
 mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_head **out);
 /* Detach: the head stays as it is in the state (capacity kept, in-flight
  * nothing), its liveness lock is released.  Accepts NULL.
@@ -330,7 +331,11 @@ typedef struct mhsld_recover_report {
 
 /* Recover a dead head (MHSLD_E_ALIVE for a live one unless FORCE): finish or
  * undo its in-flight operation, then apply the DROP/KEEP policy.  A head
- * record whose sequences are out of range is refused (MHSLD_E_CORRUPT). */
+ * record whose sequences are out of range is refused (MHSLD_E_CORRUPT).
+ * One recoverer at a time acts as a head: MHSLD_E_BUSY while another
+ * mhsld_recover() of it, or an attach recovering it, is running (so FORCE
+ * never runs beside a recoverer; it still runs beside the live head it
+ * fences, hence "unsafe if it is still issuing operations"). */
 mhsld_status mhsld_recover(mhsld_state *st, uint32_t head, uint32_t flags,
                            mhsld_recover_report *rep);
 const char *mhsld_op_name(uint32_t op);
