@@ -64,6 +64,7 @@
  */
 #include <sched.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -692,6 +693,18 @@ mhsld_status mhsld_release(mhsld_head *h, const mhsld_extent *ext, size_t n,
 /* Internal: a shared create met a creation or a claim in progress. */
 #define MHSLD__RETRY MHSLD_E__COUNT
 #define MHSLD__SHARE_TRIES 4096
+/* How long a shared add waits, in all, for another head's create or retire
+ * of an overlapping extent to finish.  A time, not a count of tries: one try
+ * scans the whole range, which a co-tenant's stray bit (or a head that died
+ * mid-claim and awaits recovery) would otherwise make it repeat 4096 times. */
+#define MHSLD__SHARE_WAIT_NS (200ull * 1000 * 1000)
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
 
 /* A shared create found block b held.  If an exclusive owner holds it,
  * that is a conflict in any order.  If a shared extent holds it (being
@@ -808,14 +821,16 @@ mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
         return MHSLD_E_NOT_SHARABLE;
     /* Two heads adding the same new shared extent at once: one creates it,
      * the other waits for the creation to finish and joins.  The wait is
-     * bounded (a creator that died mid-way needs recovery first). */
-    for (unsigned tries = 0; tries < MHSLD__SHARE_TRIES; tries++) {
+     * bounded in time (a creator that died mid-way needs recovery first). */
+    uint64_t deadline = now_ns() + MHSLD__SHARE_WAIT_NS;
+    for (;;) {
         s = share_add_once(h, &r, ext->dpa, tag, conflict);
         if (s != MHSLD__RETRY)
             return s;
+        if (now_ns() > deadline)
+            return MHSLD_E_BUSY;
         sched_yield();
     }
-    return MHSLD_E_BUSY;
 }
 
 static uint64_t share_retire_run(const mhsld__op *op, const mhsld__jsnap *j, uint64_t from_step)
@@ -952,18 +967,23 @@ mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *fre
         if (s != MHSLD_OK)
             return s;
     }
+    mhsld_status first_err = MHSLD_OK;
     for (uint32_t i = 0; i < MHSLD_MAX_SHARED; i++) {
         uint64_t w = mhsld__load64(&st->slots[i].word);
         if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u)) {
-            /* Counts only if last; a slot that changed meanwhile is not ours to leave. */
+            /* Counts only if last.  NOT_OWNER: the slot changed meanwhile and
+             * is not ours to leave; any other failure leaves the head a
+             * sharer, which the caller must hear of (after trying the rest). */
             s = mhsld__share_leave_as(st, head, i, &n_freed);
             if (s == MHSLD_E_NOSPACE)
                 return s;
+            if (s != MHSLD_OK && s != MHSLD_E_NOT_OWNER && first_err == MHSLD_OK)
+                first_err = s;
         }
     }
     if (freed)
         *freed = n_freed;
-    return MHSLD_OK;
+    return first_err;
 }
 
 mhsld_status mhsld_release_all(mhsld_head *h, uint64_t *freed_blocks)

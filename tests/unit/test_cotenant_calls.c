@@ -554,7 +554,34 @@ static void validate_races_writer(void)
     world_end(&w);
 }
 
-/* argv[1], optional: run one part only (live, tables, recovery, validate). */
+/* A shared extent's slot range made invalid by the co-tenant: the dead head's
+ * recovery with DROP cannot leave it, and must say so rather than MHSLD_OK
+ * (the head would stay a sharer for ever while recovery reported success). */
+static void drop_reports_failed_leave(void)
+{
+    world w;
+    world_make(&w, &SCEN[0]);
+    mhsld_extent x = {SH_BASE + 40 * BS, 4 * BS};
+    REQUIRE(mhsld_share_add(w.h0, &x, TAG, NULL) == MHSLD_OK);
+    mhsld_shared_info si;
+    size_t n = 0, total = 0;
+    REQUIRE(mhsld_shared_list(w.st, &si, 1, &n, &total) == MHSLD_OK && n == 1);
+    cotenant c = {.head = 0};
+    ct_map(&c, w.path);
+    mhsld__slot *sl = (mhsld__slot *)(void *)(c.map + c.lay.slots_off);
+    w64(&sl[si.slot].count, 0);
+    mhsld_detach(w.h0);
+    w.h0 = tu_attach(w.st, 2); /* world_end detaches it */
+    mhsld_recover_report rep;
+    mhsld_status s = mhsld_recover(w.st, 0, MHSLD_RECOVER_DROP, &rep);
+    printf("  recover(DROP) of a sharer whose slot range was damaged: %s\n",
+           mhsld_status_name(s));
+    CHECK_ST(s, MHSLD_E_CORRUPT);
+    ct_unmap(&c);
+    world_end(&w);
+}
+
+/* argv[1], optional: run one part only (live, tables, recovery, validate, leave). */
 int main(int argc, char **argv)
 {
     const char *only = argc > 1 ? argv[1] : "";
@@ -569,5 +596,7 @@ int main(int argc, char **argv)
     }
     if (!*only || !strcmp(only, "validate"))
         validate_races_writer();
+    if (!*only || !strcmp(only, "leave"))
+        drop_reports_failed_leave();
     return tu_report("test_cotenant_calls");
 }
