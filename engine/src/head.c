@@ -20,18 +20,18 @@
 #include "mhsld/testing.h"
 #endif
 
-static mhsld_status recover_locked(mhsld_state *st, uint32_t head, uint32_t flags,
+/* Act as `head`: *last is the actor's private last sequence, from
+ * mhsld__seq_floor (which refuses a record with sequences beyond the space:
+ * acting on it would reuse them). */
+static mhsld_status recover_locked(mhsld_state *st, uint32_t head, uint32_t flags, uint64_t *last,
                                    mhsld_recover_report *rep)
 {
-    /* Acting as the head with a damaged record would reuse its sequences. */
-    if (!mhsld__seqs_in_space(&st->heads[head]))
-        return MHSLD_E_CORRUPT;
-    mhsld_status s = mhsld__recover_journal(st, head, rep);
+    mhsld_status s = mhsld__recover_journal(st, head, last, rep);
     if (s != MHSLD_OK)
         return s;
     if (!(flags & MHSLD_RECOVER_KEEP)) {
         uint64_t freed = 0;
-        s = mhsld__release_all_as(st, head, &freed);
+        s = mhsld__release_all_as(st, head, last, &freed);
         rep->blocks_freed += freed;
         if (s != MHSLD_OK)
             return s;
@@ -64,8 +64,8 @@ mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_
     /* A truncated file (SIGBUS beyond its end) or a damaged record is
      * refused before anything is written. */
     s = mhsld__check_size(st);
-    if (s == MHSLD_OK && !mhsld__seqs_in_space(hr))
-        s = MHSLD_E_CORRUPT;
+    if (s == MHSLD_OK)
+        s = mhsld__seq_floor(hr, &h->seq);
     if (s != MHSLD_OK) {
         mhsld__unlock_head(&h->lock);
         free(h);
@@ -80,21 +80,17 @@ mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_
     mhsld__store64(&hr->epoch, h->epoch);
     mhsld__store32(&hr->pid, (uint32_t)getpid());
     /* A sequence behind the head's own pending reservations (a damaged
-     * record) would be reused; move it past them. */
-    uint64_t seq = mhsld__load64(&hr->seq);
-    for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
-        uint64_t gs = mhsld__load64(&hr->gseq[g]);
-        if (gs > seq)
-            seq = gs;
-    }
-    if (seq != mhsld__load64(&hr->seq))
-        mhsld__store64(&hr->seq, seq);
+     * record) would be reused: h->seq (mhsld__seq_floor) is past them, and
+     * the record says so too.  From here on the handle draws sequences from
+     * its private copy, never from the record. */
+    mhsld__store64(&hr->seq, h->seq);
     mhsld_recover_report rep;
     memset(&rep, 0, sizeof(rep));
     mhsld__lockref actor = {.fd = -1, .head = NULL};
     s = mhsld__lock_actor(st, head, &actor); /* a FORCE recoverer may still act */
     if (s == MHSLD_OK) {
-        s = recover_locked(st, head, (flags & MHSLD_ATTACH_KEEP) ? MHSLD_RECOVER_KEEP : 0, &rep);
+        s = recover_locked(st, head, (flags & MHSLD_ATTACH_KEEP) ? MHSLD_RECOVER_KEEP : 0, &h->seq,
+                           &rep);
         mhsld__unlock_head(&actor);
     }
     if (s != MHSLD_OK) {
@@ -158,14 +154,19 @@ mhsld_status mhsld_recover(mhsld_state *st, uint32_t head, uint32_t flags,
     if (s != MHSLD_OK)
         return s;
     mhsld__lockref lock = {.fd = -1, .head = NULL};
+    mhsld__headrec *hr = &st->heads[head];
+    uint64_t last = 0;
     s = mhsld__lock_head(st, head, &lock);
     if (s == MHSLD_E_ALIVE && (flags & MHSLD_RECOVER_FORCE)) {
         /* Fence the live incarnation, then act without its lock. */
-        mhsld__headrec *hr = &st->heads[head];
         mhsld__store64(&hr->epoch, mhsld__load64(&hr->epoch) + 1);
-        s = recover_locked(st, head, flags, rep);
+        s = mhsld__seq_floor(hr, &last);
+        if (s == MHSLD_OK)
+            s = recover_locked(st, head, flags, &last, rep);
     } else if (s == MHSLD_OK) {
-        s = recover_locked(st, head, flags, rep);
+        s = mhsld__seq_floor(hr, &last);
+        if (s == MHSLD_OK)
+            s = recover_locked(st, head, flags, &last, rep);
         mhsld__unlock_head(&lock);
     }
     mhsld__unlock_head(&actor);

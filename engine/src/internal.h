@@ -335,6 +335,7 @@ struct mhsld_head {
     uint64_t epoch;
     mhsld_state *state;  /* the state it was attached through (never the stand-in) */
     mhsld__lockref lock; /* holds the head's liveness lock */
+    uint64_t seq;        /* last operation sequence used: private, never re-read */
 };
 
 /* ---- fork.c ---- */
@@ -431,6 +432,10 @@ mhsld_status mhsld__group_snapshot(const mhsld_state *st, const mhsld__headrec *
 void mhsld__group_publish(mhsld__headrec *hr, uint32_t g, const mhsld__bext *r, uint32_t n);
 /* A shared slot's range, each word loaded once; 1 if it is a valid range. */
 int mhsld__slot_range(const mhsld_state *st, uint32_t i, mhsld__bext *r);
+/* The sequence an actor for head hr starts from: the record's last sequence
+ * and its pending reservations', each read once, the largest of them
+ * (MHSLD_E_CORRUPT if any lies beyond the sequence space). */
+mhsld_status mhsld__seq_floor(const mhsld__headrec *hr, uint64_t *out);
 
 /* ---- proto.c: the word-step machinery shared by operations and recovery ---- */
 typedef struct mhsld__op {
@@ -442,7 +447,7 @@ typedef struct mhsld__op {
 
 /* The head's next operation sequence, or 0 when its sequence space is used
  * up (then nothing is written and the caller fails with MHSLD_E_NOSPACE). */
-uint64_t mhsld__next_seq(mhsld__headrec *hr);
+uint64_t mhsld__next_seq(mhsld__headrec *hr, uint64_t *last);
 uint64_t mhsld__count_steps(const mhsld__bext *r, uint32_t n);
 /* Steps (word, mask) of ranges in order; returns the number produced. */
 int mhsld__step_at(const mhsld__bext *r, uint32_t n, uint64_t idx, uint64_t *word, uint64_t *mask);
@@ -460,13 +465,19 @@ uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *
                                 const mhsld__bext *r, uint32_t n, uint64_t limit);
 void mhsld__journal_end(mhsld__headrec *hr);
 void mhsld__bump_list_gen(mhsld__headrec *hr);
-mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *freed);
-mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recover_report *rep);
+/* The *_as functions act as head `head`; *last is the actor's private copy of
+ * the head's last sequence (a live handle's, or a recoverer's taken once by
+ * mhsld__seq_floor), never re-read from the record. */
+mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *last, uint64_t *freed);
+mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, uint64_t *last,
+                                    mhsld_recover_report *rep);
 int mhsld__group_find(const mhsld_state *st, const mhsld__headrec *hr, uint64_t group);
 /* Commit acc of reservation slot gslot (sequence group), whose ranges grp
  * the caller snapshotted; frees the rest. */
-mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint32_t gslot, uint64_t group,
-                              const mhsld__gsnap *grp, const mhsld__bext *acc, uint32_t nacc);
-mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot, uint64_t *freed);
+mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint64_t *last, uint32_t gslot,
+                              uint64_t group, const mhsld__gsnap *grp, const mhsld__bext *acc,
+                              uint32_t nacc);
+mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint64_t *last, uint32_t slot,
+                                   uint64_t *freed);
 
 #endif /* MHSLD_INTERNAL_H */

@@ -250,9 +250,9 @@ static void set_prog(const mhsld__op *op, uint64_t idx)
     mhsld__store64(&op->hr->jprog, mhsld__prog(op->seq, idx));
 }
 
-uint64_t mhsld__next_seq(mhsld__headrec *hr)
+uint64_t mhsld__next_seq(mhsld__headrec *hr, uint64_t *last)
 {
-    uint64_t s = mhsld__load64(&hr->seq);
+    uint64_t s = *last;
     /* Used up: wrapping would reuse sequences that pending reservations and
      * block stamps still carry. */
     if (s >= MHSLD__SEQ_MASK)
@@ -260,6 +260,7 @@ uint64_t mhsld__next_seq(mhsld__headrec *hr)
     s++;
     MHSLD__STEP();
     mhsld__store64(&hr->seq, s);
+    *last = s;
     return s;
 }
 
@@ -497,7 +498,7 @@ mhsld_status mhsld_reserve(mhsld_head *h, const mhsld_extent *ext, size_t n, uin
         fill_conflict(st, busy, conflict);
         return MHSLD_E_CONFLICT;
     }
-    mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr)};
+    mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr, &h->seq)};
     if (!op.seq)
         return MHSLD_E_NOSPACE;
     mhsld__jsnap j = {.op = MHSLD__OP_RESERVE,
@@ -596,8 +597,9 @@ static uint64_t commit_run(const mhsld__op *op, const mhsld__jsnap *j, uint64_t 
     return freed;
 }
 
-mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint32_t gslot, uint64_t group,
-                              const mhsld__gsnap *grp, const mhsld__bext *acc, uint32_t nacc)
+mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint64_t *last, uint32_t gslot,
+                              uint64_t group, const mhsld__gsnap *grp, const mhsld__bext *acc,
+                              uint32_t nacc)
 {
     mhsld__headrec *hr = &st->heads[head];
     mhsld__jsnap j = {.op = MHSLD__OP_COMMIT,
@@ -608,7 +610,7 @@ mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint32_t gslot, ui
     mhsld_status s = split_group(grp->r, grp->n, acc, nacc, j.r, &j.n);
     if (s != MHSLD_OK)
         return s;
-    mhsld__op op = {st, head, hr, mhsld__next_seq(hr)};
+    mhsld__op op = {st, head, hr, mhsld__next_seq(hr, last)};
     if (!op.seq)
         return MHSLD_E_NOSPACE;
     j.seq = op.seq;
@@ -640,16 +642,16 @@ mhsld_status mhsld_commit(mhsld_head *h, uint64_t group, const mhsld_extent *acc
     s = mhsld__group_snapshot(h->st, h->hr, (uint32_t)g, &grp);
     if (s != MHSLD_OK)
         return s;
-    return mhsld__commit_as(h->st, h->head, (uint32_t)g, group, &grp, a, na);
+    return mhsld__commit_as(h->st, h->head, &h->seq, (uint32_t)g, group, &grp, a, na);
 }
 
 /* ---- release ------------------------------------------------------------ */
 
-static mhsld_status release_ranges_as(mhsld_state *st, uint32_t head, const mhsld__bext *r,
-                                      uint32_t nr)
+static mhsld_status release_ranges_as(mhsld_state *st, uint32_t head, uint64_t *last,
+                                      const mhsld__bext *r, uint32_t nr)
 {
     mhsld__headrec *hr = &st->heads[head];
-    mhsld__op op = {st, head, hr, mhsld__next_seq(hr)};
+    mhsld__op op = {st, head, hr, mhsld__next_seq(hr, last)};
     if (!op.seq)
         return MHSLD_E_NOSPACE;
     mhsld__jsnap j = {.op = MHSLD__OP_RELEASE, .n = nr, .slot = MHSLD__NOSLOT, .seq = op.seq};
@@ -685,7 +687,7 @@ mhsld_status mhsld_release(mhsld_head *h, const mhsld_extent *ext, size_t n,
             return MHSLD_E_NOT_OWNER;
         }
     }
-    return release_ranges_as(st, h->head, r, nr);
+    return release_ranges_as(st, h->head, &h->seq, r, nr);
 }
 
 /* ---- shared extents ----------------------------------------------------- */
@@ -766,7 +768,7 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
         mhsld__slot *sl = &st->slots[i];
         if (mhsld__load64(&sl->word) != 0)
             continue;
-        mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr)};
+        mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr, &h->seq)};
         if (!op.seq)
             return MHSLD_E_NOSPACE;
         mhsld__jsnap j = {.op = MHSLD__OP_SHARE_NEW, .n = 1, .slot = i, .seq = op.seq};
@@ -844,7 +846,8 @@ static uint64_t share_retire_run(const mhsld__op *op, const mhsld__jsnap *j, uin
     return freed;
 }
 
-mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot, uint64_t *freed)
+mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint64_t *last, uint32_t slot,
+                                   uint64_t *freed)
 {
     mhsld__slot *sl = &st->slots[slot];
     mhsld__headrec *hr = &st->heads[head];
@@ -870,7 +873,7 @@ mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint32_t slot
         mhsld__jsnap j = {.op = MHSLD__OP_SHARE_LEAVE, .n = 1, .slot = slot};
         if (!mhsld__slot_range(st, slot, &j.r[0]))
             return MHSLD_E_CORRUPT;
-        mhsld__op op = {st, head, hr, mhsld__next_seq(hr)};
+        mhsld__op op = {st, head, hr, mhsld__next_seq(hr, last)};
         if (!op.seq)
             return MHSLD_E_NOSPACE;
         j.seq = op.seq;
@@ -908,14 +911,14 @@ mhsld_status mhsld_share_release(mhsld_head *h, const mhsld_extent *ext)
         if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE &&
             (mhsld__slot_sharers(w) >> h->head & 1u) && mhsld__slot_range(h->st, i, &sr) &&
             sr.start == r.start && sr.count == r.count)
-            return mhsld__share_leave_as(h->st, h->head, i, NULL);
+            return mhsld__share_leave_as(h->st, h->head, &h->seq, i, NULL);
     }
     return MHSLD_E_NOT_OWNER;
 }
 
 /* ---- release everything ------------------------------------------------- */
 
-mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *freed)
+mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *last, uint64_t *freed)
 {
     mhsld__headrec *hr = &st->heads[head];
     uint64_t n_freed = 0;
@@ -930,7 +933,7 @@ mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *fre
             return s;
         for (uint32_t i = 0; i < grp.n; i++)
             n_freed += grp.r[i].count;
-        s = mhsld__commit_as(st, head, g, seq, &grp, NULL, 0);
+        s = mhsld__commit_as(st, head, last, g, seq, &grp, NULL, 0);
         if (s != MHSLD_OK)
             return s;
     }
@@ -950,7 +953,7 @@ mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *fre
                 r[nr - 1].count++;
             } else {
                 if (nr == MHSLD_MAX_EXTENTS) {
-                    s = release_ranges_as(st, head, r, nr);
+                    s = release_ranges_as(st, head, last, r, nr);
                     if (s != MHSLD_OK)
                         return s;
                     nr = 0;
@@ -963,7 +966,7 @@ mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *fre
         }
     }
     if (nr) {
-        s = release_ranges_as(st, head, r, nr);
+        s = release_ranges_as(st, head, last, r, nr);
         if (s != MHSLD_OK)
             return s;
     }
@@ -974,7 +977,7 @@ mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *fre
             /* Counts only if last.  NOT_OWNER: the slot changed meanwhile and
              * is not ours to leave; any other failure leaves the head a
              * sharer, which the caller must hear of (after trying the rest). */
-            s = mhsld__share_leave_as(st, head, i, &n_freed);
+            s = mhsld__share_leave_as(st, head, last, i, &n_freed);
             if (s == MHSLD_E_NOSPACE)
                 return s;
             if (s != MHSLD_OK && s != MHSLD_E_NOT_OWNER && first_err == MHSLD_OK)
@@ -991,7 +994,7 @@ mhsld_status mhsld_release_all(mhsld_head *h, uint64_t *freed_blocks)
     mhsld_status s = head_ready(h);
     if (s != MHSLD_OK)
         return s;
-    return mhsld__release_all_as(h->st, h->head, freed_blocks);
+    return mhsld__release_all_as(h->st, h->head, &h->seq, freed_blocks);
 }
 
 /* ---- access check: the memory hot path ---------------------------------- */
@@ -1124,7 +1127,8 @@ bool mhsld_access_check(const mhsld_state *st, uint32_t head, uint64_t dpa, uint
 
 /* ---- recovery of one journal ------------------------------------------- */
 
-mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recover_report *rep)
+mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, uint64_t *last,
+                                    mhsld_recover_report *rep)
 {
     mhsld__headrec *hr = &st->heads[head];
     /* The journal is read once, validated, and only this copy is used. */
@@ -1137,6 +1141,8 @@ mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, mhsld_recove
         return s;
     if (j.op == MHSLD__OP_IDLE)
         return MHSLD_OK;
+    if (j.seq > *last)
+        *last = j.seq; /* what follows draws sequences after the recovered op's */
     mhsld__op op = {st, head, hr, j.seq};
     uint64_t total = mhsld__count_steps(j.r, j.n);
     uint64_t c = 0;

@@ -155,3 +155,19 @@ int mhsld__slot_range(const mhsld_state *st, uint32_t i, mhsld__bext *r)
     r->count = mhsld__load64(&sl->count);
     return r->count && r->start < st->nr_blocks && r->count <= st->nr_blocks - r->start;
 }
+
+mhsld_status mhsld__seq_floor(const mhsld__headrec *hr, uint64_t *out)
+{
+    uint64_t m = mhsld__load64(&hr->seq);
+    if (m > MHSLD__SEQ_MASK)
+        return MHSLD_E_CORRUPT;
+    for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
+        uint64_t gs = mhsld__load64(&hr->gseq[g]);
+        if (gs > MHSLD__SEQ_MASK)
+            return MHSLD_E_CORRUPT;
+        if (gs > m)
+            m = gs;
+    }
+    *out = m;
+    return MHSLD_OK;
+}

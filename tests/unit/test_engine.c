@@ -629,8 +629,11 @@ static void test_sequence_exhausted(void)
     CHECK_OK(mhsld_reserve(h0, &e, 1, &g1, NULL)); /* stays pending throughout */
     CHECK_OK(tu_claim(h0, f.dpa, f.len));
     CHECK_OK(mhsld_share_add(h0, &s, tag, NULL));
-    /* As if 2^34 - 2 operations had been made since. */
+    /* As if 2^34 - 2 operations had been made since (a handle draws from
+     * its private copy of the sequence: attach again to take the record's). */
+    mhsld_detach(h0);
     st->heads[0].seq = MHSLD__SEQ_MASK - 1;
+    h0 = tu_attach(st, 0);
     CHECK_VALID(st);
     mhsld_head_info hi;
     CHECK_OK(mhsld_head_info_get(st, 0, &hi));
