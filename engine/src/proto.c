@@ -55,12 +55,15 @@
  * trusted twice: control data (a journal, a pending reservation's ranges, a
  * shared slot's range) is copied once into private memory by snapshot.c,
  * validated there, and only the copy steers indices and loops; a live
- * operation keeps its journal in a private copy and never reads back what it
- * published; data words are loaded once and judged by value; the progress
- * scan and the last sharer's leave are bounded.  A hostile writer can make
- * operations fail (MHSLD_E_JOURNAL, MHSLD_E_CORRUPT, MHSLD_E_BUSY) or give
- * wrong ownership answers about blocks it scribbled over, but every index
- * stays inside the mapping and every call returns.
+ * operation keeps its journal and its sequence in private copies and never
+ * reads back what it published; data words are loaded once and judged by
+ * value; the progress scan, the last sharer's leave and a shared add's wait
+ * are bounded.  A hostile writer can make operations fail (MHSLD_E_JOURNAL,
+ * MHSLD_E_CORRUPT, MHSLD_E_BUSY) and can rewrite who owns what (directly, or
+ * through well-formed records a head then acts on), but every index stays
+ * inside the mapping and every call returns.  The occupancy CAS loops are
+ * lock-free, not wait-free, against a writer that rewrites the same pair
+ * between every load and CAS.
  */
 #include <sched.h>
 #include <string.h>

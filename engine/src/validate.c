@@ -43,6 +43,12 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
         return MHSLD_E_INVAL;
     if (msg && msglen)
         msg[0] = '\0';
+    mhsld_status sz = mhsld__check_size(st); /* a truncated file: no SIGBUS here */
+    if (sz != MHSLD_OK) {
+        if (msg && msglen)
+            snprintf(msg, msglen, "state file is smaller than its layout (truncated)");
+        return sz;
+    }
     const mhsld__hdr *h = st->hdr;
     if (h->magic != MHSLD__MAGIC || h->version != MHSLD__VERSION || h->bom != MHSLD__BOM ||
         mhsld__load32(&h->init) != MHSLD__INIT_READY || h->total_size != st->lay.total)

@@ -567,6 +567,12 @@ static int trunc_shared(void *arg)
     return mhsld_shared_list(arg, NULL, 0, &n, NULL) == MHSLD_E_TRUNCATED ? 0 : 1;
 }
 
+static int trunc_validate(void *arg)
+{
+    char msg[160];
+    return mhsld_validate(arg, msg, sizeof(msg)) == MHSLD_E_TRUNCATED ? 0 : 1;
+}
+
 static int trunc_open(void *arg)
 {
     (void)arg;
@@ -606,6 +612,7 @@ static void test_truncated(void)
     CHECK(in_child(trunc_info, st, 20) == 0);
     CHECK(in_child(trunc_extents, st, 20) == 0);
     CHECK(in_child(trunc_shared, st, 20) == 0);
+    CHECK(in_child(trunc_validate, st, 20) == 0);
     CHECK(in_child(trunc_open, NULL, 20) == 0);
     /* Cut to nothing, too. */
     REQUIRE(truncate(p, 0) == 0);

@@ -38,8 +38,9 @@
  *   the head's own previous incarnation) leave every block touched by that
  *   operation either as if the operation had never started or as if it had
  *   completed, never half, and never touch a block the dead head did not
- *   hold.  Which of the two: a reserve or shared create is undone unless
- *   every one of its claims had already happened (then it is completed); a
+ *   hold.  Which of the two: a reserve is undone unless every one of its
+ *   claims had already happened (then it is completed); a shared create is
+ *   undone unless it had already published the extent (slot ACTIVE); a
  *   failing request is undone; commit, release, shared leave and the last
  *   sharer's release are completed.  mhsld_release_all() is a sequence of
  *   such operations: recovery with MHSLD_RECOVER_DROP finishes it.
@@ -47,10 +48,24 @@
  * Bad input
  *   Every function validates its arguments and fails without side effects.
  *   A state whose bytes are corrupt, truncated, foreign-endian, of another
- *   version or of another geometry is refused at open; blocks, journals and
- *   tables read later from shared memory are bounds-checked before use, so a
- *   hostile writer to the shared file can make operations fail but cannot
- *   make this library read or write outside its mapping.
+ *   version or of another geometry is refused at open.
+ *
+ * Hostile co-tenants (docs/guarantees.md, docs/guarantees-files.md)
+ *   Any byte of the mapping may change at any time, also during a call.
+ *   Control data (journals, pending reservations, shared slot ranges) is
+ *   read once into private memory, validated there, and only the copy is
+ *   used; a live operation never reads back what it wrote (its journal, its
+ *   sequence); waits and retries are bounded by validated counts or a
+ *   deadline.  So a process that writes the state -- and can open it: see
+ *   mhsld_open's owner and mode check -- can make operations fail, can change
+ *   any ownership (by writing ownership words, or records that a head or its
+ *   recoverer then acts on), but cannot make this library read or write
+ *   outside its mapping, nor keep a call from returning; the one exception
+ *   is a compare-and-swap on an occupancy pair, which a writer rewriting
+ *   that pair between every load and CAS delays for as long as it does so
+ *   (lock-free, not wait-free).  Truncating the file raises SIGBUS at the
+ *   next access to the lost pages; entry points that can afford an fstat()
+ *   return MHSLD_E_TRUNCATED instead.
  */
 #ifndef MHSLD_MHSLD_H
 #define MHSLD_MHSLD_H
