@@ -12,7 +12,11 @@
 #   5. fuzzing: libFuzzer targets for a bounded time each, AFL++ briefly
 #   6. benchmarks once in their tiny configuration (they must run, not win)
 #   7. QEMU: build QEMU 10.0 with cxl-mhsld (cached) and run the scenarios
-#   8. the README's demo in its short mode, with its story checked
+#   8. guest: two heads each booting a real Linux guest (Debian's kernel and
+#      a busybox initramfs, cached): driver probe, cxl list, the data path
+#      through /dev/dax, the FM's refusal naming the owner (skipped, saying
+#      so, only when the guest's packages cannot be fetched)
+#   9. the README's demo in its short mode, with its story checked
 #
 # MHSLD_TEST_SKIP="fuzz qemu" skips stages (for quick local runs); CI runs all.
 set -uo pipefail
@@ -74,6 +78,7 @@ static_analysis() {
 fuzz() { fuzz/run-ci.sh; }
 bench() { bench/run.sh --quick; }
 qemu() { qemu-device/run-tests.sh; }
+guest() { qemu-device/run-guest-tests.sh; }
 
 # The demo checks each step itself (exit status); here we also check that it
 # told the story: head 1's add refused naming head 0, host 0's accept, the
@@ -96,6 +101,7 @@ stage static-analysis static_analysis
 stage fuzz fuzz
 stage bench bench
 stage qemu qemu
+stage guest guest
 stage demo demo
 
 echo

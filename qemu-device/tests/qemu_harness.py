@@ -111,13 +111,14 @@ def rfc_device(head, state, init, extra=""):
             % (head, state, "true" if init else "false", extra))
 
 
-def machine_args(dc_mem_path, dc_size, device, static_size=0):
+def machine_args(dc_mem_path, dc_size, device, static_size=0, static_path=None):
     """The q35 + CXL machine around one device (the RFC's topology).  With
-    static_size, a volatile backend vmem0 for volatile-memdev as well."""
+    static_size, a volatile backend vmem0 for volatile-memdev as well, in
+    static_path (default: the DC file's path + ".static")."""
     static = []
     if static_size:
-        static = ["-object", "memory-backend-file,id=vmem0,mem-path=%s.static,size=%d,"
-                  "share=on" % (dc_mem_path, static_size)]
+        static = ["-object", "memory-backend-file,id=vmem0,mem-path=%s,size=%d,"
+                  "share=on" % (static_path or dc_mem_path + ".static", static_size)]
     return static + [
         "-machine", "q35,cxl=on",
         "-m", "256M",
@@ -131,7 +132,56 @@ def machine_args(dc_mem_path, dc_size, device, static_size=0):
     ]
 
 
-class Qemu:
+class QmpMixin:
+    """The fabric manager's side: QMP on self.qmp (a _LineSock), events
+    queued in self.events."""
+
+    def qmp_raw(self, command, **args):
+        msg = {"execute": command}
+        if args:
+            msg["arguments"] = args
+        self.qmp.send(json.dumps(msg).encode() + b"\n")
+        while True:
+            resp = json.loads(self.qmp.readline())
+            if "event" in resp:
+                self.events.append(resp)
+                continue
+            return resp
+
+    def wait_event(self, name):
+        """Wait for QMP event `name` (the socket timeout bounds the wait)."""
+        while True:
+            for i, ev in enumerate(self.events):
+                if ev["event"] == name:
+                    del self.events[: i + 1]
+                    return ev
+            self.events.append(json.loads(self.qmp.readline()))
+
+    def qmp_cmd(self, command, **args):
+        resp = self.qmp_raw(command, **args)
+        if "error" in resp:
+            raise HarnessError("QMP %s failed: %s" % (command, resp["error"]["desc"]))
+        return resp["return"]
+
+    def hmp(self, line):
+        return self.qmp_cmd("human-monitor-command", **{"command-line": line})
+
+    def dc_add(self, extents, region=0, path="/machine/peripheral/cxl-mem0"):
+        """QMP add; extents are (region offset, length).  Returns the QMP
+        response (with "error" on refusal)."""
+        return self.qmp_raw("cxl-add-dynamic-capacity", **{
+            "path": path, "host-id": 0, "selection-policy": "prescriptive",
+            "region": region,
+            "extents": [{"offset": o, "len": n} for o, n in extents]})
+
+    def dc_release(self, extents, region=0, path="/machine/peripheral/cxl-mem0"):
+        return self.qmp_raw("cxl-release-dynamic-capacity", **{
+            "path": path, "host-id": 0, "removal-policy": "prescriptive",
+            "region": region,
+            "extents": [{"offset": o, "len": n} for o, n in extents]})
+
+
+class Qemu(QmpMixin):
     """One QEMU process with a QMP and a qtest connection."""
 
     def __init__(self, binary, args, workdir, name, env=None):
@@ -192,52 +242,6 @@ class Qemu:
                 return f.read().decode(errors="replace")
         except OSError:
             return ""
-
-    # ---- QMP --------------------------------------------------------------
-
-    def qmp_raw(self, command, **args):
-        msg = {"execute": command}
-        if args:
-            msg["arguments"] = args
-        self.qmp.send(json.dumps(msg).encode() + b"\n")
-        while True:
-            resp = json.loads(self.qmp.readline())
-            if "event" in resp:
-                self.events.append(resp)
-                continue
-            return resp
-
-    def wait_event(self, name):
-        """Wait for QMP event `name` (the socket timeout bounds the wait)."""
-        while True:
-            for i, ev in enumerate(self.events):
-                if ev["event"] == name:
-                    del self.events[: i + 1]
-                    return ev
-            self.events.append(json.loads(self.qmp.readline()))
-
-    def qmp_cmd(self, command, **args):
-        resp = self.qmp_raw(command, **args)
-        if "error" in resp:
-            raise HarnessError("QMP %s failed: %s" % (command, resp["error"]["desc"]))
-        return resp["return"]
-
-    def hmp(self, line):
-        return self.qmp_cmd("human-monitor-command", **{"command-line": line})
-
-    def dc_add(self, extents, region=0, path="/machine/peripheral/cxl-mem0"):
-        """QMP add; extents are (region offset, length).  Returns the QMP
-        response (with "error" on refusal)."""
-        return self.qmp_raw("cxl-add-dynamic-capacity", **{
-            "path": path, "host-id": 0, "selection-policy": "prescriptive",
-            "region": region,
-            "extents": [{"offset": o, "len": n} for o, n in extents]})
-
-    def dc_release(self, extents, region=0, path="/machine/peripheral/cxl-mem0"):
-        return self.qmp_raw("cxl-release-dynamic-capacity", **{
-            "path": path, "host-id": 0, "removal-policy": "prescriptive",
-            "region": region,
-            "extents": [{"offset": o, "len": n} for o, n in extents]})
 
     # ---- qtest ------------------------------------------------------------
 
