@@ -4,9 +4,13 @@
 # The cxl-mhsld story in one screen: two headless QEMU heads on one state
 # (the RFC command line), capacity added to head 0, head 1's conflicting add
 # refused with the reason, head 0's host accepting through the mailbox, the
-# state drawn by mhsldctl (if built), head 0 killed and recovered.
+# state drawn by mhsldctl (if built), head 0 killed and recovered.  Then,
+# except with --short, the same story with two heads each booting a Linux
+# guest (guest/build-guest.sh: Debian's kernel, cached), told with what the
+# guests' kernels and ndctl's `cxl` print.
 #
-#   qemu-device/demo.sh [--short]     (--short: no state maps, for CI)
+#   qemu-device/demo.sh [--short]     (--short: the headless part only, no
+#                                      state maps; what CI checks)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,4 +21,17 @@ CTL=()
 if [ -x "$REPO/build/tools/mhsldctl" ]; then
     CTL=(--mhsldctl "$REPO/build/tools/mhsldctl")
 fi
-exec python3 "$HERE/tests/demo.py" --qemu "$QEMU" "${CTL[@]}" "$@"
+GUEST=()
+if [[ " $* " != *" --short "* ]]; then
+    rc=0
+    IMAGE=$("$HERE/guest/build-guest.sh" | tail -n1) || rc=$?
+    if [ "$rc" = 0 ]; then
+        GUEST=(--guest-image "$IMAGE")
+    elif [ "$rc" = 77 ]; then
+        echo "(the Linux guests are left out: their Debian packages cannot be fetched)"
+    else
+        echo "demo: building the guest image failed (exit $rc)" >&2
+        exit 1
+    fi
+fi
+exec python3 "$HERE/tests/demo.py" --qemu "$QEMU" "${CTL[@]}" "${GUEST[@]}" "$@"

@@ -119,7 +119,7 @@ APT=(-o "Dir::Etc::SourceList=$APTDIR/sources.list"
 # network, carry on with the old lists (a cached build may still match).
 if [ -z "$(find "$APTDIR/lists" -maxdepth 1 -name '*InRelease' -mmin -1440 2>/dev/null)" ]; then
     log "apt-get update (private lists in $APTDIR)"
-    if ! apt-get "${APT[@]}" -q update >&2 ||
+    if ! apt-get "${APT[@]}" -qq update >&2 ||
         [ -z "$(find "$APTDIR/lists" -maxdepth 1 -name '*_Packages*' 2>/dev/null)" ]; then
         [ -n "$(find "$APTDIR/lists" -maxdepth 1 -name '*trixie*_Packages*' 2>/dev/null)" ] ||
             cannot_fetch "apt-get update of trixie and $KERNEL_SUITE failed (see above)"
@@ -235,7 +235,7 @@ if [ ${#want[@]} -gt 0 ]; then
     dl=$(mktemp -d "$CACHE/dl.XXXXXX")
     # shellcheck disable=SC2064
     trap "rm -rf '$dl'" EXIT
-    (cd "$dl" && apt-get "${APT[@]}" -q download "${want[@]}" >&2) ||
+    (cd "$dl" && apt-get "${APT[@]}" -qq download "${want[@]}" >&2) ||
         cannot_fetch "apt-get download failed (see above)"
     mv "$dl"/*.deb "$DEBS/"
 fi

@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-2-Clause
-"""The cxl-mhsld demo: two headless QEMU heads share one device state.
+"""The cxl-mhsld demo: two headless QEMU heads share one device state;
+then (with --guest-image) the same story with two Linux guests, told with
+what their kernels and `cxl` print.
 
-usage: demo.py --qemu PATH [--mhsldctl PATH] [--short]
+usage: demo.py --qemu PATH [--mhsldctl PATH] [--short] [--guest-image DIR]
 """
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qemu_harness import (MiB, Host, Qemu, RC_SUCCESS, machine_args,  # noqa: E402
@@ -24,8 +28,26 @@ def main():
     ap.add_argument("--qemu", required=True)
     ap.add_argument("--mhsldctl")
     ap.add_argument("--short", action="store_true", help="no state maps (CI)")
+    ap.add_argument("--guest-image", help="build-guest.sh's directory: add the Linux guests")
     args = ap.parse_args()
+    ok = qtest_story(args)
+    if args.guest_image:
+        ok &= guest_story(args)
+    return 0 if ok else 1
 
+
+def print_map(args, state, title, say):
+    if args.short or not args.mhsldctl:
+        return
+    p = subprocess.run([args.mhsldctl, "map", state, "--color", "never"],
+                       capture_output=True, text=True)
+    lines = (p.stdout or p.stderr).rstrip().splitlines()
+    say("state (%s):" % title)
+    for ln in lines[:6]:
+        say("  " + ln)
+
+
+def qtest_story(args):
     work = tempfile.mkdtemp(prefix="mhsld-demo.")
     state = "mhsld-demo-%d" % os.getpid()
     dc_mem = os.path.join(work, "dc-mem")
@@ -54,14 +76,7 @@ def main():
         return True
 
     def show_map(title):
-        if args.short or not args.mhsldctl:
-            return
-        p = subprocess.run([args.mhsldctl, "map", state, "--color", "never"],
-                           capture_output=True, text=True)
-        lines = (p.stdout or p.stderr).rstrip().splitlines()
-        say("state (%s):" % title)
-        for ln in lines[:6]:
-            say("  " + ln)
+        print_map(args, state, title, say)
 
     try:
         say("== cxl-mhsld: two QEMU heads, one MH-SLD state (shm '%s') ==" % state)
@@ -106,7 +121,116 @@ def main():
             pass
         shutil.rmtree(work, ignore_errors=True)
     say("== demo %s; heads stopped, state removed ==" % ("done" if ok else "FAILED"))
-    return 0 if ok else 1
+    return ok
+
+
+def guest_story(args):
+    """Two heads each booting a Linux guest: what the guests' kernels see,
+    the FM's adds and refusals, a guest's bytes in the host's file, a head
+    killed and restarted."""
+    from guest_harness import Guest, GuestImage, cxl_kernel_summary, probe_accel
+    from qemu_harness import HarnessError
+
+    image = GuestImage(args.guest_image)
+    work = tempfile.mkdtemp(prefix="mhsld-demo-guests.")
+    state = "mhsld-demo-guests-%d" % os.getpid()
+    dc_mem = os.path.join(work, "dc-mem")
+    static = 256 * MiB
+    guests = {}
+    ok = True
+    t_start = time.monotonic()
+
+    def say(msg):
+        print(msg, flush=True)
+
+    def start(head, init, accel):
+        dev = rfc_device(head, state, init, extra=",volatile-memdev=vmem0")
+        g = Guest(args.qemu, image,
+                  machine_args(dc_mem, DC_SIZE, dev, static_size=static,
+                               static_path=os.path.join(work, "head%d.static" % head)),
+                  work, "head%d" % head, accel=accel)
+        guests[head] = g
+        return g
+
+    def fm_add(head, off, size):
+        r = guests[head].dc_add([(off, size)])
+        what = "FM  -> head %d: add [%3d MiB, +%d MiB)" % (head, off // MiB, size // MiB)
+        if "error" in r:
+            say("%s  REFUSED: %s" % (what, r["error"]["desc"]))
+            return False
+        say("%s  ok: reserved for head %d, offered to guest %d" % (what, head, head))
+        return True
+
+    def guest_view(head):
+        g = guests[head]
+        for ln in cxl_kernel_summary(g.run("dmesg")[1]):
+            if "cxl_acpi" not in ln:
+                say("guest %d kernel: %s" % (head, ln))
+        mem = json.loads(g.run("cxl list -M")[1])[0]
+        say("guest %d $ cxl list -M: %s serial %d, ram_size %d MiB" % (
+            head, mem["memdev"], mem["serial"], mem["ram_size"] // MiB))
+
+    say("")
+    say("== two Linux guests, one MH-SLD state (shm '%s') ==" % state)
+    say("guest: Linux %s, busybox, ndctl's cxl/daxctl (%s)" % (
+        image.release, ", ".join(v for v in image.versions if v.startswith(("cxl ", "linux-image-cloud")))))
+    try:
+        accel, why = probe_accel(args.qemu, image, work)
+        say("accel: %s (%s)" % (accel, why))
+        start(0, True, accel)
+        start(1, False, accel)
+        for head in (0, 1):
+            say("head %d: guest booted to its shell in %.1f s (%s)" % (
+                head, guests[head].boot(240), accel))
+        guest_view(0)
+        guest_view(1)
+        ok &= fm_add(0, 0, 8 * MiB)
+        ok &= not fm_add(1, 4 * MiB, 8 * MiB)
+        ok &= fm_add(1, 16 * MiB, 4 * MiB)
+        say("guest kernels: Linux %s has no Dynamic Capacity support (4800h-4803h "
+            "unsupported above), so the offers stay pending, and held, for their heads"
+            % image.release.split("+")[0])
+        print_map(args, state, "head 0 holds 0-8 MiB, head 1 holds 16-20 MiB", say)
+        for head in (0, 1):
+            g = guests[head]
+            g.run("cxl create-region -t ram -d decoder0.0 -m mem0 >/dev/null")
+            dev = json.loads(g.run("daxctl list")[1])[0]
+            if dev.get("mode") != "devdax" or dev.get("state") == "disabled":
+                g.run("daxctl reconfigure-device -m devdax %s >/dev/null" % dev["chardev"])
+            msg = ("hello from guest %d" % head).encode()
+            g.run("daxpoke /dev/%s write 0x100000 %s >/dev/null" % (dev["chardev"], msg.hex()))
+            with open(os.path.join(work, "head%d.static" % head), "rb") as f:
+                f.seek(0x100000)
+                got = f.read(len(msg))
+            ok &= got == msg
+            say("guest %d $ cxl create-region -t ram; daxpoke /dev/%s write 0x100000 "
+                "'%s'  -> host reads head%d.static @0x100000: %r" % (
+                    head, dev["chardev"], msg.decode(), head, got.decode(errors="replace")))
+        guests.pop(0).kill()
+        say("kill -9 head 0 (its guest with it): head 1's guest keeps running")
+        ok &= not fm_add(1, 0, 2 * MiB)
+        start(0, True, accel)
+        t = guests[0].boot(240)
+        say("head 0 restarted (same command line): its previous incarnation recovered, "
+            "guest booted in %.1f s" % t)
+        ok &= fm_add(1, 0, 8 * MiB)
+        guests[1].run("true")
+    except (HarnessError, OSError, ValueError, KeyError, IndexError) as e:
+        say("guest demo failed: %s" % e)
+        for g in guests.values():
+            say("--- %s console:\n%s" % (g.name, g.console(15)))
+        ok = False
+    finally:
+        for g in guests.values():
+            g.quit()
+        try:
+            os.unlink("/dev/shm/" + state)
+        except FileNotFoundError:
+            pass
+        shutil.rmtree(work, ignore_errors=True)
+    say("== guest demo %s in %.0f s; guests stopped, state removed ==" % (
+        "done" if ok else "FAILED", time.monotonic() - t_start))
+    return ok
 
 
 if __name__ == "__main__":
