@@ -167,7 +167,7 @@ unsigned report_print_targets(const report *r, FILE *out)
     const row *w, *w2;
     double x;
 
-    fprintf(out, "\ntargets (issue 7; medians, same-run ratios):\n");
+    fprintf(out, "\ntargets (the engine's speed targets; medians, same-run ratios):\n");
 
     w = report_find(r, "claim/op/4096");
     w2 = report_find(r, "claim/blk/4096");

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-2-Clause
 #
-# The fuzzing part of CI (issue 4), bounded in time:
+# The fuzzing part of CI, bounded in time:
 #   1. replay every corpus (corpus/<target>/) under ASan+UBSan as ctests
 #      (label "fuzz"), engine built with ck's builtin atomics, and the
 #      threaded target's corpus under TSan (engine on C11 atomics);

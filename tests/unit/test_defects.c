@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * One regression test per defect of the 2024 MH-SLD RFC listed in the brief
- * (ARCHITECTURE.md section 1).  Where the defect is in an algorithm, the test
- * runs the same scenario against a faithful miniature of the naive algorithm
- * (`naive_*`, one byte of owner bits per block, compare-and-swap claims) and
- * checks that the scenario does expose the defect there, then checks that
- * libmhsld is immune.  A test that could not fail on the naive algorithm
- * would prove nothing.
+ * One regression test per defect of the 2024 MH-SLD RFC, as catalogued in
+ * docs/design.md ("The 2024 RFC and what was wrong with it").  Where the
+ * defect is in an algorithm, the test runs the same scenario against a
+ * faithful miniature of the naive algorithm (`naive_*`, one byte of owner
+ * bits per block, compare-and-swap claims) and checks that the scenario does
+ * expose the defect there, then checks that libmhsld is immune.  A test that
+ * could not fail on the naive algorithm would prove nothing.
  */
 #include <fcntl.h>
 #include <signal.h>

@@ -56,7 +56,7 @@ static void test_geometry(void)
     b.regions[0].base = UINT64_MAX - BS + 1; /* aligned, but base + len wraps */
     b.regions[0].len = 2 * BS;
     CHECK_ST(mhsld_geometry_check(&b), MHSLD_E_RANGE);
-    /* 16 heads at least, per the brief: the maximum is usable. */
+    /* The design wants 16 heads at least: the maximum (32) is usable. */
     b = geo2(MHSLD_MAX_HEADS, 64);
     CHECK_OK(mhsld_geometry_check(&b));
     CHECK(strcmp(mhsld_strerror(MHSLD_E_CONFLICT), "block already held") == 0);
