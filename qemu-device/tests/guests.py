@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -144,6 +145,7 @@ def main():
         def boot():
             gs, times = boot_pair(args, image, accel, work, state)
             guests.extend(gs)
+            print("  head 0: %s" % " ".join(shlex.quote(a) for a in gs[0].cmdline))
             return "head 0 in %.1f s, head 1 in %.1f s (booted side by side, %s)" % (
                 times[0], times[1], accel)
         if not step("boot", boot):
@@ -221,7 +223,9 @@ def main():
             r = g1.dc_add([(4 * MiB, 8 * MiB)])
             check("error" in r, "head 1 got capacity head 0 holds")
             desc = r["error"]["desc"]
-            check("head 0" in desc, "refusal does not name head 0: %r" % desc)
+            # "... DPA 0x... is owned by head 0" / "... offered to (pending for) head 0"
+            check(re.search(r"(owned by|pending for\)) head 0$", desc),
+                  "refusal does not name head 0 as the holder: %r" % desc)
             r2 = g1.dc_add([(16 * MiB, 4 * MiB)])
             check("error" not in r2, "free capacity refused to head 1: %r" % r2.get("error"))
             for g in guests:
