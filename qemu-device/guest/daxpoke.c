@@ -40,6 +40,17 @@ static int parse_u64(const char *s, unsigned long long *out)
     return errno || end == s || *end || s[0] == '-' ? -1 : 0;
 }
 
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 static int parse_hex(const char *s, unsigned char *buf, size_t *len)
 {
     size_t n = strlen(s), i;
@@ -47,14 +58,11 @@ static int parse_hex(const char *s, unsigned char *buf, size_t *len)
     if (n == 0 || n % 2 || n / 2 > MAX_LEN)
         return -1;
     for (i = 0; i < n / 2; i++) {
-        unsigned int b;
-        char tmp[3] = { s[2 * i], s[2 * i + 1], 0 };
-        char *end;
+        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
 
-        b = (unsigned int)strtoul(tmp, &end, 16);
-        if (*end)
+        if (hi < 0 || lo < 0)
             return -1;
-        buf[i] = (unsigned char)b;
+        buf[i] = (unsigned char)(hi << 4 | lo);
     }
     *len = n / 2;
     return 0;
@@ -114,8 +122,8 @@ int main(int argc, char **argv)
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         for (i = 0; i < n; i++) {
             if (p[i] != want[i]) {
-                fprintf(stderr, "daxpoke: byte %zu reads back 0x%02x, wrote 0x%02x\n", i,
-                        p[i], want[i]);
+                fprintf(stderr, "daxpoke: byte %zu reads back 0x%02x, wrote 0x%02x\n", i, p[i],
+                        want[i]);
                 munmap(map, span);
                 close(fd);
                 return 1;
