@@ -242,9 +242,13 @@ def add_modules(cpio, moddir, release, wanted):
                 index[norm(m.group(1))] = os.path.join(dirpath, fn)
     builtin = set()
     bpath = os.path.join(moddir, "modules.builtin")
-    if os.path.exists(bpath):
+    have_builtin = os.path.exists(bpath)
+    if have_builtin:
         for ln in open(bpath):
             builtin.add(norm(os.path.basename(ln.strip())[:-3]))
+    else:
+        print("mkinitramfs: no modules.builtin in %s: a module not found there is taken "
+              "to be built in" % moddir, file=sys.stderr)
     dest = "lib/modules/%s" % release
     loaded = []
     seen = set()
@@ -257,6 +261,9 @@ def add_modules(cpio, moddir, release, wanted):
         if m in builtin:
             continue
         if m not in index:
+            if not have_builtin:
+                builtin.add(m)
+                continue
             raise Fail("module %s is neither in %s/kernel nor built in" % (m, moddir))
         ko = read_module(index[m])
         info = modinfo(ko)
