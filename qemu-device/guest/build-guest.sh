@@ -30,6 +30,10 @@
 #                     (named after the kernel's release)
 #   --force           rebuild even if the cache holds the key
 #
+# Environment: MHSLD_GUEST_CACHE (cache root), MHSLD_GUEST_MIRROR (Debian
+# mirror URI; default: the host's first non-security URI, else
+# deb.debian.org).
+#
 # Exit status: 0 built or cached; 2 usage; 77 the packages cannot be
 # fetched (no network, mirror down: callers may skip); 1 anything else.
 set -euo pipefail
@@ -55,6 +59,7 @@ usage() {
     exit 2
 }
 
+ARGS=("$@")
 KERNEL=""
 MODDIR=""
 FORCE=0
@@ -86,6 +91,10 @@ flock 9
 
 mirror_uri() {
     local uri
+    if [ -n "${MHSLD_GUEST_MIRROR:-}" ]; then
+        echo "$MHSLD_GUEST_MIRROR"
+        return
+    fi
     uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' \
         /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
     echo "${uri:-http://deb.debian.org/debian}"
@@ -99,6 +108,10 @@ cat >"$APTDIR/sources.list.new" <<EOF
 deb [signed-by=$KEYRING] $MIRROR trixie main
 deb [signed-by=$KEYRING] $MIRROR $KERNEL_SUITE main
 EOF
+# Lists fetched from other sources (another mirror) do not count as fresh.
+if ! cmp -s "$APTDIR/sources.list.new" "$APTDIR/sources.list"; then
+    find "$APTDIR/lists" -maxdepth 1 -name '*InRelease' -exec touch -d @0 {} +
+fi
 mv "$APTDIR/sources.list.new" "$APTDIR/sources.list"
 # An empty dpkg status: the host's installed packages play no part.
 [ -f "$APTDIR/status" ] || : >"$APTDIR/status"
@@ -235,8 +248,17 @@ if [ ${#want[@]} -gt 0 ]; then
     dl=$(mktemp -d "$CACHE/dl.XXXXXX")
     # shellcheck disable=SC2064
     trap "rm -rf '$dl'" EXIT
-    (cd "$dl" && apt-get "${APT[@]}" -qq download "${want[@]}" >&2) ||
+    if ! (cd "$dl" && apt-get "${APT[@]}" -qq download "${want[@]}" >&2); then
+        # Lists up to a day old may name versions the mirror has dropped
+        # since (a point release): refresh them once and resolve again.
+        if [ -z "${MHSLD_GUEST_RETRIED:-}" ]; then
+            log "apt-get download failed; refreshing the lists and trying again"
+            find "$APTDIR/lists" -maxdepth 1 -name '*InRelease' -exec touch -d @0 {} +
+            rm -rf "$dl"
+            MHSLD_GUEST_RETRIED=1 exec "$0" "${ARGS[@]}"
+        fi
         cannot_fetch "apt-get download failed (see above)"
+    fi
     mv "$dl"/*.deb "$DEBS/"
 fi
 
