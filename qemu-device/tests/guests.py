@@ -20,7 +20,8 @@ failure):
   fm-refusal  with both guests running, capacity the FM added to head 0 is
               refused to head 1 with an error naming head 0; head 1 gets
               capacity nobody holds
-  shutdown    both guests still answer, both QEMUs quit cleanly
+  shutdown    both guests still answer, both QEMUs quit cleanly (exit 0,
+              no error, assertion or fault on their stderr)
 """
 
 import argparse
@@ -236,9 +237,12 @@ def main():
             for g in guests:
                 check(g.alive(), "%s died" % g.name)
             rcs = [g.quit() for g in guests]
+            errs = ["%s: %s" % (g.name, ln) for g in guests for ln in g.stderr().splitlines()
+                    if re.search(r"(?i)error|assert|abort|fault", ln)]
             guests.clear()
             check(rcs == [0, 0], "QEMU exit codes %r" % rcs)
-            return "both QEMUs exited 0"
+            check(not errs, "QEMU reported:\n" + "\n".join(errs))
+            return "both QEMUs exited 0, nothing on their stderr about errors"
 
         for name, fn in (("probe", probe), ("cxl-list", cxl_list), ("data-path", data_path),
                          ("fm-refusal", fm_refusal), ("shutdown", shutdown)):
