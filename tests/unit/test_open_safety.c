@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Process- and file-level safety of a state (issue 11, findings 3-6):
+ * Process- and file-level safety of a state, as an independent review of the
+ * engine asked for:
  *   - squatting: CREATE makes a private file with O_EXCL; an existing file
  *     that is not private to this user (owner, group/other write, links) is
  *     refused with MHSLD_E_PERM unless the caller allows foreign files;
