@@ -23,8 +23,11 @@ if [ -x "$REPO/build/tools/mhsldctl" ]; then
 fi
 GUEST=()
 if [[ " $* " != *" --short "* ]]; then
+    # MHSLD_GUEST_IMAGE: a directory build-guest.sh printed (scripts/demo.sh
+    # has just built it).
     rc=0
-    IMAGE=$("$HERE/guest/build-guest.sh" | tail -n1) || rc=$?
+    IMAGE=${MHSLD_GUEST_IMAGE:-}
+    [ -n "$IMAGE" ] || IMAGE=$("$HERE/guest/build-guest.sh" | tail -n1) || rc=$?
     if [ "$rc" = 0 ]; then
         GUEST=(--guest-image "$IMAGE")
     elif [ "$rc" = 77 ]; then

@@ -26,9 +26,10 @@ if [[ " $* " == *" --short "* ]]; then
     echo "   not needed with --short"
 else
     rc=0
-    qemu-device/guest/build-guest.sh >/dev/null || rc=$?
+    image=$(qemu-device/guest/build-guest.sh | tail -n1) || rc=$?
     # 77: the packages cannot be fetched; qemu-device/demo.sh says so.
     [ "$rc" = 0 ] || [ "$rc" = 77 ] || exit "$rc"
+    [ "$rc" != 0 ] || export MHSLD_GUEST_IMAGE=$image
 fi
 echo "== [5/5] two heads, one device"
 exec qemu-device/demo.sh "$@"
