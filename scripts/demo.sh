@@ -21,7 +21,7 @@ cmake --build build -j"${JOBS:-2}" >/dev/null
 echo "   built build/tools/mhsldctl"
 echo "== [3/5] QEMU 10.0 with cxl-mhsld"
 qemu-device/build-qemu.sh >/dev/null
-echo "== [4/5] Linux guest: Debian's kernel, busybox, ndctl (cached)"
+echo "== [4/5] Linux guest: Debian's kernel, busybox, ndctl (fetched once, then cached)"
 if [[ " $* " == *" --short "* ]]; then
     echo "   not needed with --short"
 else
