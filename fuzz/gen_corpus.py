@@ -746,6 +746,261 @@ def state_seeds():
     return seeds
 
 
+# ---- fuzz_cotenant --------------------------------------------------------
+
+CT_OP = dict(attach=0, detach=1, reserve=2, commit=3, release=4, share_add=5, share_release=6,
+             release_all=7, recover=8, validate=9, access=10, query=11, mailbox=12, scribble=13)
+CT_FIELD = {n: i for i, n in enumerate(
+    "j.op j.n j.nacc j.slot j.gslot j.seq j.group j.undo j.r.start j.r.count j.acc.start "
+    "j.acc.count j.tag group.n group.r.start group.r.count gseq jprog head.seq head.epoch "
+    "head.list_gen slot.word slot.start slot.count occ.lo occ.hi block owned header raw".split())}
+# value selectors (value_of in fuzz_cotenant.c)
+CT_VAL = dict(zero=0, ones=1, int_max=2, int_min=3, limit=4, limit_plus=5, limit_minus=6,
+              blocks_plus=7, cur_plus=8, cur_minus=9, flip=10, composite=11, raw=12)
+CT_MBOX = [0x4800, 0x4801, 0x4802, 0x4803, 0x5500, 0x5501, 0x5600, 0x5601, 0x5603, 0x5604,
+           0x5605]
+
+
+class CT:
+    """A fuzz_cotenant program: a write is (field, head, idx, value[, operand]); an event
+    is ('step'|'touch', delta, write) or ('kill', delta)."""
+
+    def __init__(self, heads=2):
+        self.heads, self.e = heads, Enc()
+        self.e.rng(2, 4, heads)
+
+    def _op(self, kind, head):
+        self.e.rng(0, 13, CT_OP[kind]).rng(0, self.heads - 1, head)
+
+    def _write(self, w):
+        field, head, idx, val = w[:4]
+        arg = w[4] if len(w) > 4 else 0
+        f = CT_FIELD[field]
+        self.e.rng(0, 29, f).rng(0, 3, head).u8(idx & 0xFF)
+        if field in ("group.r.start", "group.r.count", "raw"):
+            self.e.u8(idx >> 8)
+        v = CT_VAL[val]
+        self.e.rng(0, 12, v)
+        if v >= 11:
+            self.e.u64(arg)
+        elif v in (7, 10):
+            self.e.u8(arg)
+
+    def _sched(self, events):
+        self.e.rng(0, 6, len(events))
+        for ev in events:
+            self.e.rng(1, 256, ev[1])
+            if ev[0] == "kill":
+                self.e.rng(0, 7, 0)
+            else:
+                self.e.rng(0, 7, 1 if ev[0] == "touch" else 3)
+                self._write(ev[2])
+        return self
+
+    def _ext(self, region, start, nblocks, sharable=False):
+        if not sharable:
+            self.e.rng(0, 1, region)
+        nb = 40 if (sharable or region) else 72
+        self.e.rng(0, nb - 1, start).rng(1, 16, nblocks)
+
+    def attach(self, head, keep=False, ev=()):
+        self._op("attach", head)
+        self.e.rng(0, 1, 1 if keep else 0)
+        return self._sched(ev)
+
+    def detach(self, head):
+        self._op("detach", head)
+        return self
+
+    def recover(self, head, flags=0, ev=()):
+        self._op("recover", head)
+        self.e.rng(0, 3, flags)
+        return self._sched(ev)
+
+    def validate(self, ev=()):
+        self._op("validate", 0)
+        return self._sched(ev)
+
+    def access(self, head, region, start, nblocks, off=0, ev=()):
+        self._op("access", head)
+        self._ext(region, start, nblocks)
+        self.e.u8(off)
+        return self._sched(ev)
+
+    def query(self, head, sel=0, ev=()):
+        self._op("query", head)
+        self.e.u8(sel)
+        return self._sched(ev)
+
+    def scribble(self, w):
+        self._op("scribble", 0)
+        self._write(w)
+        return self
+
+    def reserve(self, head, exts, ev=()):
+        """exts: (region, start, nblocks) tuples, 1..4."""
+        self._op("reserve", head)
+        self.e.rng(1, 4, len(exts))
+        for x in exts:
+            self._ext(*x)
+        return self._sched(ev)
+
+    def commit(self, head, which=0, mask=0xFF, ev=()):
+        """which: index into the head's remembered groups (>= 0xf0: the oldest pending)."""
+        self._op("commit", head)
+        self.e.u8(which).u8(mask)
+        return self._sched(ev)
+
+    def release(self, head, exts=None, owned=0, ev=()):
+        """exts: explicit extents, or None: the head's owned extent number `owned`
+        (the head must own one)."""
+        self._op("release", head)
+        if exts is None:
+            self.e.rng(0, 1, 1).u8(owned)
+        else:
+            self.e.rng(0, 1, 0).rng(1, 3, len(exts))
+            for x in exts:
+                self._ext(*x)
+        return self._sched(ev)
+
+    def share_add(self, head, start, nblocks, tag=0, ev=()):
+        self._op("share_add", head)
+        self._ext(1, start, nblocks, sharable=True)
+        self.e.rng(0, 1, tag)
+        return self._sched(ev)
+
+    def share_release(self, head, k=0, ev=()):
+        """The head's shared extent number k (it must share one)."""
+        self._op("share_release", head)
+        self.e.u8(k)
+        return self._sched(ev)
+
+    def release_all(self, head, ev=()):
+        self._op("release_all", head)
+        return self._sched(ev)
+
+    def mailbox(self, head, opcode, payload=b"", ev=()):
+        self._op("mailbox", head)
+        self.e.rng(0, len(CT_MBOX) - 1, CT_MBOX.index(opcode)).rng(0, 96, len(payload))
+        self.e.raw(payload)
+        return self._sched(ev)
+
+    def bytes(self):
+        return bytes(self.e.b)
+
+
+def cotenant_seeds():
+    s = {}
+    # Every operation once, no co-tenant: the baseline program.
+    p = CT(3)
+    p.reserve(0, [(0, 0, 4), (0, 60, 8)]).commit(0, 0, 0b01).reserve(1, [(0, 10, 2)])
+    p.commit(1, 0, 0b1).share_add(0, 0, 4).share_add(1, 0, 4).share_add(0, 8, 2, tag=1)
+    p.access(0, 0, 0, 1).access(1, 1, 0, 4).query(0).query(1, 5).release(0, None, 0)
+    p.release(1, [(0, 10, 2)]).share_release(1).share_release(0).attach(2).reserve(2, [(1, 20, 4)])
+    p.mailbox(0, 0x5500, b"\x00\x04").mailbox(0, 0x4801, bytes(8)).release_all(0).release_all(2)
+    p.detach(2).recover(2, 0).validate()
+    s["baseline"] = p.bytes()
+    # A head killed in each operation, recovered by attach (DROP, KEEP) and by another head.
+    for k, (name, setup) in enumerate([
+            ("reserve", lambda p: p.reserve(0, [(0, 0, 16), (0, 60, 10)], ev=[("kill", 3)])),
+            ("commit", lambda p: p.reserve(0, [(0, 0, 16), (0, 60, 10)]).commit(
+                0, 0, 0b10, ev=[("kill", 4)])),
+            ("release", lambda p: p.reserve(0, [(0, 0, 16), (0, 60, 10)]).commit(0, 0, 0b11)
+             .release(0, None, 0, ev=[("kill", 3)])),
+            ("share_new", lambda p: p.share_add(0, 0, 16, ev=[("kill", 3)])),
+            ("share_leave", lambda p: p.share_add(0, 0, 16).share_release(0, ev=[("kill", 3)])),
+            ("release_all", lambda p: p.reserve(0, [(0, 0, 16)]).commit(0, 0, 1).share_add(0, 0, 4)
+             .release_all(0, ev=[("kill", 6)]))]):
+        for how in ("attach_drop", "attach_keep", "recover"):
+            p = CT(2)
+            setup(p)
+            if how == "recover":
+                p.recover(0, 0)
+            else:
+                p.attach(0, keep=(how == "attach_keep"))
+            p.validate()
+            s[f"kill_{name}_{how}"] = p.bytes()
+    # Writes during each operation to the fields it uses (steps), and to the
+    # pages it reads (touches).
+    jf = [("j.n", "limit_plus"), ("j.nacc", "limit_plus"), ("j.slot", "limit"), ("j.gslot", "limit"),
+          ("j.r.count", "blocks_plus", 3), ("j.acc.start", "limit_minus"), ("jprog", "cur_plus"),
+          ("j.undo", "limit_plus"), ("j.seq", "zero"), ("j.op", "limit")]
+    for i, w in enumerate(jf):
+        field, val = w[0], w[1]
+        arg = w[2] if len(w) > 2 else 0
+        p = CT(2)
+        p.reserve(0, [(0, 0, 4), (0, 60, 8)], ev=[("step", 2 + i % 3, (field, 0, 0, val, arg))])
+        p.commit(0, 0, 0b01, ev=[("step", 1 + i % 4, (field, 0, 0, val, arg))])
+        p.share_add(0, 0, 4, ev=[("step", 2, (field, 0, 0, val, arg))])
+        p.share_release(0, 0, ev=[("step", 2, (field, 0, 0, val, arg))])
+        p.validate()
+        s[f"steps_{field}_{val}"] = p.bytes()
+    for i, w in enumerate([("group.n", 0, 0, "limit_plus"), ("group.r.count", 0, 0, "ones"),
+                           ("gseq", 0, 0, "zero"), ("slot.word", 0, 0, "composite", 0x2f),
+                           ("block", 0, 3, "composite", 0x1c3), ("owned", 0, 0, "ones"),
+                           ("occ.lo", 0, 0, "flip", 2), ("occ.hi", 0, 0, "composite", 0x10201),
+                           ("header", 0, 2, "ones"), ("raw", 0, 700, "raw", 0xdeadbeef)]):
+        p = CT(2)
+        p.reserve(0, [(0, 0, 4), (0, 60, 8)]).share_add(1, 0, 4)
+        p.validate(ev=[("touch", 3 + i, w)])
+        p.commit(0, 0, 0b10, ev=[("touch", 2 + i, w)])
+        p.query(0, 1, ev=[("touch", 1 + i, w)])
+        p.access(1, 1, 0, 2, ev=[("touch", 1, w)])
+        p.scribble(w).validate()
+        s[f"touch_{w[0]}_{w[3]}"] = p.bytes()
+    return s
+
+
+def cotenant_regress():
+    """Hand-built reproducers of issue 11 for fuzz_cotenant (written as regress-<name>): each
+    writes one control field of the shared state between the engine's check (or its own write)
+    of it and its use; the engine at 718f804 fails every one."""
+    r = {}
+
+    def prog(build):
+        p = CT(2)
+        build(p)
+        return p.bytes()
+
+    # commit_run indexes gseq[] with j.gslot read back from the journal.
+    r["commit-gslot"] = prog(lambda p: p.reserve(0, [(0, 0, 4), (0, 60, 8)]).commit(
+        0, 0, 0b01, ev=[("step", 2, ("j.gslot", 0, 0, "ones"))]))
+    # Recovery checks gslot on a copy, commit_run reads the journal again.
+    r["recover-commit-gslot"] = prog(lambda p: p.reserve(0, [(0, 0, 16), (0, 60, 10)]).commit(
+        0, 0, 0b01, ev=[("kill", 4)]).recover(0, 1, ev=[("step", 1, ("j.gslot", 0, 0, "ones"))]))
+    # commit_run loops over j.acc[0..j.nacc) read back from the journal.
+    r["commit-nacc"] = prog(lambda p: p.reserve(0, [(0, 0, 4), (0, 60, 8)]).commit(
+        0, 0, 0b11, ev=[("step", 2, ("j.nacc", 0, 0, "ones"))]))
+    r["commit-acc"] = prog(lambda p: p.reserve(0, [(0, 0, 4), (0, 60, 8)]).commit(
+        0, 0, 0b11, ev=[("step", 2, ("j.acc.start", 0, 0, "int_max"))]))
+    # undo_resume: CAS on slots[j.slot] read back (a reserve that meets a claim mid-way).
+    r["undo-slot"] = prog(lambda p: p.reserve(0, [(0, 0, 4), (0, 64, 4)], ev=[
+        ("step", 1, ("occ.lo", 0, 1, "ones")), ("step", 1, ("j.slot", 0, 0, "raw", 1 << 28))]))
+    # share_retire_run: slots[j.slot].word = 0 with j.slot read back.
+    r["retire-slot"] = prog(lambda p: p.share_add(0, 0, 4).share_release(
+        0, 0, ev=[("step", 2, ("j.slot", 0, 0, "int_max"))]))
+    # Recovery of a shared extent's last leave: j.n read back, count_steps runs for ever.
+    r["recover-retire-n"] = prog(lambda p: p.share_add(0, 0, 4).recover(
+        0, 2, ev=[("step", 2, ("j.n", 0, 0, "ones"))]))
+    # mhsld__commit_as validates the reservation in place, then copies it again: a count of
+    # 2^40 makes count_steps run for hours (touch: no atomic step separates the two reads).
+    r["commit-as-recopy"] = prog(lambda p: p.reserve(0, [(0, 0, 4), (0, 10, 2), (0, 60, 8)]).commit(
+        0, 0, 0b1, ev=[("touch", 12, ("group.r.count", 0, 0, "raw", 1 << 40))]))
+    # mhsld_validate re-reads a reservation's ranges while it fills expect[]: heap overflow.
+    r["validate-reread"] = prog(lambda p: p.reserve(0, [(0, 0, 4), (0, 10, 2), (0, 60, 8)]).validate(
+        ev=[("touch", 12, ("group.r.count", 0, 0, "blocks_plus", 200))]))
+    return r
+
+
+def write_named(out, target, files, prefix):
+    d = os.path.join(out, target)
+    os.makedirs(d, exist_ok=True)
+    for name, data in sorted(files.items()):
+        with open(os.path.join(d, f"{prefix}-{name}"), "wb") as f:
+            f.write(data)
+    print(f"{target}: {len(files)} {prefix} files in {d}")
+
+
 def write(out, target, seeds):
     d = os.path.join(out, target)
     os.makedirs(d, exist_ok=True)
@@ -792,6 +1047,8 @@ def main():
     write(a.out, "fuzz_multihead_threads", threads_seeds())
     write(a.out, "fuzz_state", state_seeds())
     write(a.out, "fuzz_mailbox", mailbox_seeds())
+    write(a.out, "fuzz_cotenant", cotenant_seeds())
+    write_named(a.out, "fuzz_cotenant", cotenant_regress(), "regress")
     if a.dump_states:
         dump_states(a.out, a.dump_states)
     return 0

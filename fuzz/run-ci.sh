@@ -120,7 +120,11 @@ if WORK="$work/lf-work" "$here/fuzz/build-local.sh" libfuzzer "$work/lf" > "$wor
     mkdir -p "$d/corpus" "$d/artifacts"
     opts=(-max_total_time="$secs" -print_final_stats=1 -artifact_prefix="$d/artifacts/")
     [ -f "$work/lf/$t.dict" ] && opts+=(-dict="$work/lf/$t.dict")
-    case "$t" in fuzz_state) opts+=(-max_len=262144) ;; *) opts+=(-max_len=4096) ;; esac
+    case "$t" in
+      fuzz_state) opts+=(-max_len=262144) ;;
+      fuzz_cotenant) opts+=(-max_len=2048) ;;
+      *) opts+=(-max_len=4096) ;;
+    esac
     note "libFuzzer: $t for ${secs}s"
     "$work/lf/$t" "${opts[@]}" -timeout=60 "$d/corpus" "$here/corpus/$t" > "$d/log" 2>&1
     rc=$?
