@@ -30,9 +30,10 @@
  * word, slot word, tag, progress), or raw input.
  *
  * Oracle: every call returns a defined mhsld_status (a CXL return code for
- * the mailbox); no crash, no sanitizer report; no call runs longer than
- * MHSLD_FUZZ_CALL_MS milliseconds (default 5000; a per-call timer aborts with
- * the trace); the engine never touches memory outside its mapping: PROT_NONE
+ * the mailbox); no crash, no sanitizer report; no call spends more than
+ * MHSLD_FUZZ_CALL_MS milliseconds of CPU time (default 5000) or
+ * MHSLD_FUZZ_CALL_WALL_MS of wall-clock time (default 60000) (per-call timers
+ * abort with the trace); the engine never touches memory outside its mapping: PROT_NONE
  * guard regions are placed on both sides of the engine's mapping (where the
  * address space is free) and around the co-tenant's own mapping, so an index
  * slightly out of range faults instead of landing in a neighbour.
@@ -524,19 +525,30 @@ static void arm_schedule(void)
     arm_next();
 }
 
-/* ---- bounded calls ------------------------------------------------------- */
+/* ---- bounded calls -------------------------------------------------------
+ * Two timers per call: the CPU time the thread spends in it (a loop that
+ * does not end: MHSLD_FUZZ_CALL_MS, default 5000) and the wall-clock time (a
+ * wait that does not end: MHSLD_FUZZ_CALL_WALL_MS, default 60000).  CPU
+ * time, not wall time, bounds the loops, so that a bounded wait that yields
+ * the processor (mhsld_share_add's retries) is not mistaken for a hang on a
+ * loaded machine. */
 
-static timer_t call_timer;
-static int call_timer_ok;
-static long call_limit_ms = 5000;
+enum { T_CPU, T_WALL };
+static timer_t call_timer[2];
+static int call_timer_ok[2];
+static long call_limit_ms[2] = {5000, 60000};
 static const char *volatile call_name = "";
 
-static void call_timeout(int sig)
+static void call_timeout(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
-    static const char m[] =
-        "\nfuzz_cotenant: a call ran past its time limit (MHSLD_FUZZ_CALL_MS): ";
+    (void)uc;
+    static const char m[] = "\nfuzz_cotenant: a call ran past its ";
+    static const char cpu[] = "CPU time limit (MHSLD_FUZZ_CALL_MS): ";
+    static const char wall[] = "wall-clock limit (MHSLD_FUZZ_CALL_WALL_MS): ";
+    int which = si->si_value.sival_int;
     ssize_t r = write(2, m, sizeof m - 1);
+    r = which == T_CPU ? write(2, cpu, sizeof cpu - 1) : write(2, wall, sizeof wall - 1);
     r = write(2, call_name, strlen(call_name));
     r = write(2, "\n", 1);
     (void)r;
@@ -548,27 +560,38 @@ static void timer_setup(void)
 {
     const char *v = getenv("MHSLD_FUZZ_CALL_MS");
     if (v && *v)
-        call_limit_ms = strtol(v, NULL, 10);
+        call_limit_ms[T_CPU] = strtol(v, NULL, 10);
+    v = getenv("MHSLD_FUZZ_CALL_WALL_MS");
+    if (v && *v)
+        call_limit_ms[T_WALL] = strtol(v, NULL, 10);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = call_timeout;
+    sa.sa_sigaction = call_timeout;
+    sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     FUZZ_ASSERT(sigaction(SIGRTMIN + 4, &sa, NULL) == 0);
-    struct sigevent sev;
-    memset(&sev, 0, sizeof sev);
-    sev.sigev_notify = SIGEV_THREAD_ID; /* this thread: its trace is printed */
-    sev.sigev_signo = SIGRTMIN + 4;
-    sev._sigev_un._tid = gettid();
-    call_timer_ok = timer_create(CLOCK_MONOTONIC, &sev, &call_timer) == 0;
+    for (int i = 0; i < 2; i++) {
+        struct sigevent sev;
+        memset(&sev, 0, sizeof sev);
+        sev.sigev_notify = SIGEV_THREAD_ID; /* this thread: its trace is printed */
+        sev.sigev_signo = SIGRTMIN + 4;
+        sev.sigev_value.sival_int = i;
+        sev._sigev_un._tid = gettid();
+        call_timer_ok[i] = timer_create(i == T_CPU ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC,
+                                        &sev, &call_timer[i]) == 0;
+    }
 }
 
 static void call_begin(const char *name)
 {
     call_name = name;
-    if (!call_timer_ok || call_limit_ms <= 0)
-        return;
-    struct itimerspec its = {{0, 0}, {call_limit_ms / 1000, (call_limit_ms % 1000) * 1000000}};
-    timer_settime(call_timer, 0, &its, NULL);
+    for (int i = 0; i < 2; i++) {
+        if (!call_timer_ok[i] || call_limit_ms[i] <= 0)
+            continue;
+        struct itimerspec its = {{0, 0},
+                                 {call_limit_ms[i] / 1000, (call_limit_ms[i] % 1000) * 1000000}};
+        timer_settime(call_timer[i], 0, &its, NULL);
+    }
 }
 
 static void touch_disarm(void);
@@ -577,10 +600,12 @@ static void call_end(void)
 {
     mhsld_test_crash_at(0, NULL, NULL);
     touch_disarm();
-    if (call_timer_ok) {
+    for (int i = 0; i < 2; i++) {
+        if (!call_timer_ok[i])
+            continue;
         struct itimerspec its;
         memset(&its, 0, sizeof its);
-        timer_settime(call_timer, 0, &its, NULL);
+        timer_settime(call_timer[i], 0, &its, NULL);
     }
 }
 

@@ -19,8 +19,11 @@
  *
  * Oracle: no process dies of a signal the parent did not send, or of a
  * sanitizer report (ASan+UBSan in CI abort); every call returns a defined
- * mhsld_status; no call takes longer than CALL_LIMIT_MS (a watchdog in the
- * parent reads each worker's current call and its start time); the run ends
+ * mhsld_status; no call spends more than CALL_CPU_MS of CPU time (a loop
+ * that does not end) or CALL_WALL_MS of wall-clock time (a wait that does not
+ * end): a watchdog in the parent reads each worker's current call, its start
+ * time and the worker's CPU clock (CPU time, so that a bounded wait that
+ * yields the processor is not taken for a hang on a loaded machine); the run ends
  * by itself after RUN_MS (MHSLD_STRESS_MS overrides).  It prints the calls,
  * the scribbles and the histogram of statuses.
  */
@@ -40,7 +43,8 @@
 #define R1_BLOCKS 64u  /* sharable */
 #define R1_BASE (512ull * BS)
 #define RUN_MS 20000u
-#define CALL_LIMIT_MS 10000u
+#define CALL_CPU_MS 5000u
+#define CALL_WALL_MS 60000u
 #define BATCH 32u
 #define KILL_EVERY 24u             /* progress batches between kills */
 #define NSTAT (MHSLD_E__COUNT + 1) /* the last one counts undefined statuses */
@@ -79,6 +83,7 @@ static const char *const call_names[C__COUNT] = {
 
 typedef struct wslot {
     uint64_t call_start_ns; /* 0: not inside a call */
+    uint64_t call_cpu_ns;   /* the worker's CPU clock at the start of the call */
     uint32_t call;
     uint32_t pad;
     uint64_t calls;
@@ -99,6 +104,14 @@ static uint64_t now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t cpu_ns(clockid_t c)
+{
+    struct timespec ts;
+    if (clock_gettime(c, &ts) != 0)
+        return 0;
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -124,6 +137,7 @@ typedef struct worker {
 static void enter(worker *w, uint32_t c)
 {
     __atomic_store_n(&w->ws->call, c, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->ws->call_cpu_ns, cpu_ns(CLOCK_PROCESS_CPUTIME_ID), __ATOMIC_RELAXED);
     __atomic_store_n(&w->ws->call_start_ns, now_ns(), __ATOMIC_RELEASE);
 }
 
@@ -584,7 +598,8 @@ static unsigned env_ms(const char *name, unsigned def)
 int main(void)
 {
     unsigned run_ms = env_ms("MHSLD_STRESS_MS", RUN_MS);
-    unsigned limit_ms = env_ms("MHSLD_STRESS_CALL_MS", CALL_LIMIT_MS);
+    unsigned cpu_limit_ms = env_ms("MHSLD_STRESS_CALL_MS", CALL_CPU_MS);
+    unsigned limit_ms = env_ms("MHSLD_STRESS_CALL_WALL_MS", CALL_WALL_MS);
     char path[128];
     tu_path(path, sizeof(path), "cotenant");
     mhsld_geometry g;
@@ -634,6 +649,19 @@ int main(void)
                         call_names[area->w[i].call % C__COUNT],
                         (unsigned long long)((now - cs) / 1000000u), limit_ms);
                 failures++;
+            }
+            clockid_t cid;
+            uint64_t c0 = __atomic_load_n(&area->w[i].call_cpu_ns, __ATOMIC_RELAXED);
+            if (cs && clock_getcpuclockid(pids[i], &cid) == 0) {
+                uint64_t c1 = cpu_ns(cid);
+                /* Still the same call (not a later one) and past the limit. */
+                if (c1 > c0 && c1 - c0 > (uint64_t)cpu_limit_ms * 1000000ull &&
+                    __atomic_load_n(&area->w[i].call_start_ns, __ATOMIC_ACQUIRE) == cs) {
+                    fprintf(stderr, "head %u: %s has spent %llu ms of CPU time (limit %u ms)\n", i,
+                            call_names[area->w[i].call % C__COUNT],
+                            (unsigned long long)((c1 - c0) / 1000000u), cpu_limit_ms);
+                    failures++;
+                }
             }
         }
         /* Nobody dies unless killed here. */
