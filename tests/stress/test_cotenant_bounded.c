@@ -32,6 +32,7 @@
 #include "internal.h"
 #include "mhsld/testing.h"
 #include "testutil.h"
+#include "cotenant.h"
 
 #define LIMIT_MS 3000.0
 
@@ -42,27 +43,10 @@ static double now_ms(void)
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
-typedef struct ctmap {
-    uint8_t *map;
-    size_t len;
-    mhsld__layout lay;
-} ctmap;
-
-static void ct_map(ctmap *c, const char *path, const mhsld_geometry *g)
-{
-    REQUIRE(mhsld__layout_compute(g, &c->lay) == MHSLD_OK);
-    int fd = open(path, O_RDWR);
-    REQUIRE(fd >= 0);
-    c->len = c->lay.total;
-    c->map = mmap(NULL, c->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    REQUIRE(c->map != MAP_FAILED);
-    close(fd);
-}
-
 /* ---- casloop ------------------------------------------------------------ */
 
 typedef struct hammer {
-    ctmap c;
+    tu_map c;
     uint64_t word;
     int stop;
     uint64_t writes;
@@ -71,7 +55,7 @@ typedef struct hammer {
 static void *hammer_main(void *arg)
 {
     hammer *hm = arg;
-    mhsld__pair *p = (mhsld__pair *)(void *)(hm->c.map + hm->c.lay.occ_off) + hm->word;
+    mhsld__pair *p = tu_map_occ(&hm->c) + hm->word;
     /* tags naming head 62 (not a head of this state): help() ignores them */
     uint64_t t = (63ull << 58);
     while (!__atomic_load_n(&hm->stop, __ATOMIC_RELAXED)) {
@@ -118,7 +102,7 @@ static void casloop(void)
         cycle(h, &worst0, &calls0);
 
     hammer hm = {.word = 0};
-    ct_map(&hm.c, path, &g);
+    tu_map_state(&hm.c, path, &g);
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, hammer_main, &hm) == 0);
     t0 = now_ms();
@@ -131,7 +115,7 @@ static void casloop(void)
            calls0, worst0, (unsigned long long)hm.writes, calls1, worst1);
     CHECK(worst1 < LIMIT_MS);
     CHECK_VALID(st);
-    munmap(hm.c.map, hm.c.len);
+    tu_unmap_state(&hm.c);
     mhsld_detach(h);
     mhsld_close(st);
     REQUIRE(mhsld_destroy(path, true) == MHSLD_OK);
@@ -156,8 +140,8 @@ static void sharescan(uint64_t nblk, int dead)
     g.regions[0].flags = MHSLD_REGION_SHARABLE;
     mhsld_state *st = tu_create(path, &g);
     mhsld_head *h = tu_attach(st, 0);
-    ctmap c;
-    ct_map(&c, path, &g);
+    tu_map c;
+    tu_map_state(&c, path, &g);
     if (dead) {
         pid_t pid = fork();
         REQUIRE(pid >= 0);
@@ -175,7 +159,7 @@ static void sharescan(uint64_t nblk, int dead)
         REQUIRE(waitpid(pid, &wst, 0) == pid && WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
     } else {
         /* the co-tenant's one write: the occupancy bit of the last block */
-        mhsld__pair *p = (mhsld__pair *)(void *)(c.map + c.lay.occ_off);
+        mhsld__pair *p = tu_map_occ(&c);
         __atomic_store_n(&p[(nblk - 1) >> 6].lo, 1ull << ((nblk - 1) & 63), __ATOMIC_RELAXED);
     }
 
@@ -189,7 +173,7 @@ static void sharescan(uint64_t nblk, int dead)
            mhsld_status_name(s), d);
     CHECK(s != MHSLD_OK);
     CHECK(d < LIMIT_MS);
-    munmap(c.map, c.len);
+    tu_unmap_state(&c);
     mhsld_detach(h);
     mhsld_close(st);
     REQUIRE(mhsld_destroy(path, true) == MHSLD_OK);

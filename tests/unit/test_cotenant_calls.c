@@ -32,6 +32,7 @@
 #include "internal.h"
 #include "mhsld/testing.h"
 #include "testutil.h"
+#include "cotenant.h"
 
 #define NBLK 256
 #define SH_BASE (NBLK * BS)
@@ -52,9 +53,7 @@ static mhsld_geometry geometry(void)
 /* ---- the co-tenant: its own mapping of the file ------------------------- */
 
 typedef struct cotenant {
-    uint8_t *map;
-    size_t len;
-    mhsld__layout lay;
+    tu_map m;
     uint32_t head; /* whose record to overwrite */
     unsigned what; /* CT_* bits */
     unsigned writes;
@@ -67,64 +66,49 @@ enum { CT_JOURNAL = 1, CT_GROUPS = 2, CT_SLOTS = 4 };
 static void ct_map(cotenant *c, const char *path)
 {
     mhsld_geometry g = geometry();
-    REQUIRE(mhsld__layout_compute(&g, &c->lay) == MHSLD_OK);
-    int fd = open(path, O_RDWR);
-    REQUIRE(fd >= 0);
-    c->len = c->lay.total;
-    c->map = mmap(NULL, c->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    REQUIRE(c->map != MAP_FAILED);
-    close(fd);
+    tu_map_state(&c->m, path, &g);
 }
 
 static void ct_unmap(cotenant *c)
 {
-    munmap(c->map, c->len);
-}
-
-static void w64(void *p, uint64_t v)
-{
-    __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELAXED);
-}
-static void w32(void *p, uint32_t v)
-{
-    __atomic_store_n((uint32_t *)p, v, __ATOMIC_RELAXED);
+    tu_unmap_state(&c->m);
 }
 
 /* Hostile values: counts and indices far beyond every table, ranges that
  * wrap or lie past the device. */
 static void ct_write(cotenant *c)
 {
-    mhsld__headrec *hr = (mhsld__headrec *)(void *)(c->map + c->lay.heads_off) + c->head;
+    mhsld__headrec *hr = tu_map_head(&c->m, c->head);
     if (c->what & CT_JOURNAL) {
-        w32(&hr->j.n, 0xffffffffu);
-        w32(&hr->j.nacc, 0x7fffffffu);
-        w32(&hr->j.slot, 0x7ffffff0u);
-        w32(&hr->j.gslot, 0x7ffffff0u);
-        w64(&hr->j.undo, ~0ull);
-        w64(&hr->j.group, 0x123456789ull);
+        tu_w32(&hr->j.n, 0xffffffffu);
+        tu_w32(&hr->j.nacc, 0x7fffffffu);
+        tu_w32(&hr->j.slot, 0x7ffffff0u);
+        tu_w32(&hr->j.gslot, 0x7ffffff0u);
+        tu_w64(&hr->j.undo, ~0ull);
+        tu_w64(&hr->j.group, 0x123456789ull);
         for (unsigned i = 0; i < MHSLD__JMAX; i++) {
-            w64(&hr->j.r[i].start, (1ull << 62) + i);
-            w64(&hr->j.r[i].count, ~0ull - i);
+            tu_w64(&hr->j.r[i].start, (1ull << 62) + i);
+            tu_w64(&hr->j.r[i].count, ~0ull - i);
         }
         for (unsigned i = 0; i < MHSLD_MAX_EXTENTS; i++) {
-            w64(&hr->j.acc[i].start, 1ull << 40);
-            w64(&hr->j.acc[i].count, 1ull << 40);
+            tu_w64(&hr->j.acc[i].start, 1ull << 40);
+            tu_w64(&hr->j.acc[i].count, 1ull << 40);
         }
     }
     if (c->what & CT_GROUPS) {
         for (unsigned g = 0; g < MHSLD_MAX_PENDING; g++) {
-            w32(&hr->groups[g].n, 0xfffffff0u);
+            tu_w32(&hr->groups[g].n, 0xfffffff0u);
             for (unsigned i = 0; i < MHSLD_MAX_EXTENTS; i++) {
-                w64(&hr->groups[g].r[i].start, 0);
-                w64(&hr->groups[g].r[i].count, 1ull << 50);
+                tu_w64(&hr->groups[g].r[i].start, 0);
+                tu_w64(&hr->groups[g].r[i].count, 1ull << 50);
             }
         }
     }
     if (c->what & CT_SLOTS) {
-        mhsld__slot *sl = (mhsld__slot *)(void *)(c->map + c->lay.slots_off);
+        mhsld__slot *sl = tu_map_slots(&c->m);
         for (unsigned i = 0; i < MHSLD_MAX_SHARED; i++) {
-            w64(&sl[i].start, ~0ull - 5);
-            w64(&sl[i].count, 1ull << 45);
+            tu_w64(&sl[i].start, ~0ull - 5);
+            tu_w64(&sl[i].count, 1ull << 45);
         }
     }
     c->writes++;
@@ -510,14 +494,14 @@ typedef struct flipper {
 static void *flip_main(void *arg)
 {
     flipper *f = arg;
-    mhsld__headrec *hr = (mhsld__headrec *)(void *)(f->c.map + f->c.lay.heads_off);
+    mhsld__headrec *hr = tu_map_head(&f->c.m, 0);
     while (!__atomic_load_n(&f->stop, __ATOMIC_RELAXED)) {
         /* valid (what the reservation holds) for a moment, then far past
          * the device for longer than a validation's loop over it takes */
-        w64(&hr->groups[0].r[2].count, 66);
+        tu_w64(&hr->groups[0].r[2].count, 66);
         for (int i = 0; i < 40; i++)
             __builtin_ia32_pause();
-        w64(&hr->groups[0].r[2].count, 1ull << 40);
+        tu_w64(&hr->groups[0].r[2].count, 1ull << 40);
         for (int i = 0; i < 200; i++)
             __builtin_ia32_pause();
         f->flips++;
@@ -568,14 +552,13 @@ static void drop_reports_failed_leave(void)
     REQUIRE(mhsld_shared_list(w.st, &si, 1, &n, &total) == MHSLD_OK && n == 1);
     cotenant c = {.head = 0};
     ct_map(&c, w.path);
-    mhsld__slot *sl = (mhsld__slot *)(void *)(c.map + c.lay.slots_off);
-    w64(&sl[si.slot].count, 0);
+    mhsld__slot *sl = tu_map_slots(&c.m);
+    tu_w64(&sl[si.slot].count, 0);
     mhsld_detach(w.h0);
     w.h0 = tu_attach(w.st, 2); /* world_end detaches it */
     mhsld_recover_report rep;
     mhsld_status s = mhsld_recover(w.st, 0, MHSLD_RECOVER_DROP, &rep);
-    printf("  recover(DROP) of a sharer whose slot range was damaged: %s\n",
-           mhsld_status_name(s));
+    printf("  recover(DROP) of a sharer whose slot range was damaged: %s\n", mhsld_status_name(s));
     CHECK_ST(s, MHSLD_E_CORRUPT);
     ct_unmap(&c);
     world_end(&w);
@@ -590,11 +573,11 @@ static void seq_rollback(void)
     world_make(&w, &SCEN[0]);
     cotenant c = {.head = 0};
     ct_map(&c, w.path);
-    mhsld__headrec *hr = (mhsld__headrec *)(void *)(c.map + c.lay.heads_off);
+    mhsld__headrec *hr = tu_map_head(&c.m, 0);
     mhsld_extent e1 = {60 * BS, BS}, e2 = {70 * BS, BS};
     uint64_t g1 = 0, g2 = 0;
     CHECK_OK(mhsld_reserve(w.h0, &e1, 1, &g1, NULL));
-    w64(&hr->seq, 0);
+    tu_w64(&hr->seq, 0);
     CHECK_OK(mhsld_reserve(w.h0, &e2, 1, &g2, NULL));
     printf("  sequence rolled back to 0 by a co-tenant: reservations %llu then %llu\n",
            (unsigned long long)g1, (unsigned long long)g2);
