@@ -7,15 +7,19 @@
  * or a file on /dev/shm, hugetlbfs or a DAX device).
  *
  * This file is a thin wrapper: it turns the cxl-type3 multi-headed hooks
- * (CXLType3Class::mhd_*) and the MHD mailbox commands into libmhsld calls.
- * Every ownership decision is libmhsld's.
+ * (CXLType3Class::mhd_*) and the DCD and MHD mailbox commands into libmhsld
+ * calls.  Every ownership decision is libmhsld's, and every DCD request of
+ * the guest is decoded only by libmhsld's mailbox codec.
  *
  *   QMP cxl-add-dynamic-capacity    mhd_reserve      mhsld_reserve()
- *   Add DC Response (4802h)         mhd_commit       mhsld_commit()
- *   Release DC (4803h)              mhd_release      mhsld_release()
  *   HDM-decoded access to DC        mhd_access_valid mhsld_access_ok()
- *   Get MHD Info (5500h), 5501h     mailbox          mhsld_mbox_execute()
+ *   4800h-4803h, 5500h, 5501h       mailbox          mhsld_mbox_execute()
  *   realize / unrealize / reset     -                attach/detach/release_all
+ *
+ * What cxl-type3 itself keeps about dynamic capacity (its extent list, used
+ * by the HDM decoder and by the QMP checks; its pending offers; the extent
+ * list generation) is rebuilt from the engine in one place,
+ * cxl_mhsld_sync(), after every DCD command and on reset.
  *
  * Command line (the RFC's, unchanged):
  *   -device cxl-mhsld,bus=rp0,num-dc-regions=1,volatile-dc-memdev=mem0,
@@ -30,6 +34,7 @@
 #include "qemu/module.h"
 #include "hw/cxl/cxl.h"
 #include "hw/cxl/cxl_device.h"
+#include "hw/cxl/cxl_mailbox.h"
 #include "hw/pci/pci.h"
 #include "hw/pci/pci_device.h"
 #include "hw/qdev-properties.h"
@@ -48,6 +53,13 @@ OBJECT_DECLARE_TYPE(CXLMHSLDState, CXLMHSLDClass, CXL_MHSLD)
  */
 #define CXL_MHSLD_DEFAULT_HEADS 8
 
+/* DCD command set (CXL r3.1 section 8.2.9.9.9) */
+#define DCD_CMD_SET 0x48
+#define DCD_GET_DC_CONFIG 0x00
+#define DCD_GET_EXTENT_LIST 0x01
+#define DCD_ADD_DC_RESPONSE 0x02
+#define DCD_RELEASE_DC 0x03
+
 /* MHD command set (CXL r3.1 section 7.6.7.5) */
 #define MHD_CMD_SET 0x55
 #define MHD_GET_INFO 0x00
@@ -65,6 +77,8 @@ struct CXLMHSLDState {
     /* State */
     mhsld_state *st;
     mhsld_head *head;
+    /* The parts of an Add DC Response sent with More set (4802h). */
+    mhsld_mbox_accum accum;
 };
 
 struct CXLMHSLDClass {
@@ -162,51 +176,6 @@ static bool cxl_mhsld_reserve(CXLType3Dev *ct3d, const CXLDCExtentRange *ext,
     return true;
 }
 
-static bool cxl_mhsld_commit(CXLType3Dev *ct3d, const CXLDCExtentRange *acc,
-                             uint32_t n)
-{
-    CXLMHSLDState *s = CXL_MHSLD(ct3d);
-    g_autofree mhsld_extent *e = cxl_mhsld_extents(acc, n);
-    uint64_t group;
-    mhsld_status rc;
-
-    if (!s->head) {
-        return false;
-    }
-    rc = mhsld_pending_oldest(s->head, &group);
-    if (rc == MHSLD_OK) {
-        rc = mhsld_commit(s->head, group, e, n);
-    }
-    if (rc != MHSLD_OK) {
-        warn_report("cxl-mhsld head %" PRIu32 ": cannot settle the oldest "
-                    "capacity offer (%" PRIu32 " accepted): %s", s->mhd_head,
-                    n, mhsld_strerror(rc));
-        return false;
-    }
-    return true;
-}
-
-static bool cxl_mhsld_release(CXLType3Dev *ct3d, const CXLDCExtentRange *ext,
-                              uint32_t n)
-{
-    CXLMHSLDState *s = CXL_MHSLD(ct3d);
-    g_autofree mhsld_extent *e = cxl_mhsld_extents(ext, n);
-    mhsld_conflict c = { .owner = MHSLD_OWNER_NONE };
-    mhsld_status rc;
-
-    if (!s->head) {
-        return false;
-    }
-    rc = mhsld_release(s->head, e, n, &c);
-    if (rc != MHSLD_OK) {
-        qemu_log_mask(LOG_GUEST_ERROR, "cxl-mhsld head %" PRIu32
-                      ": release refused: %s (DPA 0x%" PRIx64 ")\n",
-                      s->mhd_head, mhsld_strerror(rc), c.dpa);
-        return false;
-    }
-    return true;
-}
-
 static bool cxl_mhsld_access_valid(CXLType3Dev *ct3d, uint64_t dpa,
                                    uint64_t len)
 {
@@ -215,7 +184,92 @@ static bool cxl_mhsld_access_valid(CXLType3Dev *ct3d, uint64_t dpa,
     return s->head && mhsld_access_ok(s->head, dpa, len);
 }
 
-/* ---- mailbox: MHD commands served by libmhsld's codec ------------------- */
+/* ---- cxl-type3's view of the capacity, derived from the engine ---------- */
+
+/* Drop cxl-type3's extent list and pending offers. */
+static void cxl_mhsld_forget_extents(CXLType3Dev *ct3d)
+{
+    CXLDCExtent *ent, *ent_next;
+
+    QTAILQ_FOREACH_SAFE(ent, &ct3d->dc.extents, node, ent_next) {
+        ct3_clear_region_block_backed(ct3d, ent->start_dpa, ent->len);
+        cxl_remove_extent_from_extent_list(&ct3d->dc.extents, ent);
+    }
+    while (!QTAILQ_EMPTY(&ct3d->dc.extents_pending)) {
+        cxl_extent_group_list_delete_front(&ct3d->dc.extents_pending);
+    }
+    ct3d->dc.total_extent_count = 0;
+}
+
+/*
+ * The one place where cxl-type3's state follows the engine: its extent list
+ * (the host's DC extent list: owned and shared extents, with their tags),
+ * the block-backed map the HDM decoder checks, the pending offers (oldest
+ * first) and the list generation.  Called after every DCD mailbox command
+ * and on reset; idempotent.  If the engine cannot be read, cxl-type3 is left
+ * with nothing (accesses are checked against the engine anyway).
+ */
+static void cxl_mhsld_sync(CXLMHSLDState *s)
+{
+    CXLType3Dev *ct3d = CXL_TYPE3(s);
+    g_autofree mhsld_extent *ext = NULL;
+    g_autofree uint8_t *tags = NULL;
+    mhsld_extent pext[MHSLD_MAX_EXTENTS];
+    uint64_t groups[MHSLD_MAX_PENDING];
+    size_t n = 0, total = 0, ng = 0, i, k;
+    uint32_t gen = 0;
+    mhsld_status rc;
+
+    cxl_mhsld_forget_extents(ct3d);
+    if (!s->head) {
+        return;
+    }
+    rc = mhsld_extents_get(s->st, s->mhd_head, MHSLD_EXT_ALL, 0, NULL, NULL,
+                           0, NULL, &total, NULL);
+    if (rc == MHSLD_OK) {
+        ext = g_new0(mhsld_extent, total + 1);
+        tags = g_malloc0_n(total + 1, MHSLD_TAG_SIZE);
+        rc = mhsld_extents_get(s->st, s->mhd_head, MHSLD_EXT_ALL, 0, ext,
+                               (uint8_t (*)[MHSLD_TAG_SIZE])tags, total + 1,
+                               &n, &total, &gen);
+    }
+    if (rc == MHSLD_OK) {
+        rc = mhsld_pending_list(s->head, groups, MHSLD_MAX_PENDING, &ng);
+    }
+    if (rc != MHSLD_OK) {
+        warn_report("cxl-mhsld head %" PRIu32 ": cannot read the extent "
+                    "lists: %s", s->mhd_head, mhsld_strerror(rc));
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        cxl_insert_extent_to_extent_list(&ct3d->dc.extents, ext[i].dpa,
+                                         ext[i].len,
+                                         &tags[i * MHSLD_TAG_SIZE], 0);
+        ct3_set_region_block_backed(ct3d, ext[i].dpa, ext[i].len);
+    }
+    ct3d->dc.total_extent_count = n;
+    ct3d->dc.ext_list_gen_seq = gen;
+
+    for (i = 0; i < ng && i < MHSLD_MAX_PENDING; i++) {
+        CXLDCExtentGroup *group = NULL;
+        size_t ne = 0;
+
+        if (mhsld_pending_get(s->head, groups[i], pext, MHSLD_MAX_EXTENTS,
+                              &ne) != MHSLD_OK) {
+            continue; /* settled meanwhile */
+        }
+        for (k = 0; k < ne && k < MHSLD_MAX_EXTENTS; k++) {
+            group = cxl_insert_extent_to_extent_group(group, pext[k].dpa,
+                                                      pext[k].len, NULL, 0);
+        }
+        if (group) {
+            cxl_extent_group_list_insert_tail(&ct3d->dc.extents_pending,
+                                              group);
+        }
+    }
+}
+
+/* ---- mailbox: DCD and MHD commands served by libmhsld's codec ------------ */
 
 static CXLRetCode cxl_mhsld_mbox(CXLCCI *cci, uint16_t opcode,
                                  uint8_t *payload_in, size_t len_in,
@@ -231,13 +285,74 @@ static CXLRetCode cxl_mhsld_mbox(CXLCCI *cci, uint16_t opcode,
         return CXL_MBOX_INTERNAL_ERROR;
     }
     mhsld_mbox_ctx_init(&ctx, s->st, s->head);
+    ctx.accum = &s->accum;
     rc = mhsld_mbox_execute(&ctx, opcode, payload_in, len_in, payload_out,
                             cci->payload_max, &out_len);
+    if (rc != CXL_MBOX_SUCCESS) {
+        qemu_log_mask(LOG_GUEST_ERROR, "cxl-mhsld head %" PRIu32
+                      ": mailbox command %04" PRIx16 "h refused: %s\n",
+                      s->mhd_head, opcode, mhsld_cxl_rc_name(rc));
+    }
+    if ((opcode >> 8) == DCD_CMD_SET) {
+        cxl_mhsld_sync(s);
+    }
     if (rc < 0 || rc > CXL_MBOX_MAX || out_len > cci->payload_max) {
         return CXL_MBOX_INTERNAL_ERROR;
     }
     *len_out = out_len;
     return (CXLRetCode)rc;
+}
+
+/*
+ * CXL r3.1 section 8.2.9.9.9: the host's Dynamic Capacity commands.
+ *
+ * Add Dynamic Capacity Response (4802h) answers the oldest Add Capacity
+ * event (section 8.2.9.9.9.3: responses follow the order of the events; a
+ * split response sets More on every part but the last).  The engine's
+ * dispatcher settles that offer only with the last part of a response that
+ * the codec and the engine accept.  A refused part (the command completes
+ * with an error return code, section 8.2.9: the command was not performed)
+ * settles nothing: the offer stays pending, with the earlier accepted parts
+ * of a split response, for the host to answer again; and a response naming
+ * capacity outside the oldest offer (another offer's, or never offered) is
+ * Invalid Physical Address and touches no offer.
+ */
+static CXLRetCode cmd_mhsld_dcd_get_config(const struct cxl_cmd *cmd,
+                                           uint8_t *payload_in,
+                                           size_t len_in,
+                                           uint8_t *payload_out,
+                                           size_t *len_out, CXLCCI *cci)
+{
+    return cxl_mhsld_mbox(cci, DCD_CMD_SET << 8 | DCD_GET_DC_CONFIG,
+                          payload_in, len_in, payload_out, len_out);
+}
+
+static CXLRetCode cmd_mhsld_dcd_get_extents(const struct cxl_cmd *cmd,
+                                            uint8_t *payload_in,
+                                            size_t len_in,
+                                            uint8_t *payload_out,
+                                            size_t *len_out, CXLCCI *cci)
+{
+    return cxl_mhsld_mbox(cci, DCD_CMD_SET << 8 | DCD_GET_EXTENT_LIST,
+                          payload_in, len_in, payload_out, len_out);
+}
+
+static CXLRetCode cmd_mhsld_dcd_add_rsp(const struct cxl_cmd *cmd,
+                                        uint8_t *payload_in, size_t len_in,
+                                        uint8_t *payload_out,
+                                        size_t *len_out, CXLCCI *cci)
+{
+    return cxl_mhsld_mbox(cci, DCD_CMD_SET << 8 | DCD_ADD_DC_RESPONSE,
+                          payload_in, len_in, payload_out, len_out);
+}
+
+static CXLRetCode cmd_mhsld_dcd_release(const struct cxl_cmd *cmd,
+                                        uint8_t *payload_in, size_t len_in,
+                                        uint8_t *payload_out,
+                                        size_t *len_out, CXLCCI *cci)
+{
+    return cxl_mhsld_mbox(cci, DCD_CMD_SET << 8 | DCD_RELEASE_DC,
+                          payload_in, len_in, payload_out, len_out);
 }
 
 /* CXL r3.1 section 7.6.7.5.1: Get Multi-Headed Info (Opcode 5500h) */
@@ -260,8 +375,22 @@ static CXLRetCode cmd_mhd_get_head_info(const struct cxl_cmd *cmd,
                           payload_in, len_in, payload_out, len_out);
 }
 
-/* Input lengths are variable here: the codec checks them. */
+/*
+ * Input lengths are variable here: the codec checks them.  The effects are
+ * cxl-type3's for the same commands.
+ */
 static const struct cxl_cmd cxl_mhsld_cmd_set[256][256] = {
+    [DCD_CMD_SET][DCD_GET_DC_CONFIG] = { "DCD_GET_DC_CONFIG",
+                                         cmd_mhsld_dcd_get_config, ~0, 0 },
+    [DCD_CMD_SET][DCD_GET_EXTENT_LIST] = {
+        "DCD_GET_DYNAMIC_CAPACITY_EXTENT_LIST", cmd_mhsld_dcd_get_extents,
+        ~0, 0 },
+    [DCD_CMD_SET][DCD_ADD_DC_RESPONSE] = {
+        "DCD_ADD_DYNAMIC_CAPACITY_RESPONSE", cmd_mhsld_dcd_add_rsp, ~0,
+        CXL_MBOX_IMMEDIATE_DATA_CHANGE },
+    [DCD_CMD_SET][DCD_RELEASE_DC] = { "DCD_RELEASE_DYNAMIC_CAPACITY",
+                                      cmd_mhsld_dcd_release, ~0,
+                                      CXL_MBOX_IMMEDIATE_DATA_CHANGE },
     [MHD_CMD_SET][MHD_GET_INFO] = { "MHD_GET_INFO", cmd_mhd_get_info, ~0, 0 },
     [MHD_CMD_SET][MHD_GET_HEAD_INFO] = { "MHD_GET_HEAD_INFO",
                                          cmd_mhd_get_head_info, ~0, 0 },
@@ -509,21 +638,6 @@ static void cxl_mhsld_exit(PCIDevice *pci_dev)
 
 /* ---- reset --------------------------------------------------------------- */
 
-/* Forget the host's extents and offers: they were released in the state. */
-static void cxl_mhsld_forget_extents(CXLType3Dev *ct3d)
-{
-    CXLDCExtent *ent, *ent_next;
-
-    QTAILQ_FOREACH_SAFE(ent, &ct3d->dc.extents, node, ent_next) {
-        ct3_clear_region_block_backed(ct3d, ent->start_dpa, ent->len);
-        cxl_remove_extent_from_extent_list(&ct3d->dc.extents, ent);
-    }
-    while (!QTAILQ_EMPTY(&ct3d->dc.extents_pending)) {
-        cxl_extent_group_list_delete_front(&ct3d->dc.extents_pending);
-    }
-    ct3d->dc.total_extent_count = 0;
-}
-
 static void cxl_mhsld_reset_hold(Object *obj, ResetType type)
 {
     CXLMHSLDState *s = CXL_MHSLD(obj);
@@ -539,7 +653,9 @@ static void cxl_mhsld_reset_hold(Object *obj, ResetType type)
     cxl_add_cci_commands(&ct3d->cci, cxl_mhsld_cmd_set,
                          CXL_MAILBOX_MAX_PAYLOAD_SIZE);
 
+    memset(&s->accum, 0, sizeof(s->accum));
     if (!s->head) {
+        cxl_mhsld_forget_extents(ct3d);
         return;
     }
     /* A reset host owns nothing: give everything back. */
@@ -548,7 +664,7 @@ static void cxl_mhsld_reset_hold(Object *obj, ResetType type)
         warn_report("cxl-mhsld head %" PRIu32 ": reset could not release "
                     "its capacity: %s", s->mhd_head, mhsld_strerror(rc));
     }
-    cxl_mhsld_forget_extents(ct3d);
+    cxl_mhsld_sync(s);
 }
 
 /* ---- type ---------------------------------------------------------------- */
@@ -576,8 +692,6 @@ static void cxl_mhsld_class_init(ObjectClass *oc, void *data)
                                        &mc->parent_phases);
 
     cvc->mhd_reserve = cxl_mhsld_reserve;
-    cvc->mhd_commit = cxl_mhsld_commit;
-    cvc->mhd_release = cxl_mhsld_release;
     cvc->mhd_access_valid = cxl_mhsld_access_valid;
 
     dc->desc = "CXL Multi-Headed Single Logical Device (Type 3, DCD)";

@@ -21,8 +21,8 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qemu_harness import (BLOCK, MiB, Host, Qemu,  # noqa: E402
                           RC_INVALID_INPUT, RC_INVALID_PA, RC_INVALID_PAYLOAD_LENGTH,
-                          RC_SUCCESS, OP_ADD_DC_RESPONSE, OP_GET_HEAD_INFO, cfmw_base, machine_args, rfc_device,
-                          run_expect_failure)
+                          RC_SUCCESS, OP_ADD_DC_RESPONSE, OP_GET_DC_EXTENT_LIST, OP_GET_HEAD_INFO,
+                          cfmw_base, machine_args, rfc_device, run_expect_failure)
 
 DC_SIZE = 256 * MiB
 SCENARIOS = []
@@ -233,8 +233,9 @@ def accept_nothing(ctx):
 
 
 @scenario
-def error_response_frees_offer(ctx):
-    """An invalid Add DC Response fails and still gives the offer back; an
+def error_response_keeps_offer(ctx):
+    """A refused Add DC Response settles nothing: the offer stays pending for
+    the host to answer again, and no other head can take it meanwhile; an
     empty response with nothing pending is refused, QEMU keeps running."""
     h0 = ctx.start(0, True)
     h1 = ctx.start(1, False)
@@ -242,23 +243,82 @@ def error_response_frees_offer(ctx):
     rc, _ = offer_and_accept(h0, [(0, 2 * BLOCK)],
                              accept=lambda off: [(base + 10 * BLOCK, BLOCK)])
     check(rc == RC_INVALID_PA, "response outside the offer: rc 0x%x" % rc)
-    rc, _ = offer_and_accept(h1, [(0, 2 * BLOCK)])
-    check(rc == RC_SUCCESS, "head 1 takes the offer head 0 botched: rc 0x%x" % rc)
+    qmp_refused(h1.dc_add([(0, 2 * BLOCK)]), "head 1 on the refused offer", "head 0")
     # A response whose count promises more entries than the payload holds.
-    qmp_ok(h0.dc_add([(4 * BLOCK, BLOCK)]), "second offer")
-    h0.host.dc_events()
-    short = Host.extent_list_payload([(base + 4 * BLOCK, BLOCK)])
+    short = Host.extent_list_payload([(base, BLOCK)])
     short = struct.pack("<I", 3) + short[4:]
     rc, _ = h0.host.mbox_cmd(OP_ADD_DC_RESPONSE, short)
     check(rc == RC_INVALID_PAYLOAD_LENGTH, "short response: rc 0x%x" % rc)
+    rc = h0.host.add_response([(base, 2 * BLOCK)])
+    check(rc == RC_SUCCESS, "answering the offer after two refusals: rc 0x%x" % rc)
+    check(h0.host.extent_list() == [(base, 2 * BLOCK)], "head 0 extent list")
+    # A response naming the newer of two offers settles neither.
+    qmp_ok(h0.dc_add([(4 * BLOCK, BLOCK)]), "older offer")
+    qmp_ok(h0.dc_add([(6 * BLOCK, BLOCK)]), "newer offer")
+    h0.host.dc_events()
+    rc = h0.host.add_response([(base + 6 * BLOCK, BLOCK)])
+    check(rc == RC_INVALID_PA, "response naming the newer offer: rc 0x%x" % rc)
+    check(h0.host.add_response([]) == RC_SUCCESS, "rejecting the older offer")
+    check(h0.host.add_response([(base + 6 * BLOCK, BLOCK)]) == RC_SUCCESS,
+          "accepting the newer offer")
     rc, _ = offer_and_accept(h1, [(4 * BLOCK, BLOCK)])
-    check(rc == RC_SUCCESS, "head 1 takes the offer of the short response: rc 0x%x" % rc)
+    check(rc == RC_SUCCESS, "head 1 takes the rejected offer: rc 0x%x" % rc)
     rc = h0.host.add_response([])
     check(rc == RC_INVALID_INPUT, "empty response, nothing pending: rc 0x%x" % rc)
     rc = h0.host.add_response([(base + 20 * BLOCK, BLOCK)])
-    check(rc == RC_INVALID_PA, "response, nothing pending: rc 0x%x" % rc)
+    check(rc in (RC_INVALID_INPUT, RC_INVALID_PA), "response, nothing pending: rc 0x%x" % rc)
     check(h0.alive(), "head 0 died")
     h0.qmp_cmd("query-status")
+
+
+@scenario
+def split_response_more(ctx):
+    """Add DC Response split over two commands (More): the offer is settled by
+    the last part only, with the extents of both parts."""
+    h0 = ctx.start(0, True)
+    h1 = ctx.start(1, False)
+    base = h0.host.dc_region0_base()
+    qmp_ok(h0.dc_add([(0, 4 * BLOCK)]), "offer")
+    h0.host.dc_events()
+    part1 = Host.extent_list_payload([(base, BLOCK)])
+    part1 = part1[:4] + b"\x01" + part1[5:]
+    rc, _ = h0.host.mbox_cmd(OP_ADD_DC_RESPONSE, part1)
+    check(rc == RC_SUCCESS, "part 1 (More): rc 0x%x" % rc)
+    check(h0.host.extent_list() == [], "part 1 settled the offer: %r" % h0.host.extent_list())
+    qmp_refused(h1.dc_add([(3 * BLOCK, BLOCK)]), "head 1 on the offer between the parts",
+                "head 0")
+    rc = h0.host.add_response([(base + 2 * BLOCK, BLOCK)])
+    check(rc == RC_SUCCESS, "part 2 (last): rc 0x%x" % rc)
+    check(sorted(h0.host.extent_list()) == [(base, BLOCK), (base + 2 * BLOCK, BLOCK)],
+          "extent list after both parts %r" % h0.host.extent_list())
+    rc, _ = offer_and_accept(h1, [(BLOCK, BLOCK), (3 * BLOCK, BLOCK)])
+    check(rc == RC_SUCCESS, "head 1 takes the blocks neither part accepted: rc 0x%x" % rc)
+
+
+@scenario
+def extent_list_generation(ctx):
+    """4801h's generation number changes exactly when the head's extent list
+    changes (accept, release), not on an offer or a refused request."""
+    h0 = ctx.start(0, True)
+    base = h0.host.dc_region0_base()
+
+    def gen():
+        out = h0.host.mbox_ok(OP_GET_DC_EXTENT_LIST, struct.pack("<II", 8, 0))
+        return struct.unpack_from("<I", out, 8)[0]
+
+    g0 = gen()
+    qmp_ok(h0.dc_add([(0, 2 * BLOCK)]), "offer")
+    h0.host.dc_events()
+    check(gen() == g0, "generation changed on an offer")
+    check(h0.host.add_response([(base + 8 * BLOCK, BLOCK)]) == RC_INVALID_PA, "bad response")
+    check(gen() == g0, "generation changed on a refused response")
+    check(h0.host.add_response([(base, 2 * BLOCK)]) == RC_SUCCESS, "accept")
+    g1 = gen()
+    check(g1 != g0, "generation unchanged by an accept (%d)" % g1)
+    check(h0.host.release([(base + 8 * BLOCK, BLOCK)]) == RC_INVALID_PA, "bad release")
+    check(gen() == g1, "generation changed on a refused release")
+    check(h0.host.release([(base, BLOCK)]) == RC_SUCCESS, "release")
+    check(gen() not in (g0, g1), "generation unchanged by a release")
 
 
 @scenario
@@ -328,7 +388,9 @@ def memory_access(ctx):
 @scenario
 def fenced_head_loses_access(ctx):
     """The access check is the engine's: a head force-recovered from outside
-    (its capacity freed) can no longer touch memory its QEMU still lists."""
+    (its capacity freed) can no longer touch memory its QEMU still has in
+    cxl-type3's extent list (that list follows the engine only at the next
+    DCD command; 4801h, served by the engine, then shows it empty)."""
     tool = state_tool(ctx.args)
     h0 = ctx.start(0, True)
     h1 = ctx.start(1, False)
@@ -341,11 +403,12 @@ def fenced_head_loses_access(ctx):
     p = subprocess.run([tool, "recover", ctx.state, "1"], capture_output=True, text=True)
     check(p.returncode == 0 and "2 blocks freed" in p.stdout,
           "force recover: rc %d %r %r" % (p.returncode, p.stdout, p.stderr))
-    check(h1.host.extent_list() == [(4 * BLOCK, 2 * BLOCK)],
-          "QEMU's own extent list should still show the extent")
+    # No mailbox command in between: cxl-type3's view is still the stale one.
     h1.writeq(hpa + 4 * BLOCK, X)
     check(file_q(ctx.dc_mem, 4 * BLOCK) == P1, "fenced head's write landed")
     check(h1.readq(hpa + 4 * BLOCK) != P1, "fenced head read the data")
+    check(h1.host.extent_list() == [], "4801h still lists the recovered extent: %r" %
+          h1.host.extent_list())
     check(offer_and_accept(h0, [(4 * BLOCK, 2 * BLOCK)])[0] == RC_SUCCESS,
           "head 0 takes the recovered capacity")
 
@@ -566,11 +629,11 @@ def run_all(args):
         ctx = Ctx(args, fn.__name__)
         t0 = time.monotonic()
         try:
-            fn(ctx)
+            what = fn(ctx)
             ctx.finish()
             passed += 1
             print("PASS %-32s %5.1fs  %s" % (fn.__name__, time.monotonic() - t0,
-                                            (fn.__doc__ or "").split("\n")[0]))
+                                            what or (fn.__doc__ or "").split("\n")[0]))
         except Exception as e:  # every failure is reported, none stops the run
             failed += 1
             print("FAIL %-32s %s" % (fn.__name__, e))
