@@ -692,7 +692,71 @@ def mailbox_seeds():
         mb_cmd(0x5605, mb_release(0, 0x10 | 0x20, 2 * MB, tag=b"\x11\x22\x33")),
         mb_cmd(0x5605, mb_release(1, 0xC0, MB)),
         mb_cmd(0x5605, mb_release(3, 1, MB, exts=[(4 * MB, MB)]))])
+    device_seeds(seeds)
     return seeds
+
+
+def device_seeds(seeds):
+    """The request shapes cxl-mhsld passes to the dispatcher (4800h-4803h,
+    5500h, 5501h from the guest's mailbox: the head's own mailbox, the
+    device's accumulator, a 2 KiB response buffer, payloads of at most
+    2048 bytes) as qemu-device/tests/attack.py sends them."""
+    SELF, OWNED, PENDING, SHARED, ACCUM = 1, 4, 8, 16, 64
+    dev = SELF | OWNED | PENDING | SHARED | ACCUM
+    top = 20 * MB
+    bad_exts = {
+        "wrap": [(6 * MB, 2**64 - MB)],
+        "wrap_zero": [(6 * MB, 2**64 - 6 * MB)],
+        "top_dpa": [(2**64 - MB, MB)],
+        "unaligned_dpa": [(6 * MB + 4096, MB)],
+        "unaligned_len": [(6 * MB, MB + 4096)],
+        "zero_len": [(6 * MB, 0)],
+        "out_of_region": [(top, MB)],
+        "crossing_end": [(11 * MB, 2 * MB)],
+        "below": [(3 * MB, MB)],
+        "overlap": [(6 * MB, 2 * MB), (7 * MB, MB)],
+        "duplicate": [(6 * MB, MB), (6 * MB, MB)],
+        "never_offered": [(10 * MB, MB)],
+        "shared": [(16 * MB, 2 * MB)],
+    }
+    def chunks(name, cmds):  # fuzz_mailbox runs at most 8 commands per input
+        for i in range(0, len(cmds), 8):
+            seeds["%s_%d" % (name, i // 8)] = bytes([dev]) + b"".join(cmds[i:i + 8])
+
+    for op, name in ((0x4802, "add_response"), (0x4803, "release")):
+        chunks("dev_%s_extents" % name, [mb_cmd(op, mb_update(x)) for x in bad_exts.values()])
+        good = mb_update([(6 * MB, MB)])
+        chunks("dev_%s_lengths" % name, [
+            mb_cmd(op, b""), mb_cmd(op, good[:4]), mb_cmd(op, good[:7]), mb_cmd(op, good[:8]),
+            mb_cmd(op, good[:-1]), mb_cmd(op, struct.pack("<I", 2) + good[4:]),
+            mb_cmd(op, struct.pack("<I", 0xFFFFFFFF) + good[4:]),
+            mb_cmd(op, struct.pack("<I", 86) + mb_update([(6 * MB, MB)] * 85)[4:]),
+            mb_cmd(op, mb_update([(6 * MB + i * 4096, MB) for i in range(85)])),
+            mb_cmd(op, mb_update([(6 * MB, MB)], flags=0xFE)),
+            mb_cmd(op, good[:5] + b"\xff\xff\xff" + good[8:]),
+            mb_cmd(op, good[:-8] + b"\xff" * 8),
+            mb_cmd(op, good + b"\0" * 24)])
+    seeds["dev_add_response_more"] = bytes([dev]) + b"".join([
+        mb_cmd(0x4802, mb_update([(6 * MB, MB)], flags=1)),
+        mb_cmd(0x4802, mb_update([(10 * MB, MB)])),
+        mb_cmd(0x4802, mb_update([(6 * MB, MB)], flags=1)),
+        mb_cmd(0x4802, mb_update([(7 * MB, MB), (9 * MB, MB)])),
+        mb_cmd(0x4802, mb_update([(7 * MB, MB)])),
+        mb_cmd(0x4801, struct.pack("<II", 50, 0))])
+    seeds["dev_twice"] = bytes([dev]) + b"".join([
+        mb_cmd(0x4802, mb_update([(6 * MB, 2 * MB)])),
+        mb_cmd(0x4802, mb_update([(6 * MB, 2 * MB)])),
+        mb_cmd(0x4802, mb_update([])),
+        mb_cmd(0x4803, mb_update([(4 * MB, 2 * MB)])),
+        mb_cmd(0x4803, mb_update([(4 * MB, 2 * MB)])),
+        mb_cmd(0x4803, mb_update([(6 * MB, MB)]))])
+    chunks("dev_queries", [
+        mb_cmd(0x4800, bytes([1, 0])), mb_cmd(0x4800, bytes([1, 1])),
+        mb_cmd(0x4800, bytes([0xFF, 0])), mb_cmd(0x4800, b""), mb_cmd(0x4800, b"\0" * 3),
+        mb_cmd(0x4801, struct.pack("<II", 50, 0)), mb_cmd(0x4801, struct.pack("<II", 8, 3)),
+        mb_cmd(0x4801, struct.pack("<II", 0xFFFFFFFF, 0)),
+        mb_cmd(0x4801, struct.pack("<II", 8, 0xFFFFFFFF)),
+        mb_cmd(0x5500, bytes([2, 1])), mb_cmd(0x5501, bytes([1, 2]))])
 
 
 # ---- fuzz_state -------------------------------------------------------------
