@@ -418,6 +418,36 @@ static int h_dc_extents(const mhsld_mbox_ctx *c, const uint8_t *in, size_t in_le
 
 /* ---- 4802h Add Dynamic Capacity Response ---------------------------------------- */
 
+/* Every block of e[0..n) is inside reservation `group` of this head:
+ * Success, or Invalid Physical Address.  A part of a split response (More)
+ * is checked against the offer when it arrives: kept unchecked, one naming
+ * capacity outside the offer would make every later final part fail, and
+ * the offer could never be settled. */
+static int within_offer(const mhsld_mbox_ctx *c, uint64_t group, const mhsld_extent *e, size_t n)
+{
+    mhsld_extent g[MHSLD_MAX_EXTENTS];
+    size_t ng = 0;
+    TRY_ENGINE(mhsld_pending_get(c->self, group, g, MHSLD_MAX_EXTENTS, &ng));
+    if (ng > MHSLD_MAX_EXTENTS) {
+        return MHSLD_CXL_INTERNAL_ERROR;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t cur = e[i].dpa, end = e[i].dpa + e[i].len; /* no wrap: checked */
+        while (cur < end) {
+            size_t k = 0;
+            while (k < ng && !(cur >= g[k].dpa && cur - g[k].dpa < g[k].len)) {
+                k++;
+            }
+            if (k == ng) {
+                return MHSLD_CXL_INVALID_PA;
+            }
+            uint64_t gend = g[k].dpa + g[k].len;
+            cur = gend < end ? gend : end;
+        }
+    }
+    return MHSLD_CXL_SUCCESS;
+}
+
 static int h_add_response(const mhsld_mbox_ctx *c, const uint8_t *in, size_t in_len, uint8_t *out,
                           size_t cap, size_t *out_len)
 {
@@ -452,6 +482,7 @@ static int h_add_response(const mhsld_mbox_ctx *c, const uint8_t *in, size_t in_
     memcpy(all + n, q.ext, q.count * sizeof(all[0]));
     n += q.count;
     TRY(check_extents(&g, all, n));
+    TRY(within_offer(c, group, q.ext, q.count));
     if (more) {
         c->accum->group = group;
         c->accum->n = (uint32_t)n;

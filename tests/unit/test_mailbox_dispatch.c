@@ -720,6 +720,17 @@ static void test_add_response(void)
     CHECK(acc.n == 60);
     CHECK_NO_CHANGE(&f, update(&cm, MHSLD_MBOX_OP_ADD_DC_RESPONSE, 0, big, 69), REX);
     CHECK(acc.n == 60);
+    /* a part naming capacity outside the offer is refused when it arrives
+     * (kept, it would make every final part fail: the offer could never be
+     * settled) */
+    mhsld_extent stray = ext(R0 + 51 * BS, BS);
+    CHECK_NO_CHANGE(
+        &f, update(&cm, MHSLD_MBOX_OP_ADD_DC_RESPONSE, MHSLD_MBOX_UPDATE_MORE, &stray, 1), IPA);
+    CHECK(acc.n == 60);
+    stray = ext(R0 + 169 * BS, 3 * BS); /* offered block 170 and two around it */
+    CHECK_NO_CHANGE(
+        &f, update(&cm, MHSLD_MBOX_OP_ADD_DC_RESPONSE, MHSLD_MBOX_UPDATE_MORE, &stray, 1), IPA);
+    CHECK(acc.n == 60);
     CHECK_RC(update(&cm, MHSLD_MBOX_OP_ADD_DC_RESPONSE, 0, parts + 60, 40), OK);
     CHECK(acc.n == 0 && acc.group == 0);
     CHECK(host_gen(&cm) != gen);
