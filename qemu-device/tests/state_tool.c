@@ -8,6 +8,13 @@
  *   state_tool recover STATE HEAD   recover HEAD even while a live process
  *                                   (a QEMU instance) has it attached: it is
  *                                   fenced and everything it held is freed
+ *   state_tool serve STATE          read commands from stdin, one a line, and
+ *                                   answer each with one line (the attack
+ *                                   suite asks after every request):
+ *                                     validate  "ok" or "bad: REASON"
+ *                                     dump      every head's owned, pending
+ *                                               and shared extents and list
+ *                                               generation, or "error: ..."
  *
  * Exit status: 0 ok, 1 the engine refused or found a problem, 2 usage.
  */
@@ -21,8 +28,92 @@
 
 static int usage(const char *prog)
 {
-    fprintf(stderr, "usage: %s validate STATE | recover STATE HEAD\n", prog);
+    fprintf(stderr, "usage: %s validate STATE | recover STATE HEAD | serve STATE\n", prog);
     return 2;
+}
+
+/* One kind of a head's extent list as " [dpa+len,...]". */
+static int dump_list(mhsld_state *st, uint32_t head, uint32_t kind)
+{
+    mhsld_extent *ext;
+    size_t n = 0, total = 0, i;
+    mhsld_status rc;
+
+    rc = mhsld_extents_get(st, head, kind, 0, NULL, NULL, 0, NULL, &total, NULL);
+    if (rc != MHSLD_OK) {
+        return -1;
+    }
+    ext = calloc(total + 1, sizeof(*ext));
+    if (!ext) {
+        return -1;
+    }
+    rc = mhsld_extents_get(st, head, kind, 0, ext, NULL, total + 1, &n, &total, NULL);
+    if (rc != MHSLD_OK) {
+        free(ext);
+        return -1;
+    }
+    printf(" [");
+    for (i = 0; i < n; i++) {
+        printf("%s%" PRIx64 "+%" PRIx64, i ? "," : "", ext[i].dpa, ext[i].len);
+    }
+    printf("]");
+    free(ext);
+    return 0;
+}
+
+/* Every head: "hN gen G owned [..] pending [..] shared [..];" on one line. */
+static void do_dump(mhsld_state *st)
+{
+    mhsld_geometry g;
+    mhsld_head_info hi;
+    uint32_t h;
+
+    memset(&g, 0, sizeof(g));
+    g.size = sizeof(g);
+    if (mhsld_get_geometry(st, &g) != MHSLD_OK) {
+        printf("error: geometry\n");
+        return;
+    }
+    for (h = 0; h < g.nr_heads; h++) {
+        memset(&hi, 0, sizeof(hi));
+        if (mhsld_head_info_get(st, h, &hi) != MHSLD_OK) {
+            printf("error: head %" PRIu32 "\n", h);
+            return;
+        }
+        printf("h%" PRIu32 " gen %" PRIu32 " npend %" PRIu32, h, hi.list_generation,
+               hi.nr_pending);
+        if (dump_list(st, h, MHSLD_EXT_OWNED) || dump_list(st, h, MHSLD_EXT_PENDING) ||
+            dump_list(st, h, MHSLD_EXT_SHARED)) {
+            printf(" error: extents\n");
+            return;
+        }
+        printf(";");
+    }
+    printf("\n");
+}
+
+static int do_serve(mhsld_state *st)
+{
+    char line[64], msg[256];
+    mhsld_status rc;
+
+    while (fgets(line, sizeof(line), stdin)) {
+        if (strcmp(line, "validate\n") == 0) {
+            rc = mhsld_validate(st, msg, sizeof(msg));
+            if (rc == MHSLD_OK) {
+                printf("ok\n");
+            } else {
+                msg[sizeof(msg) - 1] = '\0';
+                printf("bad: %s: %s\n", mhsld_strerror(rc), msg);
+            }
+        } else if (strcmp(line, "dump\n") == 0) {
+            do_dump(st);
+        } else {
+            printf("error: unknown command\n");
+        }
+        fflush(stdout);
+    }
+    return 0;
 }
 
 static int do_validate(const char *prog, mhsld_state *st)
@@ -68,8 +159,10 @@ int main(int argc, char **argv)
     int ret;
 
     if (argc < 3 || (strcmp(argv[1], "validate") == 0 && argc != 3) ||
+        (strcmp(argv[1], "serve") == 0 && argc != 3) ||
         (strcmp(argv[1], "recover") == 0 && argc != 4) ||
-        (strcmp(argv[1], "validate") != 0 && strcmp(argv[1], "recover") != 0)) {
+        (strcmp(argv[1], "validate") != 0 && strcmp(argv[1], "recover") != 0 &&
+         strcmp(argv[1], "serve") != 0)) {
         return usage(argv[0]);
     }
     o.path = argv[2];
@@ -80,6 +173,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "validate") == 0) {
         ret = do_validate(argv[0], st);
+    } else if (strcmp(argv[1], "serve") == 0) {
+        ret = do_serve(st);
     } else {
         ret = do_recover(argv[0], st, argv[3]);
     }
