@@ -306,16 +306,23 @@ static CXLRetCode cxl_mhsld_mbox(CXLCCI *cci, uint16_t opcode,
 /*
  * CXL r3.1 section 8.2.9.9.9: the host's Dynamic Capacity commands.
  *
- * Add Dynamic Capacity Response (4802h) answers the oldest Add Capacity
- * event (section 8.2.9.9.9.3: responses follow the order of the events; a
- * split response sets More on every part but the last).  The engine's
- * dispatcher settles that offer only with the last part of a response that
- * the codec and the engine accept.  A refused part (the command completes
- * with an error return code, section 8.2.9: the command was not performed)
- * settles nothing: the offer stays pending, with the earlier accepted parts
- * of a split response, for the host to answer again; and a response naming
- * capacity outside the oldest offer (another offer's, or never offered) is
- * Invalid Physical Address and touches no offer.
+ * Add Dynamic Capacity Response (4802h), section 8.2.9.9.9.3, is how the
+ * host acknowledges which extents of the Add Capacity event(s) it accepts;
+ * responses come in the order of the events, and a response split over
+ * several commands sets More on every part but the last.  So the response
+ * answers the oldest pending offer, and the engine's dispatcher settles
+ * that offer only with the last part, once the codec and the engine have
+ * accepted every part.
+ *
+ * What a refused response does to the offer, decided from that wording: a
+ * command answered with an error return code acknowledged nothing, so the
+ * offer is still waiting for its response and stays pending (with the parts
+ * of a split response accepted so far) for the host to answer again.
+ * Settling or freeing it would act on a response the device refused; and a
+ * response naming capacity outside the oldest offer (another offer's,
+ * another head's, never offered) does not name that offer at all: it is
+ * Invalid Physical Address and touches no offer.  A well-formed empty
+ * response is the host's way to decline the whole offer.
  */
 static CXLRetCode cmd_mhsld_dcd_get_config(const struct cxl_cmd *cmd,
                                            uint8_t *payload_in,
