@@ -24,6 +24,10 @@
 #   MHSLD_QEMU_CACHE  cache directory (default /var/cache/mhsld/qemu)
 #   MHSLD_QEMU_JOBS   ninja -j (default 2)
 #   MHSLD_QEMU_NO_DEPS=1  skip the apt steps (dependencies known present)
+#   MHSLD_QEMU_SANITIZE=1 build QEMU with ASan+UBSan (--enable-asan
+#                     --enable-ubsan) instead: its own build tree and output
+#                     (key <version>-asan-<hash>), path in $CACHE/current-asan;
+#                     the normal build is kept beside it
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,6 +35,10 @@ REPO=$(cd "$HERE/.." && pwd)
 CACHE=${MHSLD_QEMU_CACHE:-/var/cache/mhsld/qemu}
 JOBS=${MHSLD_QEMU_JOBS:-2}
 APTDIR=$CACHE/apt
+# Build flavour: "" (normal) or "-asan" (ASan+UBSan).
+FLAVOUR=""
+[ "${MHSLD_QEMU_SANITIZE:-0}" = 1 ] && FLAVOUR="-asan"
+CURRENT=$CACHE/current$FLAVOUR
 
 log() { printf '[build-qemu] %s\n' "$*" >&2; }
 die() { printf '[build-qemu] error: %s\n' "$*" >&2; exit 1; }
@@ -315,6 +323,7 @@ CONFIGURE_ARGS=(
 
 configure_tree() {
     local b=$WORK/build want
+    [ -z "$FLAVOUR" ] || CONFIGURE_ARGS+=(--enable-asan --enable-ubsan)
     want=$(printf '%s\n' "${CONFIGURE_ARGS[@]}")
     if [ -f "$b/build.ninja" ] && [ -f "$b/.mhsld-configure-args" ] &&
         [ "$want" = "$(cat "$b/.mhsld-configure-args")" ]; then
@@ -386,15 +395,18 @@ mkdir -p "$CACHE/src" "$CACHE/out" "$CACHE/work"
 
 if [ "$PRINT_KEY" = 1 ]; then
     d=$(find "$CACHE/src" -mindepth 1 -maxdepth 1 -type d -name 'qemu-10.0*' 2>/dev/null | sort -V | tail -n1)
-    echo "${d:+$(cat "$d/VERSION")-}$(inputs_hash)"
+    echo "${d:+$(cat "$d/VERSION")$FLAVOUR-}$(inputs_hash)"
     exit 0
 fi
 
-# One build at a time per cache.
-exec 9>"$CACHE/.lock"
+# One build at a time per cache and flavour; the shared steps (apt, the
+# source) under a lock of their own.
+exec 9>"$CACHE/.lock$FLAVOUR"
 flock 9
 
 if [ "$FETCH_ONLY" = 1 ]; then
+    exec 8>"$CACHE/.lock-src"
+    flock 8
     install_deps
     fetch_source
     exit 0
@@ -404,32 +416,39 @@ check_inputs
 START=$(date +%s)
 HASH=$(inputs_hash)
 PRISTINE=""
+# The flavour of an output directory, from its key.
+flavour_of() { case $(cat "$1/key" 2>/dev/null) in *-asan-*) echo "-asan" ;; *) echo "" ;; esac; }
+
 # Fast path: a cached build for this exact input needs no apt and no source.
 for d in "$CACHE"/out/*-"$HASH"; do
-    if [ "$FORCE" = 0 ] && [ -x "$d/bin/qemu-system-x86_64" ] && [ -f "$d/key" ]; then
-        echo "$d/bin/qemu-system-x86_64" >"$CACHE/current"
+    if [ "$FORCE" = 0 ] && [ -x "$d/bin/qemu-system-x86_64" ] && [ -f "$d/key" ] &&
+        [ "$(flavour_of "$d")" = "$FLAVOUR" ]; then
+        echo "$d/bin/qemu-system-x86_64" >"$CURRENT"
         log "cached: $(cat "$d/key")"
         echo "$d/bin/qemu-system-x86_64"
         exit 0
     fi
 done
 
+exec 8>"$CACHE/.lock-src"
+flock 8
 install_deps
 PRISTINE=$(fetch_source)
+flock -u 8
 VERSION=$(cat "$PRISTINE/VERSION")
-KEY=$VERSION-$HASH
+KEY=$VERSION$FLAVOUR-$HASH
 OUT=$CACHE/out/$KEY
-WORK=$CACHE/work/qemu-$VERSION
+WORK=$CACHE/work/qemu-$VERSION$FLAVOUR
 log "QEMU $VERSION, key $KEY"
 
 lay_tree "$PRISTINE"
 configure_tree
 build_tree
 install_result "$OUT"
-echo "$OUT/bin/qemu-system-x86_64" >"$CACHE/current"
-# Keep the cache small: drop other outputs of this version.
+echo "$OUT/bin/qemu-system-x86_64" >"$CURRENT"
+# Keep the cache small: drop other outputs of this version and flavour.
 for d in "$CACHE"/out/"$VERSION"-*; do
-    [ "$d" = "$OUT" ] || rm -rf "$d"
+    [ "$d" = "$OUT" ] || [ "$(flavour_of "$d")" != "$FLAVOUR" ] || rm -rf "$d"
 done
 log "built in $(($(date +%s) - START)) s"
 echo "$OUT/bin/qemu-system-x86_64"

@@ -12,6 +12,8 @@
 #   5. fuzzing: libFuzzer targets for a bounded time each, AFL++ briefly
 #   6. benchmarks once in their tiny configuration (they must run, not win)
 #   7. QEMU: build QEMU 10.0 with cxl-mhsld (cached) and run the scenarios
+#      (the guest attack suites among them), then the scenarios again on
+#      QEMU built with ASan+UBSan (cached too; stage qemu-asan)
 #   8. guest: two heads each booting a real Linux guest (Debian's kernel and
 #      a busybox initramfs, cached): driver probe, cxl list, the data path
 #      through /dev/dax, the FM's refusal naming the owner (skipped, saying
@@ -78,6 +80,10 @@ static_analysis() {
 fuzz() { fuzz/run-ci.sh; }
 bench() { bench/run.sh --quick; }
 qemu() { qemu-device/run-tests.sh; }
+# The scenarios (the guest attack suites among them) again, on QEMU built with
+# ASan+UBSan (cached beside the normal build): an over-read is a failure
+# rather than luck.
+qemu_asan() { qemu-device/run-tests.sh --asan; }
 guest() { qemu-device/run-guest-tests.sh; }
 
 # The demo checks each step itself (exit status); here we also check that it
@@ -101,6 +107,7 @@ stage static-analysis static_analysis
 stage fuzz fuzz
 stage bench bench
 stage qemu qemu
+stage qemu-asan qemu_asan
 stage guest guest
 stage demo demo
 

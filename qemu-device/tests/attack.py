@@ -956,6 +956,18 @@ class Suite:
 
     # ---- run ----------------------------------------------------------------
 
+    def check_stderr(self):
+        """A sanitizer report in any QEMU's output is a finding (with a QEMU
+        built with ASan+UBSan: run-tests.sh --asan)."""
+        for q in self.heads:
+            err = q.stderr()
+            for needle in ("ERROR: AddressSanitizer", "runtime error:",
+                           "ERROR: LeakSanitizer"):
+                i = err.find(needle)
+                if i >= 0:
+                    self.finding(("sanitizer", q.name, needle),
+                                 "%s: %s" % (q.name, err[i:i + 1500]))
+
     def run(self):
         self.start()
         t0 = time.monotonic()
@@ -1021,7 +1033,11 @@ def main():
             args.state_tool = build_state_tool(work)
         suite = Suite(args)
         try:
-            suite.run()
+            try:
+                suite.run()
+            except Fatal as e:
+                suite.finding(("fatal",), str(e))
+            suite.check_stderr()
         finally:
             suite.stop()
     except Fatal as e:
