@@ -25,7 +25,7 @@ well-formed answers interleaved, for a bounded time.
 
 After every request: QEMU alive, the doorbell (busy bit) clear, a return
 code the specification defines (the one it fixes, where it does), a failed
-request changed nothing (the extent list and generation from 4801h, the DC
+request (or a query, even a successful one) changed nothing (the extent list and generation from 4801h, the DC
 event log, and for cxl-mhsld every head's owned, pending and shared extents
 in the shared state), and for cxl-mhsld the shared state valid
 (mhsld_validate, what `mhsldctl verify` runs; mhsldctl itself at the end
@@ -87,6 +87,9 @@ FIXED_LEN = {
 # Minimum (header) length of the variable ones.
 VAR_HDR = {0x0101: 6, 0x0103: 4, 0x0201: 0x80, 0x0502: 0x20, 0x4103: 8,
            0x4802: 8, 0x4803: 8}
+# Queries: they change nothing observable even when they succeed.
+QUERIES = {0x0100, 0x0102, 0x0200, 0x0300, 0x0400, 0x0401, 0x0500, 0x0501, 0x4000,
+           0x4100, 0x4102, 0x4300, 0x4303, 0x4500, 0x4800, 0x4801, 0x5500, 0x5501}
 # Background operations: the suite waits for them (virtual clock steps).
 BACKGROUND = {0x0201, 0x0202, 0x4304, 0x4400}
 
@@ -310,12 +313,13 @@ class Suite:
                          "%04xh %s: rc 0x%x, expected %s" %
                          (opcode, what, rc, "/".join("0x%x" % e for e in sorted(expect))
                           if len(expect) < 8 else "an error"))
-        if rc != SUCCESS and rc != BG_STARTED:
+        if (rc != SUCCESS and rc != BG_STARTED) or opcode in QUERIES:
             after = self.snapshot()
             if after != before:
                 self.finding(("changed", opcode, what or "random"),
-                             "%04xh %s: refused (rc 0x%x) but changed %s" %
-                             (opcode, what, rc, self._diff(before, after)))
+                             "%04xh %s: %s (rc 0x%x) but changed %s" %
+                             (opcode, what, "a query" if rc == SUCCESS else "refused", rc,
+                              self._diff(before, after)))
         if self.st:
             v = self.shared("validate")
             if v != "ok":
