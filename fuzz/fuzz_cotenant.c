@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_cotenant: a co-tenant that writes to the shared state WHILE the
- * engine runs (issue 11).
+ * engine runs.
  *
  * The other targets change the shared state only between calls.  Here a
  * co-tenant with its own second mapping of the state file (mmap of the same

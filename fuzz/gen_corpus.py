@@ -1016,7 +1016,8 @@ def cotenant_seeds():
 
 
 def cotenant_regress():
-    """Hand-built reproducers of issue 11 for fuzz_cotenant (written as regress-<name>): each
+    """Hand-built reproducers of the re-read defects (control data read again after
+    validation) for fuzz_cotenant (written as regress-<name>): each
     writes one control field of the shared state between the engine's check (or its own write)
     of it and its use; the engine at 718f804 fails every one."""
     r = {}

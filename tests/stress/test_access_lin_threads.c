@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * mhsld_access_ok under concurrent shared create/leave with slot reuse and
- * exclusive claims (issue 11, finding 2), heads as threads of one process
- * (so it runs under ThreadSanitizer too).
+ * exclusive claims (a slot reused between two loads once granted access),
+ * heads as threads of one process (so it runs under ThreadSanitizer too).
  *
  *   head A creates shared extent X and leaves it (the last sharer: X is
  *          retired and its slot freed), in a loop;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * A hostile co-tenant writing WHILE heads run (issue 11), across processes.
+ * A hostile co-tenant writing WHILE heads run, across processes.
  *
  * HEADS worker processes, one per head, run every operation in a random mix
  * (reserve, commit of a random subset, release, shared add and leave,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * mhsld_access_ok is linearizable (issue 11, finding 2), deterministically.
+ * mhsld_access_ok is linearizable (no grant through a reused slot), deterministically.
  *
  * The testing hook mhsld_test_access_hook() runs a function inside
  * mhsld_access_ok between the load of a SHARED block's word and the load of
