@@ -185,10 +185,14 @@ unsigned report_print_targets(const report *r, FILE *out)
                     "measured engine %.1f ns vs rfc %.1f ns (%.2fx rfc's time)",
                     w ? w->d[D_ENG].med : 0.0, w ? w->d[D_RFC].med : 0.0, x > 0.0 ? 1.0 / x : 0.0);
 
-    w = report_find(r, "access/8B");
+    /* The header's inlined fast path counts (issue 15); the out-of-line row
+     * when it was not measured. */
+    w = report_find(r, "access/8B-inline");
+    if (!have(w, D_ENG))
+        w = report_find(r, "access/8B");
     missed += target_line(out, have(w, D_ENG), w && w->d[D_ENG].med <= 2.0,
-                          "access check, 8 B inside one block, <= 2 ns hot", "measured %.2f ns",
-                          w ? w->d[D_ENG].med : 0.0);
+                          "access check, 8 B inside one block, <= 2 ns hot",
+                          "measured %.2f ns (%s)", w ? w->d[D_ENG].med : 0.0, w ? w->key : "-");
     w = report_find(r, "access/ext/64");
     x = w ? row_ratio(w, D_RFC) : 0.0;
     missed += target_line(out, have(w, D_ENG) && have(w, D_RFC), x >= 10.0,

@@ -15,7 +15,8 @@
  *     description stays open through the parent's descriptor), and
  *   - fences each inherited head handle by pointing it at a stand-in head
  *     record whose epoch never matches (every operation: MHSLD_E_STALE) and
- *     a stand-in state without regions (every access check: false).
+ *     a stand-in state without regions (every access check: false), and
+ *     emptying the handle's fast view (mhsld_access_ok_fast: the full check).
  * Nothing is added to the operations' paths, mhsld_access_ok() included.
  *
  * The list's mutex is held across fork() (prepare handler), and descriptors
@@ -66,6 +67,10 @@ static void child(void)
             r->head->st = &fenced_state;
             r->head->hr = &fenced_hr;
             r->head->epoch = 0; /* != fenced_hr.epoch */
+            /* The inlined fast path (mhsld_access_ok_fast) reads only the
+             * view: an empty one sends every check to the full one, which
+             * finds no region in the stand-in and answers false. */
+            mhsld__view_fill(r->head, &fenced_state, 0);
         } else {
             /* A lock another thread held for a moment (open, recover): that
              * thread does not exist in the child. */

@@ -44,6 +44,18 @@ static mhsld_status recover_locked(mhsld_state *st, uint32_t head, uint32_t flag
     return MHSLD_OK;
 }
 
+void mhsld__view_fill(mhsld_head *h, const mhsld_state *st, uint32_t head)
+{
+    mhsld_access_view v = {.owned = mhsld__owned_map(st, head)};
+    if (st->geo.nr_regions > 0) {
+        v.base = st->geo.regions[0].base;
+        v.len = st->geo.regions[0].len;
+        v.first = st->region_first[0];
+        v.shift = st->block_shift;
+    }
+    h->view = v;
+}
+
 mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_head **out)
 {
     if (!st || !out || (flags & ~MHSLD_ATTACH_KEEP))
@@ -75,6 +87,7 @@ mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_
     h->state = st;
     h->head = head;
     h->hr = hr;
+    mhsld__view_fill(h, st, head);
     h->epoch = mhsld__load64(&hr->epoch) + 1;
     /* Fence every handle of an older incarnation before touching anything. */
     mhsld__store64(&hr->epoch, h->epoch);

@@ -323,6 +323,9 @@ typedef struct mhsld__lockref {
 } mhsld__lockref;
 
 struct mhsld_head {
+    /* First: the public fast view (mhsld.h, mhsld_access_ok_fast).  Filled
+     * at attach from the private geometry; emptied (len 0) in a forked child. */
+    mhsld_access_view view;
     /* Used by the operations.  In a forked child they point at a fenced
      * stand-in (fork.c): a head record whose epoch never matches and a state
      * without regions or blocks, so every operation is refused and every
@@ -337,6 +340,10 @@ struct mhsld_head {
     mhsld__lockref lock; /* holds the head's liveness lock */
     uint64_t seq;        /* last operation sequence used: private, never re-read */
 };
+_Static_assert(offsetof(struct mhsld_head, view) == 0, "the fast view begins every head handle");
+
+/* Fill h->view for head `head` of `st` (head.c). */
+void mhsld__view_fill(mhsld_head *h, const mhsld_state *st, uint32_t head);
 
 /* ---- fork.c ---- */
 /* The list of lock-holding descriptors is guarded by one mutex, held across

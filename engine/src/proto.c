@@ -1120,7 +1120,22 @@ static inline bool access_ok(const mhsld_state *st, uint32_t head, uint64_t dpa,
 
 bool mhsld_access_ok(const mhsld_head *h, uint64_t dpa, uint64_t len)
 {
-    return h && access_ok(h->st, h->head, dpa, len);
+    if (!h)
+        return false;
+    /* The header's one-load look first (the walk's first look, without the
+     * region search); it falls back here, so call the walk directly. */
+    const mhsld_access_view *v = &h->view;
+    uint64_t off = dpa - v->base;
+    if (off < v->len && len - 1 < v->len - off) {
+        uint64_t b = v->first + (off >> v->shift);
+        uint64_t b1 = v->first + ((off + len - 1) >> v->shift);
+        if ((b >> 6) == (b1 >> 6)) {
+            uint64_t want = bits(b & 63, b1 - b + 1);
+            if ((mhsld__load64(&v->owned[b >> 6]) & want) == want)
+                return true;
+        }
+    }
+    return access_ok(h->st, h->head, dpa, len);
 }
 
 bool mhsld_access_check(const mhsld_state *st, uint32_t head, uint64_t dpa, uint64_t len)

@@ -238,6 +238,9 @@ static int child_checks(mhsld_head *h)
     } while (0)
     CHILD_EXPECT(!mhsld_access_ok(h, 0, 8));
     CHILD_EXPECT(!mhsld_access_ok(h, BS, BS));
+    /* The header's inlined fast path too (it reads only the handle's view). */
+    CHILD_EXPECT(!mhsld_access_ok_fast(h, 0, 8));
+    CHILD_EXPECT(!mhsld_access_ok_fast(h, BS, BS));
     CHILD_EXPECT(mhsld_reserve(h, &fresh, 1, &grp, NULL) == MHSLD_E_STALE);
     CHILD_EXPECT(mhsld_commit(h, 1, NULL, 0) == MHSLD_E_STALE);
     CHILD_EXPECT(mhsld_release(h, &own, 1, NULL) == MHSLD_E_STALE);

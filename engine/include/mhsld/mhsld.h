@@ -328,6 +328,50 @@ bool mhsld_access_ok(const mhsld_head *h, uint64_t dpa, uint64_t len);
  * observe a head a live process holds); false for a head out of range. */
 bool mhsld_access_check(const mhsld_state *st, uint32_t head, uint64_t dpa, uint64_t len);
 
+/* The access check's fast path, inlined from this header.
+ *
+ * Every mhsld_head begins with this view (filled by mhsld_attach, private to
+ * the process, never in the shared mapping).  It describes DC region 0 and
+ * where the head's owned map lies in the mapping: bit (b & 63) of word
+ * owned[b >> 6] is set while the head owns block b exclusively.  A range
+ * inside region 0 whose blocks all fall in one owned-map word that grants
+ * every one of them is accessible, decided by that one load (the same load
+ * and the same answer as mhsld_access_ok's first look, so just as
+ * linearizable).  Anything else -- another region, a shared block, a range
+ * across a 64-block word, a block not owned -- is answered by
+ * mhsld_access_ok().  len == 0 means "no fast path": so it is in a handle
+ * that fork() fenced in a child (every check there is false).  Read it only
+ * through mhsld_access_ok_fast(); its fields are not an interface to write. */
+typedef struct mhsld_access_view {
+    const uint64_t *owned; /* the head's owned map, inside the mapping */
+    uint64_t base;         /* DPA of DC region 0 */
+    uint64_t len;          /* length of region 0 in bytes; 0: always the full check */
+    uint64_t first;        /* block index of region 0's first block */
+    uint32_t shift;        /* log2 of the block size */
+} mhsld_access_view;
+
+/* Exactly mhsld_access_ok(h, dpa, len) for every argument (h non-NULL),
+ * about 1 ns when the range lies in blocks the head owns exclusively. */
+static inline bool mhsld_access_ok_fast(const mhsld_head *h, uint64_t dpa, uint64_t len)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    const mhsld_access_view *v = (const mhsld_access_view *)(const void *)h;
+    uint64_t off = dpa - v->base;
+    /* Inside region 0 (len >= 1; a fenced view has v->len == 0). */
+    if (off < v->len && len - 1 < v->len - off) {
+        uint64_t b = v->first + (off >> v->shift);
+        uint64_t b1 = v->first + ((off + len - 1) >> v->shift);
+        if ((b >> 6) == (b1 >> 6)) {
+            uint64_t want = (~0ull >> (63 - (b1 - b))) << (b & 63);
+            uint64_t own = __atomic_load_n(&v->owned[b >> 6], __ATOMIC_ACQUIRE);
+            if ((own & want) == want)
+                return true;
+        }
+    }
+#endif
+    return mhsld_access_ok(h, dpa, len);
+}
+
 /* ---- recovery --------------------------------------------------------- */
 
 #define MHSLD_RECOVER_DROP 0x0u  /* free everything the dead head held */
