@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "atomics.h"
@@ -418,6 +419,24 @@ typedef struct mhsld__jsnap {
     mhsld__bext r[MHSLD__JMAX];
     mhsld__bext acc[MHSLD_MAX_EXTENTS];
 } mhsld__jsnap;
+
+/* Start a live operation's private journal: every scalar field set, the
+ * tag zeroed.  r[] and acc[] (6 KB, zeroing them cost more than the rest of
+ * a one-block claim) are left for the caller: only r[0..n) and
+ * acc[0..nacc) are ever read or published, and the caller fills exactly
+ * those. */
+static inline void mhsld__jsnap_init(mhsld__jsnap *j, uint32_t op, uint32_t slot, uint64_t seq)
+{
+    j->op = op;
+    j->n = 0;
+    j->nacc = 0;
+    j->slot = slot;
+    j->gslot = 0;
+    j->seq = seq;
+    j->group = 0;
+    j->undo = 0;
+    memset(j->tag, 0, sizeof(j->tag));
+}
 
 /* A private, validated copy of a pending reservation's ranges. */
 typedef struct mhsld__gsnap {

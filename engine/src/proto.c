@@ -504,11 +504,10 @@ mhsld_status mhsld_reserve(mhsld_head *h, const mhsld_extent *ext, size_t n, uin
     mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr, &h->seq)};
     if (!op.seq)
         return MHSLD_E_NOSPACE;
-    mhsld__jsnap j = {.op = MHSLD__OP_RESERVE,
-                      .n = nr,
-                      .slot = MHSLD__NOSLOT,
-                      .gslot = (uint32_t)g,
-                      .seq = op.seq};
+    mhsld__jsnap j;
+    mhsld__jsnap_init(&j, MHSLD__OP_RESERVE, MHSLD__NOSLOT, op.seq);
+    j.n = nr;
+    j.gslot = (uint32_t)g;
     memcpy(j.r, r, nr * sizeof(r[0]));
     mhsld__journal_publish(hr, &j);
     uint64_t fail = 0;
@@ -605,11 +604,11 @@ mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint64_t *last, ui
                               uint32_t nacc)
 {
     mhsld__headrec *hr = &st->heads[head];
-    mhsld__jsnap j = {.op = MHSLD__OP_COMMIT,
-                      .nacc = nacc,
-                      .slot = MHSLD__NOSLOT,
-                      .gslot = gslot,
-                      .group = group};
+    mhsld__jsnap j;
+    mhsld__jsnap_init(&j, MHSLD__OP_COMMIT, MHSLD__NOSLOT, 0);
+    j.nacc = nacc;
+    j.gslot = gslot;
+    j.group = group;
     mhsld_status s = split_group(grp->r, grp->n, acc, nacc, j.r, &j.n);
     if (s != MHSLD_OK)
         return s;
@@ -657,7 +656,9 @@ static mhsld_status release_ranges_as(mhsld_state *st, uint32_t head, uint64_t *
     mhsld__op op = {st, head, hr, mhsld__next_seq(hr, last)};
     if (!op.seq)
         return MHSLD_E_NOSPACE;
-    mhsld__jsnap j = {.op = MHSLD__OP_RELEASE, .n = nr, .slot = MHSLD__NOSLOT, .seq = op.seq};
+    mhsld__jsnap j;
+    mhsld__jsnap_init(&j, MHSLD__OP_RELEASE, MHSLD__NOSLOT, op.seq);
+    j.n = nr;
     memcpy(j.r, r, nr * sizeof(r[0]));
     mhsld__journal_publish(hr, &j);
     (void)give_back_steps(&op, r, nr, 0, mhsld__count_steps(r, nr), 0);
@@ -774,7 +775,9 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
         mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr, &h->seq)};
         if (!op.seq)
             return MHSLD_E_NOSPACE;
-        mhsld__jsnap j = {.op = MHSLD__OP_SHARE_NEW, .n = 1, .slot = i, .seq = op.seq};
+        mhsld__jsnap j;
+        mhsld__jsnap_init(&j, MHSLD__OP_SHARE_NEW, i, op.seq);
+        j.n = 1;
         j.r[0] = r;
         memcpy(j.tag, tag, MHSLD_TAG_SIZE);
         mhsld__journal_publish(hr, &j);
@@ -873,7 +876,9 @@ mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint64_t *las
             continue;
         }
         /* Last sharer: retire, journaled, then give the blocks back. */
-        mhsld__jsnap j = {.op = MHSLD__OP_SHARE_LEAVE, .n = 1, .slot = slot};
+        mhsld__jsnap j;
+        mhsld__jsnap_init(&j, MHSLD__OP_SHARE_LEAVE, slot, 0);
+        j.n = 1;
         if (!mhsld__slot_range(st, slot, &j.r[0]))
             return MHSLD_E_CORRUPT;
         mhsld__op op = {st, head, hr, mhsld__next_seq(hr, last)};
