@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * mhsld_micro: what bounds the engine's claim+release, measured on this
+ * machine (issue 15's "microbenchmark of that bound").
+ *
+ *   mhsld_micro              the table: the atomic primitives one claim+release
+ *                            is made of, each alone on a hot cache line, and
+ *                            the phases of claim+release N=1 (reserve, commit,
+ *                            release) timed one by one
+ *   mhsld_micro --profile N  only N claim+release N=1 (for valgrind
+ *                            --tool=callgrind: instructions per function)
+ *
+ * Primitives use the engine's own atomics (engine/src/atomics.h, the ck
+ * backend of the production build); the journal publication is the engine's
+ * own mhsld__journal_publish() on a private head record.  Every figure is
+ * the median of 31 repetitions of about 1 ms (bench_util.c); the phases are
+ * read with rdtscp around each call, less the cost of an empty pair, and
+ * converted with the TSC rate measured against CLOCK_MONOTONIC.
+ */
+#define _GNU_SOURCE 1
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include "bench_util.h"
+#include "internal.h"
+#include "mhsld/mhsld.h"
+
+#define BS (2ull << 20)
+#define NBLK 8192u
+#define FIRST 1000u
+
+static uint64_t sink;
+
+/* ---- primitives ---------------------------------------------------------- */
+
+typedef struct prim {
+    uint64_t w[8] __attribute__((aligned(64)));
+    mhsld__pair pair __attribute__((aligned(64)));
+    mhsld__headrec *hr;
+    mhsld__jsnap *j;
+} prim;
+
+static void p_load(void *p, uint64_t it)
+{
+    prim *c = p;
+    uint64_t s = 0;
+    for (uint64_t i = 0; i < it; i++)
+        s += mhsld__load64(&c->w[0]);
+    sink += s;
+}
+
+static void p_store(void *p, uint64_t it)
+{
+    prim *c = p;
+    for (uint64_t i = 0; i < it; i++)
+        mhsld__store64(&c->w[0], i);
+}
+
+static void p_cas64(void *p, uint64_t it)
+{
+    prim *c = p;
+    for (uint64_t i = 0; i < it; i++) {
+        uint64_t v = mhsld__load64(&c->w[1]);
+        sink += mhsld__cas64(&c->w[1], v, v + 1);
+    }
+}
+
+static void p_cas128(void *p, uint64_t it)
+{
+    prim *c = p;
+    for (uint64_t i = 0; i < it; i++) {
+        mhsld__pair cur = mhsld__load_pair(&c->pair);
+        mhsld__pair nv = {cur.lo ^ 1, cur.hi + 1};
+        sink += mhsld__cas128(&c->pair, cur, nv);
+    }
+}
+
+/* One cache line of journal: seven relaxed words, then the op (release). */
+static void p_line(void *p, uint64_t it)
+{
+    prim *c = p;
+    for (uint64_t i = 0; i < it; i++) {
+        for (unsigned k = 1; k < 8; k++)
+            mhsld__store64_relaxed(&c->w[k], i + k);
+        mhsld__store64(&c->w[0], i);
+    }
+}
+
+static void p_publish(void *p, uint64_t it)
+{
+    prim *c = p;
+    for (uint64_t i = 0; i < it; i++) {
+        c->j->seq = i + 1;
+        mhsld__journal_publish(c->hr, c->j);
+    }
+}
+
+/* What `mhsld__jsnap j = {...}` costs: the whole private journal zeroed. */
+static void p_jsnap_zero(void *p, uint64_t it)
+{
+    prim *c = p;
+    for (uint64_t i = 0; i < it; i++) {
+        memset(c->j, 0, sizeof(*c->j));
+        __asm__ volatile("" ::"r"(c->j) : "memory");
+    }
+}
+
+/* ---- claim+release ------------------------------------------------------- */
+
+typedef struct eng {
+    mhsld_state *st;
+    mhsld_head *h;
+    char path[128];
+} eng;
+
+static void eng_open(eng *e)
+{
+    mhsld_geometry g;
+    memset(&g, 0, sizeof(g));
+    mhsld_geometry_init(&g, 2, BS, 0, (uint64_t)NBLK * BS);
+    bench_state_path(e->path, sizeof(e->path), "micro");
+    (void)unlink(e->path);
+    mhsld_open_opts o = {
+        .size = sizeof(o), .mode = MHSLD_OPEN_CREATE, .path = e->path, .geometry = &g};
+    mhsld_status s = mhsld_open(&o, &e->st);
+    if (s == MHSLD_OK)
+        s = mhsld_attach(e->st, 0, 0, &e->h);
+    if (s != MHSLD_OK)
+        bench_die("engine open/attach %s: %s", e->path, mhsld_strerror(s));
+}
+
+static void eng_close(eng *e)
+{
+    mhsld_detach(e->h);
+    mhsld_close(e->st);
+    (void)mhsld_destroy(e->path, true);
+}
+
+static void claim_release(mhsld_head *h)
+{
+    mhsld_extent x = {FIRST * BS, BS};
+    uint64_t group = 0;
+    if (mhsld_reserve(h, &x, 1, &group, NULL) != MHSLD_OK ||
+        mhsld_commit(h, group, &x, 1) != MHSLD_OK || mhsld_release(h, &x, 1, NULL) != MHSLD_OK)
+        bench_die("claim+release failed");
+}
+
+static void cr_batch(void *p, uint64_t it)
+{
+    eng *e = p;
+    for (uint64_t i = 0; i < it; i++)
+        claim_release(e->h);
+}
+
+static uint64_t tsc(void)
+{
+    unsigned aux;
+    return __rdtscp(&aux);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median TSC ticks of each phase over n claim+release, less an empty pair. */
+static void phases(eng *e, double ns_per_tick)
+{
+    enum { N = 20001 };
+    static uint64_t t[4][N];
+    mhsld_extent x = {FIRST * BS, BS};
+    for (unsigned i = 0; i < N; i++) {
+        uint64_t group = 0, a = tsc(), b, c, d, z0, z1;
+        mhsld_status s1 = mhsld_reserve(e->h, &x, 1, &group, NULL);
+        b = tsc();
+        mhsld_status s2 = mhsld_commit(e->h, group, &x, 1);
+        c = tsc();
+        mhsld_status s3 = mhsld_release(e->h, &x, 1, NULL);
+        d = tsc();
+        z0 = tsc();
+        z1 = tsc();
+        if (s1 || s2 || s3)
+            bench_die("claim+release failed");
+        t[0][i] = b - a;
+        t[1][i] = c - b;
+        t[2][i] = d - c;
+        t[3][i] = z1 - z0;
+    }
+    for (unsigned k = 0; k < 4; k++)
+        qsort(t[k], N, sizeof(t[k][0]), cmp_u64);
+    double empty = (double)t[3][N / 2];
+    const char *name[3] = {"mhsld_reserve N=1", "mhsld_commit (accept all) N=1",
+                           "mhsld_release N=1"};
+    double sum = 0;
+    for (unsigned k = 0; k < 3; k++) {
+        double v = ((double)t[k][N / 2] - empty) * ns_per_tick;
+        sum += v;
+        printf("  %-44s %8.1f ns (median of %u, rdtscp)\n", name[k], v, N);
+    }
+    printf("  %-44s %8.1f ns\n", "sum of the three phases", sum);
+}
+
+static double tsc_ns_per_tick(void)
+{
+    uint64_t n0 = bench_now_ns(), t0 = tsc();
+    while (bench_now_ns() - n0 < 50000000ull)
+        ;
+    uint64_t n1 = bench_now_ns(), t1 = tsc();
+    return (double)(n1 - n0) / (double)(t1 - t0);
+}
+
+static void row(const char *what, bench_batch_fn fn, void *ctx)
+{
+    bench_stat s = bench_time_batches(fn, ctx, BENCH_MAX_REPS, 1000000ull);
+    printf("  %-44s %8.2f ns [%.2f..%.2f]\n", what, s.med, s.min, s.max);
+}
+
+int main(int argc, char **argv)
+{
+    eng e;
+    if (argc == 3 && strcmp(argv[1], "--profile") == 0) {
+        uint64_t n = strtoull(argv[2], NULL, 10);
+        eng_open(&e);
+        for (uint64_t i = 0; i < n; i++)
+            claim_release(e.h);
+        eng_close(&e);
+        return 0;
+    }
+    if (argc != 1) {
+        fprintf(stderr, "usage: mhsld_micro [--profile ITERATIONS]\n");
+        return 2;
+    }
+    bench_machine m;
+    bench_machine_get(&m);
+    double load[3] = {0, 0, 0};
+    if (getloadavg(load, 3) != 3)
+        load[0] = load[1] = load[2] = -1;
+    printf("mhsld_micro: load average %.2f %.2f %.2f\n", load[0], load[1], load[2]);
+
+    prim *c = aligned_alloc(64, sizeof(prim));
+    mhsld__headrec *hr = aligned_alloc(64, sizeof(*hr));
+    mhsld__jsnap *j = malloc(sizeof(*j));
+    if (!c || !hr || !j)
+        bench_die("out of memory");
+    memset(c, 0, sizeof(*c));
+    memset(hr, 0, sizeof(*hr));
+    memset(j, 0, sizeof(*j));
+    j->op = MHSLD__OP_RESERVE;
+    j->n = 1;
+    j->slot = MHSLD__NOSLOT;
+    j->r[0].start = FIRST;
+    j->r[0].count = 1;
+    c->hr = hr;
+    c->j = j;
+
+    printf("primitives, each alone on a hot line (loop included):\n");
+    row("load64 (acquire)", p_load, c);
+    row("store64 (release)", p_store, c);
+    row("load + cas64 (lock cmpxchg)", p_cas64, c);
+    row("load pair + cas128 (lock cmpxchg16b)", p_cas128, c);
+    row("one 64 B line: 7 relaxed stores + 1 release", p_line, c);
+    row("mhsld__journal_publish, 1 range", p_publish, c);
+    printf("  (sizeof(mhsld__jsnap) = %zu bytes)\n", sizeof(mhsld__jsnap));
+    row("memset of one mhsld__jsnap", p_jsnap_zero, c);
+
+    eng_open(&e);
+    printf("claim+release N=1 (reserve + commit + release), 8192-block device:\n");
+    row("claim+release N=1, batch", cr_batch, &e);
+    phases(&e, tsc_ns_per_tick());
+    eng_close(&e);
+    free(j);
+    free(hr);
+    free(c);
+    return 0;
+}
