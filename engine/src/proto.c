@@ -123,7 +123,8 @@ static uint64_t bits(uint64_t off, uint64_t len)
     return len >= 64 ? ~0ull : (((1ull << len) - 1) << off);
 }
 
-static int stepit_next(stepit *it, uint64_t *w, uint64_t *mask)
+static inline __attribute__((always_inline)) int stepit_next(stepit *it, uint64_t *w,
+                                                             uint64_t *mask)
 {
     if (it->ri >= it->n)
         return 0;
