@@ -351,7 +351,8 @@ typedef struct mhsld_access_view {
 } mhsld_access_view;
 
 /* Exactly mhsld_access_ok(h, dpa, len) for every argument (h non-NULL),
- * about 1 ns when the range lies in blocks the head owns exclusively. */
+ * one owned-map load and no call when the range lies in blocks the head owns
+ * exclusively (inside one 64-block word of region 0). */
 static inline bool mhsld_access_ok_fast(const mhsld_head *h, uint64_t dpa, uint64_t len)
 {
 #if defined(__GNUC__) || defined(__clang__)
