@@ -407,8 +407,20 @@ mhsld_status mhsld__ranges_from_extents(const mhsld_state *st, const mhsld_exten
 /* Are ranges (private copies) valid, sorted and disjoint? */
 int mhsld__ranges_valid(const mhsld_state *st, const mhsld__bext *r, uint32_t n, uint32_t max);
 /* Relaxed 64-bit word copies to/from the mapping (bytes: a multiple of 8). */
-void mhsld__copy_in(void *dst, const void *src, size_t bytes);
-void mhsld__copy_out(void *dst, const void *src, size_t bytes);
+static inline void mhsld__copy_in(void *dst, const void *src, size_t bytes)
+{
+    uint64_t *d = dst;
+    const uint64_t *s = src;
+    for (size_t i = 0; i < bytes / 8; i++)
+        d[i] = mhsld__load64_relaxed(&s[i]);
+}
+static inline void mhsld__copy_out(void *dst, const void *src, size_t bytes)
+{
+    uint64_t *d = dst;
+    const uint64_t *s = src;
+    for (size_t i = 0; i < bytes / 8; i++)
+        mhsld__store64_relaxed(&d[i], s[i]);
+}
 
 /* A private copy of a journal: what a live operation writes ahead, or what
  * recovery found (validated by mhsld__journal_snapshot). */

@@ -21,22 +21,6 @@
 
 #include "internal.h"
 
-void mhsld__copy_in(void *dst, const void *src, size_t bytes)
-{
-    uint64_t *d = dst;
-    const uint64_t *s = src;
-    for (size_t i = 0; i < bytes / 8; i++)
-        d[i] = mhsld__load64_relaxed(&s[i]);
-}
-
-void mhsld__copy_out(void *dst, const void *src, size_t bytes)
-{
-    uint64_t *d = dst;
-    const uint64_t *s = src;
-    for (size_t i = 0; i < bytes / 8; i++)
-        mhsld__store64_relaxed(&d[i], s[i]);
-}
-
 int mhsld__ranges_valid(const mhsld_state *st, const mhsld__bext *r, uint32_t n, uint32_t max)
 {
     if (n > max)
