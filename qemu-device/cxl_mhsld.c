@@ -12,7 +12,7 @@
  * the guest is decoded only by libmhsld's mailbox codec.
  *
  *   QMP cxl-add-dynamic-capacity    mhd_reserve      mhsld_reserve()
- *   HDM-decoded access to DC        mhd_access_valid mhsld_access_ok()
+ *   HDM-decoded access to DC        mhd_access_valid mhsld_access_ok_fast()
  *   4800h-4803h, 5500h, 5501h       mailbox          mhsld_mbox_execute()
  *   realize / unrealize / reset     -                attach/detach/release_all
  *
@@ -181,7 +181,7 @@ static bool cxl_mhsld_access_valid(CXLType3Dev *ct3d, uint64_t dpa,
 {
     CXLMHSLDState *s = CXL_MHSLD(ct3d);
 
-    return s->head && mhsld_access_ok(s->head, dpa, len);
+    return s->head && mhsld_access_ok_fast(s->head, dpa, len);
 }
 
 /* ---- cxl-type3's view of the capacity, derived from the engine ---------- */
