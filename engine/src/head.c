@@ -251,13 +251,6 @@ mhsld_status mhsld_block_info_get(mhsld_state *st, uint64_t index, mhsld_block_i
     return MHSLD_OK;
 }
 
-static int slot_range(const mhsld_state *st, uint32_t i, mhsld__bext *r)
-{
-    r->start = mhsld__load64(&st->slots[i].start);
-    r->count = mhsld__load64(&st->slots[i].count);
-    return r->count && r->start < st->nr_blocks && r->count <= st->nr_blocks - r->start;
-}
-
 mhsld_status mhsld_extents_get(mhsld_state *st, uint32_t head, uint32_t kind, size_t start,
                                mhsld_extent *ext, uint8_t (*tags)[MHSLD_TAG_SIZE], size_t cap,
                                size_t *returned, size_t *total, uint32_t *generation)
@@ -308,7 +301,8 @@ mhsld_status mhsld_extents_get(mhsld_state *st, uint32_t head, uint32_t kind, si
             uint64_t w = mhsld__load64(&st->slots[i].word);
             mhsld__bext r;
             if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE &&
-                (mhsld__slot_sharers(w) >> head & 1u) && slot_range(st, i, &r) && r.start == b) {
+                (mhsld__slot_sharers(w) >> head & 1u) && mhsld__slot_range(st, i, &r) &&
+                r.start == b) {
                 if (idx >= start && out < cap) {
                     ext[out].dpa = mhsld__block_dpa(st, b);
                     ext[out].len = r.count << st->block_shift;
@@ -339,7 +333,7 @@ mhsld_status mhsld_shared_list(mhsld_state *st, mhsld_shared_info *out, size_t c
     for (uint32_t i = 0; i < MHSLD_MAX_SHARED; i++) {
         uint64_t w = mhsld__load64(&st->slots[i].word);
         mhsld__bext r;
-        if (mhsld__slot_state(w) != MHSLD__SLOT_ACTIVE || !slot_range(st, i, &r))
+        if (mhsld__slot_state(w) != MHSLD__SLOT_ACTIVE || !mhsld__slot_range(st, i, &r))
             continue;
         if (k < cap) {
             out[k].slot = i;
