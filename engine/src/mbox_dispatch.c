@@ -59,6 +59,7 @@ int mhsld_mbox_rc_from_status(mhsld_status st)
         return MHSLD_CXL_RESOURCES_EXHAUSTED;
     case MHSLD_E_ALIVE:
     case MHSLD_E_BUSY:
+    case MHSLD_E_TIMEDOUT:
         return MHSLD_CXL_BUSY;
     case MHSLD_E_UNSUPPORTED:
         return MHSLD_CXL_UNSUPPORTED;
@@ -75,6 +76,7 @@ int mhsld_mbox_rc_from_status(mhsld_status st)
     case MHSLD_E_GEOMETRY:
     case MHSLD_E_JOURNAL:
     case MHSLD_E_PERM:
+    case MHSLD_E_DEAD:
     case MHSLD_E__COUNT:
     default:
         return MHSLD_CXL_INTERNAL_ERROR;

@@ -46,6 +46,8 @@ static const struct {
     [MHSLD_E_PERM] = {"MHSLD_E_PERM",
                       "state file is not private to this user (owner, mode or links); "
                       "refused unless foreign files are allowed"},
+    [MHSLD_E_DEAD] = {"MHSLD_E_DEAD", "head is not attached by a live process"},
+    [MHSLD_E_TIMEDOUT] = {"MHSLD_E_TIMEDOUT", "the head did not answer in time"},
 };
 
 const char *mhsld_strerror(mhsld_status st)

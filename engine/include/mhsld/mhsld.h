@@ -127,6 +127,9 @@ typedef enum mhsld_status {
     MHSLD_E_PERM,       /* state file not private to this user (another owner, writable by
                            group or other, or more than one link): refused without
                            MHSLD_OPEN_F_ALLOW_FOREIGN */
+    MHSLD_E_DEAD,       /* no live process has the head attached (fabric-manager
+                           requests, mhsld/fm.h) */
+    MHSLD_E_TIMEDOUT,   /* a bounded wait ran out (fabric-manager requests) */
     MHSLD_E__COUNT
 } mhsld_status;
 
