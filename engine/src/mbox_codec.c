@@ -2,1035 +2,726 @@
 /*
  * Mailbox codec: CXL payload bytes <-> trusted structs.  Pure functions.
  *
- * How a decoder reads untrusted bytes:
- *   1. the length is compared with the command's header size before any
- *      field is read;
- *   2. a count read from the header is compared with what the received
- *      length can hold (by division, so nothing can overflow) and the
- *      length must then be exactly header + count * record;
- *   3. only then are records read, and every reserved byte and unknown flag
- *      bit is checked before the output struct is written at all.
- * Fields are read and written with mhsld_ld*()/mhsld_st*() at the offsetof()
- * positions of the wire structs in mailbox.h; no buffer is ever cast to a
- * struct.  Each encoder applies the decoder's checks to its input first, so
- * what it writes always decodes back to the same struct.
+ * Every payload is described once, as data: a message is a header record,
+ * optionally a list of element records whose number is a count field of the
+ * header, and optionally a trailer record; a record is a list of fields,
+ * each with its offset in the wire record (offsetof() of the mhsld_wire_
+ * struct of mailbox.h), its width, its offset in the decoded struct and its
+ * validation (reserved bytes must be zero, bits that must be zero, an
+ * enumerated value that must be one of a set).  One decoder and one encoder
+ * walk these descriptors; the public per-command functions are one-line
+ * wrappers.
+ *
+ * How the decoder reads untrusted bytes:
+ *   1. the length is compared with the header (and trailer) size before any
+ *      field is read (a fixed-layout payload must be exactly that long);
+ *   2. the count is compared with what the received length can hold (by
+ *      division, so nothing can overflow), the length must then be exactly
+ *      header + count * element + trailer, and the count must fit the
+ *      decoded struct's array (else the message's own return code);
+ *   3. every field of every record is validated before the output struct is
+ *      written at all; then the struct is zeroed (padding too: decoded
+ *      structs compare with memcmp) and filled.
+ * The encoder applies the same validations to the struct, so what it writes
+ * always decodes back to the same struct, and writes reserved bytes as zero.
+ * Fields are read and written with mhsld_ld*()/mhsld_st*(); no buffer is
+ * ever cast to a struct.
  */
 #include <stdbool.h>
 #include <string.h>
 
 #include "mhsld/mailbox.h"
 
-#define OFF(type, field) offsetof(type, field)
+/* ---- descriptors ------------------------------------------------------------ */
 
-static bool all_zero(const uint8_t *p, size_t n)
+enum field_kind {
+    F_NUM,  /* little-endian unsigned integer(s) of 1, 2, 4 or 8 bytes */
+    F_RAW,  /* bytes copied as they are (tags) */
+    F_RSVD, /* reserved: zero on the wire, absent from the struct */
+};
+
+typedef struct field {
+    uint16_t wire;      /* offset in the wire record */
+    uint16_t mem;       /* offset in the decoded struct (F_NUM, F_RAW) */
+    uint16_t size;      /* F_NUM: width of one value; else bytes */
+    uint8_t kind;       /* enum field_kind */
+    uint8_t reps;       /* F_NUM: consecutive values (an array); else 1 */
+    uint64_t mbz;       /* F_NUM: bits that must be zero (reserved bits) */
+    uint64_t enum_bits; /* F_NUM: low bits holding an enumerated value; 0: none */
+    uint64_t enum_set;  /* bit v set: value v of enum_bits is defined */
+} field;
+
+typedef struct layout {
+    size_t size; /* wire bytes; 0: no such record */
+    const field *f;
+    size_t nf;
+} layout;
+
+typedef struct message {
+    size_t mem_size; /* sizeof the decoded struct */
+    layout hdr;
+    /* The list (elem.size 0: none).  Its count is a header field of
+     * count_size bytes that is not in hdr.f; the struct holds it at
+     * count_mem and the elements at elem_mem, elem_stride apart, at most
+     * max of them. */
+    size_t count_wire, count_mem, count_size;
+    layout elem;
+    size_t elem_mem, elem_stride;
+    uint32_t max;
+    int over_max_rc; /* decode's answer to a count above max */
+    layout tail;
+    size_t tail_mem;
+} message;
+
+#define MEMBER(T, m) (((T *)0)->m)
+/* 0, or a compile error if the two members differ in size. */
+#define SAME_SIZE(W, wf, M, mf)                                                                    \
+    (0 * sizeof(char[sizeof(MEMBER(W, wf)) == sizeof(MEMBER(M, mf)) ? 1 : -1]))
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Wire field wf of W <-> struct member mf of M, n values (same total size). */
+#define NUMS_(W, wf, M, mf, n, zero, ebits, eset)                                                  \
+    {                                                                                              \
+        .wire = offsetof(W, wf), .mem = offsetof(M, mf),                                           \
+        .size = sizeof(MEMBER(W, wf)) / (n) + SAME_SIZE(W, wf, M, mf), .kind = F_NUM, .reps = (n), \
+        .mbz = (zero), .enum_bits = (ebits), .enum_set = (eset)                                    \
+    }
+#define NUM(W, wf, M, mf) NUMS_(W, wf, M, mf, 1, 0, 0, 0)
+#define NUMS(W, wf, M, mf, n) NUMS_(W, wf, M, mf, n, 0, 0, 0)
+/* Only the bits of `known` may be set. */
+#define FLAGS(W, wf, M, mf, known) NUMS_(W, wf, M, mf, 1, ~(uint64_t)(known), 0, 0)
+/* Only the bits of `known` may be set, and (value & ebits) is in eset. */
+#define ENUM(W, wf, M, mf, known, ebits, eset)                                                     \
+    NUMS_(W, wf, M, mf, 1, ~(uint64_t)(known), ebits, eset)
+#define RAW(W, wf, M, mf)                                                                          \
+    {                                                                                              \
+        .wire = offsetof(W, wf), .mem = offsetof(M, mf),                                           \
+        .size = sizeof(MEMBER(W, wf)) + SAME_SIZE(W, wf, M, mf), .kind = F_RAW, .reps = 1          \
+    }
+#define RSVD(W, wf)                                                                                \
+    {                                                                                              \
+        .wire = offsetof(W, wf), .size = sizeof(MEMBER(W, wf)), .kind = F_RSVD, .reps = 1          \
+    }
+#define LAYOUT(W, fields)                                                                          \
+    {                                                                                              \
+        sizeof(W), fields, NELEM(fields)                                                           \
+    }
+#define FIXED(M, W, hdrf)                                                                          \
+    {                                                                                              \
+        .mem_size = sizeof(M), .hdr = LAYOUT(W, hdrf)                                              \
+    }
+/* A header W with list count wcnt (struct member mcnt), elements EW
+ * described by elemf decoded into M's array arr. */
+#define LIST(M, W, hdrf, wcnt, mcnt, EW, elemf, arr, over)                                         \
+    .mem_size = sizeof(M), .hdr = LAYOUT(W, hdrf), .count_wire = offsetof(W, wcnt),                \
+    .count_mem = offsetof(M, mcnt),                                                                \
+    .count_size = sizeof(MEMBER(W, wcnt)) + SAME_SIZE(W, wcnt, M, mcnt),                           \
+    .elem = LAYOUT(EW, elemf), .elem_mem = offsetof(M, arr),                                       \
+    .elem_stride = sizeof(MEMBER(M, arr)[0]), .max = NELEM(MEMBER(M, arr)), .over_max_rc = (over)
+#define TAIL(M, W, tailf, member) .tail = LAYOUT(W, tailf), .tail_mem = offsetof(M, member)
+
+/* ---- records shared by several commands ------------------------------------- */
+
+#define W mhsld_wire_dc_extent
+#define M mhsld_mbox_dc_extent
+static const field dc_extent_f[] = {
+    NUM(W, start_dpa, M, dpa),         NUM(W, length, M, len), RAW(W, tag, M, tag),
+    NUM(W, shared_seq, M, shared_seq), RSVD(W, rsvd),
+};
+#undef W
+#undef M
+
+#define W mhsld_wire_dc_limits
+#define M mhsld_mbox_dc_limits
+static const field dc_limits_f[] = {
+    NUM(W, total_extents, M, total_extents),
+    NUM(W, avail_extents, M, avail_extents),
+    NUM(W, total_tags, M, total_tags),
+    NUM(W, avail_tags, M, avail_tags),
+};
+#undef W
+#undef M
+
+/* ---- 5500h Get Multi-Headed Info (CXL r3.1 7.6.7.5.1) ------------------------ */
+
+#define W mhsld_wire_mhd_info_in
+#define M mhsld_mbox_mhd_info_in
+static const field mhd_info_in_f[] = {
+    NUM(W, start_ld, M, start_ld),
+    NUM(W, ld_map_limit, M, ld_map_limit),
+};
+static const message mhd_info_in_msg = FIXED(M, W, mhd_info_in_f);
+#undef W
+#undef M
+
+#define W mhsld_wire_mhd_info_out
+#define M mhsld_mbox_mhd_info_out
+static const field mhd_info_out_f[] = {
+    NUM(W, nr_lds, M, nr_lds),
+    NUM(W, nr_heads, M, nr_heads),
+    RSVD(W, rsvd1),
+    NUM(W, start_ld, M, start_ld),
+    RSVD(W, rsvd2),
+};
+/* The LD map: one byte per LD. */
+typedef struct wire_ld_map_entry {
+    uint8_t ld;
+} wire_ld_map_entry;
+static const field ld_map_entry_f[] = {
+    {.wire = 0, .mem = 0, .size = 1, .kind = F_NUM, .reps = 1},
+};
+static const message mhd_info_out_msg = {
+    LIST(M, W, mhd_info_out_f, ld_map_len, ld_map_len, wire_ld_map_entry, ld_map_entry_f, ld_map,
+         MHSLD_CXL_INVALID_INPUT),
+};
+#undef W
+#undef M
+
+/* ---- 5501h Get Head Info (CXL r3.1 7.6.7.5.2) -------------------------------- */
+
+#define W mhsld_wire_head_info_in
+#define M mhsld_mbox_head_info_in
+static const field head_info_in_f[] = {
+    NUM(W, start_head, M, start_head),
+    NUM(W, count, M, count),
+};
+static const message head_info_in_msg = FIXED(M, W, head_info_in_f);
+#undef W
+#undef M
+
+#define W mhsld_wire_head_block
+#define M mhsld_mbox_link
+static const field head_block_f[] = {
+    NUM(W, port, M, port),     NUM(W, max_width, M, max_width),   NUM(W, neg_width, M, neg_width),
+    NUM(W, speeds, M, speeds), NUM(W, max_speed, M, max_speed),   NUM(W, cur_speed, M, cur_speed),
+    NUM(W, ltssm, M, ltssm),   NUM(W, first_lane, M, first_lane), NUM(W, flags, M, flags),
+};
+#undef W
+#undef M
+
+#define W mhsld_wire_head_info_out
+#define M mhsld_mbox_head_info_out
+static const field head_info_out_f[] = {
+    RSVD(W, rsvd),
+};
+static const message head_info_out_msg = {
+    LIST(M, W, head_info_out_f, count, count, mhsld_wire_head_block, head_block_f, head,
+         MHSLD_CXL_INVALID_INPUT),
+};
+#undef W
+#undef M
+
+/* ---- 4800h Get Dynamic Capacity Configuration (CXL r3.1 8.2.9.9.9.1) --------- */
+
+#define W mhsld_wire_dc_config_in
+#define M mhsld_mbox_dc_config_in
+static const field dc_config_in_f[] = {
+    NUM(W, region_count, M, region_count),
+    NUM(W, start_region, M, start_region),
+};
+static const message dc_config_in_msg = FIXED(M, W, dc_config_in_f);
+#undef W
+#undef M
+
+#define W mhsld_wire_dc_region
+#define M mhsld_mbox_dc_region
+static const field dc_region_f[] = {
+    NUM(W, base, M, base),
+    NUM(W, decode_len, M, decode_len),
+    NUM(W, length, M, len),
+    NUM(W, block_size, M, block_size),
+    NUM(W, dsmad_handle, M, dsmad_handle),
+    FLAGS(W, flags, M, flags, MHSLD_MBOX_REGION_SANITIZE),
+    RSVD(W, rsvd),
+};
+#undef W
+#undef M
+
+#define W mhsld_wire_dc_config_out
+#define M mhsld_mbox_dc_config_out
+static const field dc_config_out_f[] = {
+    NUM(W, avail_regions, M, avail_regions),
+    RSVD(W, rsvd),
+};
+static const message dc_config_out_msg = {
+    LIST(M, W, dc_config_out_f, returned, returned, mhsld_wire_dc_region, dc_region_f, region,
+         MHSLD_CXL_INVALID_INPUT),
+    TAIL(M, mhsld_wire_dc_limits, dc_limits_f, limits),
+};
+#undef W
+#undef M
+
+/* ---- 4801h Get Dynamic Capacity Extent List (CXL r3.1 8.2.9.9.9.2) ----------- */
+
+#define W mhsld_wire_dc_extents_in
+#define M mhsld_mbox_dc_extents_in
+static const field dc_extents_in_f[] = {
+    NUM(W, count, M, count),
+    NUM(W, start, M, start),
+};
+static const message dc_extents_in_msg = FIXED(M, W, dc_extents_in_f);
+#undef W
+#undef M
+
+#define W mhsld_wire_dc_extents_out
+#define M mhsld_mbox_dc_extents_out
+static const field dc_extents_out_f[] = {
+    NUM(W, total, M, total),
+    NUM(W, generation, M, generation),
+    RSVD(W, rsvd),
+};
+static const message dc_extents_out_msg = {
+    LIST(M, W, dc_extents_out_f, returned, returned, mhsld_wire_dc_extent, dc_extent_f, ext,
+         MHSLD_CXL_INVALID_INPUT),
+};
+#undef W
+#undef M
+
+/* ---- 4802h Add DC Response / 4803h Release DC (CXL r3.1 Tables 8-168..8-170) - */
+
+#define W mhsld_wire_updated_extent
+#define M mhsld_extent
+static const field updated_extent_f[] = {
+    NUM(W, start_dpa, M, dpa),
+    NUM(W, length, M, len),
+    RSVD(W, rsvd),
+};
+#undef W
+#undef M
+
+#define W mhsld_wire_dc_update_in
+#define M mhsld_mbox_dc_update_in
+static const field dc_update_in_f[] = {
+    FLAGS(W, flags, M, flags, MHSLD_MBOX_UPDATE_MORE),
+    RSVD(W, rsvd),
+};
+static const message dc_update_in_msg = {
+    LIST(M, W, dc_update_in_f, count, count, mhsld_wire_updated_extent, updated_extent_f, ext,
+         MHSLD_CXL_RESOURCES_EXHAUSTED),
+};
+#undef W
+#undef M
+
+/* ---- 5600h Get DCD Info (CXL r3.1 7.6.7.6.1) --------------------------------- */
+
+#define W mhsld_wire_dcd_info_out
+#define M mhsld_mbox_dcd_info_out
+static const field dcd_info_out_f[] = {
+    NUM(W, nr_hosts, M, nr_hosts),
+    NUM(W, nr_regions, M, nr_regions),
+    RSVD(W, rsvd1),
+    NUM(W, add_policies, M, add_policies),
+    RSVD(W, rsvd2),
+    NUM(W, release_policies, M, release_policies),
+    NUM(W, sanitize_mask, M, sanitize_mask),
+    RSVD(W, rsvd3),
+    NUM(W, total_capacity, M, total_capacity),
+    NUMS(W, block_size_mask, M, block_size_mask, MHSLD_MBOX_DC_REGIONS),
+};
+static const message dcd_info_out_msg = FIXED(M, W, dcd_info_out_f);
+#undef W
+#undef M
+
+/* ---- 5601h Get Host DC Region Configuration (CXL r3.1 7.6.7.6.2) ------------- */
+
+#define W mhsld_wire_host_region_cfg_in
+#define M mhsld_mbox_host_region_cfg_in
+static const field host_region_cfg_in_f[] = {
+    NUM(W, host, M, host),
+    NUM(W, region_count, M, region_count),
+    NUM(W, start_region, M, start_region),
+};
+static const message host_region_cfg_in_msg = FIXED(M, W, host_region_cfg_in_f);
+#undef W
+#undef M
+
+#define W mhsld_wire_host_region
+#define M mhsld_mbox_host_region
+static const field host_region_f[] = {
+    NUM(W, base, M, base),   NUM(W, decode_len, M, decode_len),
+    NUM(W, length, M, len),  NUM(W, block_size, M, block_size),
+    NUM(W, flags, M, flags), /* DSMAS flags, passed through */
+    RSVD(W, rsvd1),          FLAGS(W, sanitize, M, sanitize, MHSLD_MBOX_REGION_SANITIZE),
+    RSVD(W, rsvd2),
+};
+#undef W
+#undef M
+
+#define W mhsld_wire_host_region_cfg_out
+#define M mhsld_mbox_host_region_cfg_out
+static const field host_region_cfg_out_f[] = {
+    NUM(W, host, M, host),
+    NUM(W, nr_regions, M, nr_regions),
+};
+static const message host_region_cfg_out_msg = {
+    LIST(M, W, host_region_cfg_out_f, returned, returned, mhsld_wire_host_region, host_region_f,
+         region, MHSLD_CXL_INVALID_INPUT),
+    TAIL(M, mhsld_wire_dc_limits, dc_limits_f, limits),
+};
+#undef W
+#undef M
+
+/* ---- 5602h Set DC Region Configuration (CXL r3.1 7.6.7.6.3) ------------------ */
+
+#define W mhsld_wire_set_region_cfg_in
+#define M mhsld_mbox_set_region_cfg_in
+static const field set_region_cfg_in_f[] = {
+    NUM(W, region, M, region),
+    RSVD(W, rsvd1),
+    NUM(W, block_size, M, block_size),
+    FLAGS(W, flags, M, flags, MHSLD_MBOX_REGION_SANITIZE),
+    RSVD(W, rsvd2),
+};
+static const message set_region_cfg_in_msg = FIXED(M, W, set_region_cfg_in_f);
+#undef W
+#undef M
+
+/* ---- 5603h Get DC Region Extent Lists (CXL r3.1 7.6.7.6.4) ------------------- */
+
+#define W mhsld_wire_region_extents_in
+#define M mhsld_mbox_region_extents_in
+static const field region_extents_in_f[] = {
+    NUM(W, host, M, host),
+    RSVD(W, rsvd),
+    NUM(W, count, M, count),
+    NUM(W, start, M, start),
+};
+static const message region_extents_in_msg = FIXED(M, W, region_extents_in_f);
+#undef W
+#undef M
+
+#define W mhsld_wire_region_extents_out
+#define M mhsld_mbox_region_extents_out
+static const field region_extents_out_f[] = {
+    NUM(W, host, M, host),
+    RSVD(W, rsvd1),
+    NUM(W, start, M, start),
+    NUM(W, total, M, total),
+    NUM(W, generation, M, generation),
+    RSVD(W, rsvd2),
+};
+static const message region_extents_out_msg = {
+    LIST(M, W, region_extents_out_f, returned, returned, mhsld_wire_dc_extent, dc_extent_f, ext,
+         MHSLD_CXL_INVALID_INPUT),
+};
+#undef W
+#undef M
+
+/* ---- 5604h Initiate Dynamic Capacity Add (CXL r3.1 7.6.7.6.5) ---------------- */
+
+/* Selection policy: bits 3:0, values 0..3 (MHSLD_MBOX_POLICY_*); 7:4 reserved. */
+#define W mhsld_wire_dc_add_in
+#define M mhsld_mbox_dc_add_in
+static const field dc_add_in_f[] = {
+    NUM(W, host, M, host),
+    ENUM(W, policy, M, policy, 0x0Fu, 0x0Fu,
+         (1u << MHSLD_MBOX_POLICY_FREE) | (1u << MHSLD_MBOX_POLICY_CONTIGUOUS) |
+             (1u << MHSLD_MBOX_POLICY_PRESCRIPTIVE) | (1u << MHSLD_MBOX_POLICY_SHARED)),
+    NUM(W, region, M, region),
+    NUM(W, length, M, length),
+    RAW(W, tag, M, tag),
+};
+static const message dc_add_in_msg = {
+    LIST(M, W, dc_add_in_f, count, count, mhsld_wire_dc_extent, dc_extent_f, ext,
+         MHSLD_CXL_RESOURCES_EXHAUSTED),
+};
+#undef W
+#undef M
+
+/* ---- 5605h Initiate Dynamic Capacity Release (CXL r3.1 7.6.7.6.6) ------------ */
+
+/* Flags: bits 3:0 removal policy (0..1), 4 forced, 5 sanitize, 7:6 reserved. */
+#define W mhsld_wire_dc_release_in
+#define M mhsld_mbox_dc_release_in
+static const field dc_release_in_f[] = {
+    NUM(W, host, M, host),
+    ENUM(W, flags, M, flags,
+         MHSLD_MBOX_RELEASE_POLICY_MASK | MHSLD_MBOX_RELEASE_FORCED | MHSLD_MBOX_RELEASE_SANITIZE,
+         MHSLD_MBOX_RELEASE_POLICY_MASK,
+         (1u << MHSLD_MBOX_REMOVAL_TAG) | (1u << MHSLD_MBOX_REMOVAL_PRESCRIPTIVE)),
+    RSVD(W, rsvd),
+    NUM(W, length, M, length),
+    RAW(W, tag, M, tag),
+};
+static const message dc_release_in_msg = {
+    LIST(M, W, dc_release_in_f, count, count, mhsld_wire_dc_extent, dc_extent_f, ext,
+         MHSLD_CXL_RESOURCES_EXHAUSTED),
+};
+#undef W
+#undef M
+
+/* ---- the walker ------------------------------------------------------------- */
+
+static uint64_t ld_le(const uint8_t *p, size_t size)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != 0) {
+    switch (size) {
+    case 1:
+        return p[0];
+    case 2:
+        return mhsld_ld16(p);
+    case 4:
+        return mhsld_ld32(p);
+    default:
+        return mhsld_ld64(p);
+    }
+}
+
+static void st_le(uint8_t *p, size_t size, uint64_t v)
+{
+    switch (size) {
+    case 1:
+        p[0] = (uint8_t)(v & 0xFFu);
+        break;
+    case 2:
+        mhsld_st16(p, (uint16_t)(v & 0xFFFFu));
+        break;
+    case 4:
+        mhsld_st32(p, (uint32_t)(v & 0xFFFFFFFFu));
+        break;
+    default:
+        mhsld_st64(p, v);
+        break;
+    }
+}
+
+/* A struct member of `size` bytes (an unsigned integer type of that size). */
+static uint64_t ld_mem(const uint8_t *p, size_t size)
+{
+    switch (size) {
+    case 1:
+        return p[0];
+    case 2: {
+        uint16_t v;
+        memcpy(&v, p, sizeof(v));
+        return v;
+    }
+    case 4: {
+        uint32_t v;
+        memcpy(&v, p, sizeof(v));
+        return v;
+    }
+    default: {
+        uint64_t v;
+        memcpy(&v, p, sizeof(v));
+        return v;
+    }
+    }
+}
+
+static void st_mem(uint8_t *p, size_t size, uint64_t v)
+{
+    switch (size) {
+    case 1:
+        p[0] = (uint8_t)(v & 0xFFu);
+        break;
+    case 2: {
+        uint16_t x = (uint16_t)(v & 0xFFFFu);
+        memcpy(p, &x, sizeof(x));
+        break;
+    }
+    case 4: {
+        uint32_t x = (uint32_t)(v & 0xFFFFFFFFu);
+        memcpy(p, &x, sizeof(x));
+        break;
+    }
+    default:
+        memcpy(p, &v, sizeof(v));
+        break;
+    }
+}
+
+static bool value_ok(const field *f, uint64_t v)
+{
+    if ((v & f->mbz) != 0) {
+        return false;
+    }
+    if (f->enum_bits != 0) {
+        uint64_t e = v & f->enum_bits;
+        if (e >= 64 || ((f->enum_set >> e) & 1u) == 0) {
             return false;
         }
     }
     return true;
 }
 
-/* Validate the length of a variable payload: hdr bytes then count records of
- * rec bytes, nothing more, nothing less. */
-static int check_var_len(size_t len, size_t hdr, uint64_t count, size_t rec)
+/* Every field of one wire record is valid. */
+static bool wire_ok(const layout *l, const uint8_t *p)
 {
-    if (len < hdr) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
+    for (size_t i = 0; i < l->nf; i++) {
+        const field *f = &l->f[i];
+        if (f->kind == F_RSVD) {
+            for (size_t k = 0; k < f->size; k++) {
+                if (p[f->wire + k] != 0) {
+                    return false;
+                }
+            }
+        } else if (f->kind == F_NUM) {
+            for (size_t r = 0; r < f->reps; r++) {
+                if (!value_ok(f, ld_le(p + f->wire + r * f->size, f->size))) {
+                    return false;
+                }
+            }
+        }
     }
-    if (count > (len - hdr) / rec) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    if (len != hdr + (size_t)count * rec) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    return MHSLD_CXL_SUCCESS;
+    return true;
 }
 
-static int begin_encode(const uint8_t *buf, size_t cap, size_t *len, size_t need)
+/* Every field of one decoded record is valid. */
+static bool mem_ok(const layout *l, const uint8_t *s)
 {
-    if (len == NULL || (buf == NULL && need > 0)) {
+    for (size_t i = 0; i < l->nf; i++) {
+        const field *f = &l->f[i];
+        for (size_t r = 0; f->kind == F_NUM && r < f->reps; r++) {
+            if (!value_ok(f, ld_mem(s + f->mem + r * f->size, f->size))) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* Wire record p (validated) -> struct s. */
+static void get_record(const layout *l, const uint8_t *p, uint8_t *s)
+{
+    for (size_t i = 0; i < l->nf; i++) {
+        const field *f = &l->f[i];
+        if (f->kind == F_RAW) {
+            memcpy(s + f->mem, p + f->wire, f->size);
+        }
+        for (size_t r = 0; f->kind == F_NUM && r < f->reps; r++) {
+            st_mem(s + f->mem + r * f->size, f->size, ld_le(p + f->wire + r * f->size, f->size));
+        }
+    }
+}
+
+/* Struct s -> wire record p (zeroed: reserved bytes stay zero). */
+static void put_record(const layout *l, const uint8_t *s, uint8_t *p)
+{
+    for (size_t i = 0; i < l->nf; i++) {
+        const field *f = &l->f[i];
+        if (f->kind == F_RAW) {
+            memcpy(p + f->wire, s + f->mem, f->size);
+        }
+        for (size_t r = 0; f->kind == F_NUM && r < f->reps; r++) {
+            st_le(p + f->wire + r * f->size, f->size, ld_mem(s + f->mem + r * f->size, f->size));
+        }
+    }
+}
+
+static int decode(const message *m, const uint8_t *buf, size_t len, void *out)
+{
+    const size_t fixed = m->hdr.size + m->tail.size;
+    const size_t esz = m->elem.size;
+    if (esz == 0 ? len != fixed : len < fixed) {
+        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
+    }
+    if (buf == NULL || out == NULL) {
         return MHSLD_CXL_INTERNAL_ERROR;
     }
-    *len = 0;
-    if (need > cap) {
-        return MHSLD_CXL_INTERNAL_ERROR;
+    uint64_t n = 0;
+    if (esz != 0) {
+        n = ld_le(buf + m->count_wire, m->count_size);
+        if (n > (len - fixed) / esz || len != fixed + (size_t)n * esz) {
+            return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
+        }
+        if (n > m->max) {
+            return m->over_max_rc;
+        }
     }
-    return MHSLD_CXL_SUCCESS;
-}
-
-/* ---- DC extent (28h) ------------------------------------------------------ */
-
-static bool dc_extent_ok(const uint8_t *p)
-{
-    return all_zero(p + OFF(mhsld_wire_dc_extent, rsvd), sizeof(((mhsld_wire_dc_extent *)0)->rsvd));
-}
-
-static void dc_extent_get(const uint8_t *p, mhsld_mbox_dc_extent *e)
-{
-    memset(e, 0, sizeof(*e)); /* padding too: decoded structs compare with memcmp */
-    e->dpa = mhsld_ld64(p + OFF(mhsld_wire_dc_extent, start_dpa));
-    e->len = mhsld_ld64(p + OFF(mhsld_wire_dc_extent, length));
-    memcpy(e->tag, p + OFF(mhsld_wire_dc_extent, tag), MHSLD_TAG_SIZE);
-    e->shared_seq = mhsld_ld16(p + OFF(mhsld_wire_dc_extent, shared_seq));
-}
-
-static void dc_extent_put(uint8_t *p, const mhsld_mbox_dc_extent *e)
-{
-    memset(p, 0, sizeof(mhsld_wire_dc_extent));
-    mhsld_st64(p + OFF(mhsld_wire_dc_extent, start_dpa), e->dpa);
-    mhsld_st64(p + OFF(mhsld_wire_dc_extent, length), e->len);
-    memcpy(p + OFF(mhsld_wire_dc_extent, tag), e->tag, MHSLD_TAG_SIZE);
-    mhsld_st16(p + OFF(mhsld_wire_dc_extent, shared_seq), e->shared_seq);
-}
-
-/* Decode `count` DC extents at p (length already checked). */
-static int dc_extents_get(const uint8_t *p, uint32_t count, mhsld_mbox_dc_extent *ext)
-{
-    const size_t rec = sizeof(mhsld_wire_dc_extent);
-    for (uint32_t i = 0; i < count; i++) {
-        if (!dc_extent_ok(p + (size_t)i * rec)) {
+    const uint8_t *elems = buf + m->hdr.size;
+    const uint8_t *tail = elems + (size_t)n * esz;
+    if (!wire_ok(&m->hdr, buf) || !wire_ok(&m->tail, tail)) {
+        return MHSLD_CXL_INVALID_INPUT;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!wire_ok(&m->elem, elems + i * esz)) {
             return MHSLD_CXL_INVALID_INPUT;
         }
     }
-    for (uint32_t i = 0; i < count; i++) {
-        dc_extent_get(p + (size_t)i * rec, &ext[i]);
+    uint8_t *s = out;
+    memset(s, 0, m->mem_size);
+    get_record(&m->hdr, buf, s);
+    if (esz != 0) {
+        st_mem(s + m->count_mem, m->count_size, n);
+        for (size_t i = 0; i < n; i++) {
+            get_record(&m->elem, elems + i * esz, s + m->elem_mem + i * m->elem_stride);
+        }
     }
+    get_record(&m->tail, tail, s + m->tail_mem);
     return MHSLD_CXL_SUCCESS;
 }
 
-static void dc_extents_put(uint8_t *p, uint32_t count, const mhsld_mbox_dc_extent *ext)
+static int encode(const message *m, const void *in, uint8_t *buf, size_t cap, size_t *len)
 {
-    for (uint32_t i = 0; i < count; i++) {
-        dc_extent_put(p + (size_t)i * sizeof(mhsld_wire_dc_extent), &ext[i]);
+    if (len != NULL) {
+        *len = 0;
     }
-}
-
-/* ---- DC limits trailer (10h) ---------------------------------------------- */
-
-static void limits_get(const uint8_t *p, mhsld_mbox_dc_limits *l)
-{
-    l->total_extents = mhsld_ld32(p + OFF(mhsld_wire_dc_limits, total_extents));
-    l->avail_extents = mhsld_ld32(p + OFF(mhsld_wire_dc_limits, avail_extents));
-    l->total_tags = mhsld_ld32(p + OFF(mhsld_wire_dc_limits, total_tags));
-    l->avail_tags = mhsld_ld32(p + OFF(mhsld_wire_dc_limits, avail_tags));
-}
-
-static void limits_put(uint8_t *p, const mhsld_mbox_dc_limits *l)
-{
-    mhsld_st32(p + OFF(mhsld_wire_dc_limits, total_extents), l->total_extents);
-    mhsld_st32(p + OFF(mhsld_wire_dc_limits, avail_extents), l->avail_extents);
-    mhsld_st32(p + OFF(mhsld_wire_dc_limits, total_tags), l->total_tags);
-    mhsld_st32(p + OFF(mhsld_wire_dc_limits, avail_tags), l->avail_tags);
-}
-
-/* ---- 5500h Get Multi-Headed Info ------------------------------------------ */
-
-int mhsld_mbox_mhd_info_in_decode(const uint8_t *buf, size_t len, mhsld_mbox_mhd_info_in *out)
-{
-    if (len != sizeof(mhsld_wire_mhd_info_in)) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    if (buf == NULL || out == NULL) {
+    if (in == NULL || len == NULL) {
         return MHSLD_CXL_INTERNAL_ERROR;
     }
-    out->start_ld = buf[OFF(mhsld_wire_mhd_info_in, start_ld)];
-    out->ld_map_limit = buf[OFF(mhsld_wire_mhd_info_in, ld_map_limit)];
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_mhd_info_in_encode(const mhsld_mbox_mhd_info_in *in, uint8_t *buf, size_t cap,
-                                  size_t *len)
-{
-    int rc = begin_encode(buf, cap, len, sizeof(mhsld_wire_mhd_info_in));
-    if (rc != MHSLD_CXL_SUCCESS || in == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    buf[OFF(mhsld_wire_mhd_info_in, start_ld)] = in->start_ld;
-    buf[OFF(mhsld_wire_mhd_info_in, ld_map_limit)] = in->ld_map_limit;
-    *len = sizeof(mhsld_wire_mhd_info_in);
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_mhd_info_out_decode(const uint8_t *buf, size_t len, mhsld_mbox_mhd_info_out *out)
-{
-    const size_t hdr = sizeof(mhsld_wire_mhd_info_out);
-    if (len < hdr) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    if (buf == NULL || out == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    uint8_t n = buf[OFF(mhsld_wire_mhd_info_out, ld_map_len)];
-    int rc = check_var_len(len, hdr, n, 1);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    if (!all_zero(buf + OFF(mhsld_wire_mhd_info_out, rsvd1), 2) ||
-        !all_zero(buf + OFF(mhsld_wire_mhd_info_out, rsvd2), 2)) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    memset(out, 0, sizeof(*out));
-    out->nr_lds = buf[OFF(mhsld_wire_mhd_info_out, nr_lds)];
-    out->nr_heads = buf[OFF(mhsld_wire_mhd_info_out, nr_heads)];
-    out->start_ld = buf[OFF(mhsld_wire_mhd_info_out, start_ld)];
-    out->ld_map_len = n;
-    memcpy(out->ld_map, buf + hdr, n);
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_mhd_info_out_encode(const mhsld_mbox_mhd_info_out *in, uint8_t *buf, size_t cap,
-                                   size_t *len)
-{
-    if (in == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    const size_t hdr = sizeof(mhsld_wire_mhd_info_out);
-    int rc = begin_encode(buf, cap, len, hdr + in->ld_map_len);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    memset(buf, 0, hdr);
-    buf[OFF(mhsld_wire_mhd_info_out, nr_lds)] = in->nr_lds;
-    buf[OFF(mhsld_wire_mhd_info_out, nr_heads)] = in->nr_heads;
-    buf[OFF(mhsld_wire_mhd_info_out, start_ld)] = in->start_ld;
-    buf[OFF(mhsld_wire_mhd_info_out, ld_map_len)] = in->ld_map_len;
-    memcpy(buf + hdr, in->ld_map, in->ld_map_len);
-    *len = hdr + in->ld_map_len;
-    return MHSLD_CXL_SUCCESS;
-}
-
-/* ---- 5501h Get Head Info -------------------------------------------------- */
-
-int mhsld_mbox_head_info_in_decode(const uint8_t *buf, size_t len, mhsld_mbox_head_info_in *out)
-{
-    if (len != sizeof(mhsld_wire_head_info_in)) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    if (buf == NULL || out == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    out->start_head = buf[OFF(mhsld_wire_head_info_in, start_head)];
-    out->count = buf[OFF(mhsld_wire_head_info_in, count)];
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_head_info_in_encode(const mhsld_mbox_head_info_in *in, uint8_t *buf, size_t cap,
-                                   size_t *len)
-{
-    int rc = begin_encode(buf, cap, len, sizeof(mhsld_wire_head_info_in));
-    if (rc != MHSLD_CXL_SUCCESS || in == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    buf[OFF(mhsld_wire_head_info_in, start_head)] = in->start_head;
-    buf[OFF(mhsld_wire_head_info_in, count)] = in->count;
-    *len = sizeof(mhsld_wire_head_info_in);
-    return MHSLD_CXL_SUCCESS;
-}
-
-static void link_get(const uint8_t *p, mhsld_mbox_link *l)
-{
-    l->port = p[OFF(mhsld_wire_head_block, port)];
-    l->max_width = p[OFF(mhsld_wire_head_block, max_width)];
-    l->neg_width = p[OFF(mhsld_wire_head_block, neg_width)];
-    l->speeds = p[OFF(mhsld_wire_head_block, speeds)];
-    l->max_speed = p[OFF(mhsld_wire_head_block, max_speed)];
-    l->cur_speed = p[OFF(mhsld_wire_head_block, cur_speed)];
-    l->ltssm = p[OFF(mhsld_wire_head_block, ltssm)];
-    l->first_lane = p[OFF(mhsld_wire_head_block, first_lane)];
-    l->flags = p[OFF(mhsld_wire_head_block, flags)];
-}
-
-static void link_put(uint8_t *p, const mhsld_mbox_link *l)
-{
-    p[OFF(mhsld_wire_head_block, port)] = l->port;
-    p[OFF(mhsld_wire_head_block, max_width)] = l->max_width;
-    p[OFF(mhsld_wire_head_block, neg_width)] = l->neg_width;
-    p[OFF(mhsld_wire_head_block, speeds)] = l->speeds;
-    p[OFF(mhsld_wire_head_block, max_speed)] = l->max_speed;
-    p[OFF(mhsld_wire_head_block, cur_speed)] = l->cur_speed;
-    p[OFF(mhsld_wire_head_block, ltssm)] = l->ltssm;
-    p[OFF(mhsld_wire_head_block, first_lane)] = l->first_lane;
-    p[OFF(mhsld_wire_head_block, flags)] = l->flags;
-}
-
-int mhsld_mbox_head_info_out_decode(const uint8_t *buf, size_t len, mhsld_mbox_head_info_out *out)
-{
-    const size_t hdr = sizeof(mhsld_wire_head_info_out);
-    const size_t rec = sizeof(mhsld_wire_head_block);
-    if (len < hdr) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    if (buf == NULL || out == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    uint8_t n = buf[OFF(mhsld_wire_head_info_out, count)];
-    int rc = check_var_len(len, hdr, n, rec);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    if (!all_zero(buf + OFF(mhsld_wire_head_info_out, rsvd), 3)) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    memset(out, 0, sizeof(*out));
-    out->count = n;
-    for (size_t i = 0; i < n; i++) {
-        link_get(buf + hdr + i * rec, &out->head[i]);
-    }
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_head_info_out_encode(const mhsld_mbox_head_info_out *in, uint8_t *buf, size_t cap,
-                                    size_t *len)
-{
-    if (in == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    const size_t hdr = sizeof(mhsld_wire_head_info_out);
-    const size_t rec = sizeof(mhsld_wire_head_block);
-    int rc = begin_encode(buf, cap, len, hdr + (size_t)in->count * rec);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    memset(buf, 0, hdr);
-    buf[OFF(mhsld_wire_head_info_out, count)] = in->count;
-    for (size_t i = 0; i < in->count; i++) {
-        link_put(buf + hdr + i * rec, &in->head[i]);
-    }
-    *len = hdr + (size_t)in->count * rec;
-    return MHSLD_CXL_SUCCESS;
-}
-
-/* ---- 4800h Get Dynamic Capacity Configuration ----------------------------- */
-
-int mhsld_mbox_dc_config_in_decode(const uint8_t *buf, size_t len, mhsld_mbox_dc_config_in *out)
-{
-    if (len != sizeof(mhsld_wire_dc_config_in)) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    if (buf == NULL || out == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    out->region_count = buf[OFF(mhsld_wire_dc_config_in, region_count)];
-    out->start_region = buf[OFF(mhsld_wire_dc_config_in, start_region)];
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_dc_config_in_encode(const mhsld_mbox_dc_config_in *in, uint8_t *buf, size_t cap,
-                                   size_t *len)
-{
-    int rc = begin_encode(buf, cap, len, sizeof(mhsld_wire_dc_config_in));
-    if (rc != MHSLD_CXL_SUCCESS || in == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    buf[OFF(mhsld_wire_dc_config_in, region_count)] = in->region_count;
-    buf[OFF(mhsld_wire_dc_config_in, start_region)] = in->start_region;
-    *len = sizeof(mhsld_wire_dc_config_in);
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_dc_config_out_decode(const uint8_t *buf, size_t len, mhsld_mbox_dc_config_out *out)
-{
-    const size_t hdr = sizeof(mhsld_wire_dc_config_out);
-    const size_t rec = sizeof(mhsld_wire_dc_region);
-    const size_t tail = sizeof(mhsld_wire_dc_limits);
-    if (len < hdr + tail) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    if (buf == NULL || out == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    uint8_t n = buf[OFF(mhsld_wire_dc_config_out, returned)];
-    int rc = check_var_len(len - tail, hdr, n, rec);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    if (n > MHSLD_MBOX_DC_REGIONS) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    if (!all_zero(buf + OFF(mhsld_wire_dc_config_out, rsvd), 6)) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *p = buf + hdr + i * rec;
-        if (!all_zero(p + OFF(mhsld_wire_dc_region, rsvd), 3) ||
-            (p[OFF(mhsld_wire_dc_region, flags)] & ~MHSLD_MBOX_REGION_SANITIZE) != 0) {
+    const uint8_t *s = in;
+    const size_t esz = m->elem.size;
+    uint64_t n = 0;
+    if (esz != 0) {
+        n = ld_mem(s + m->count_mem, m->count_size);
+        if (n > m->max) {
             return MHSLD_CXL_INVALID_INPUT;
         }
     }
-    memset(out, 0, sizeof(*out));
-    out->avail_regions = buf[OFF(mhsld_wire_dc_config_out, avail_regions)];
-    out->returned = n;
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *p = buf + hdr + i * rec;
-        mhsld_mbox_dc_region *r = &out->region[i];
-        r->base = mhsld_ld64(p + OFF(mhsld_wire_dc_region, base));
-        r->decode_len = mhsld_ld64(p + OFF(mhsld_wire_dc_region, decode_len));
-        r->len = mhsld_ld64(p + OFF(mhsld_wire_dc_region, length));
-        r->block_size = mhsld_ld64(p + OFF(mhsld_wire_dc_region, block_size));
-        r->dsmad_handle = mhsld_ld32(p + OFF(mhsld_wire_dc_region, dsmad_handle));
-        r->flags = p[OFF(mhsld_wire_dc_region, flags)];
-    }
-    limits_get(buf + hdr + (size_t)n * rec, &out->limits);
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_dc_config_out_encode(const mhsld_mbox_dc_config_out *in, uint8_t *buf, size_t cap,
-                                    size_t *len)
-{
-    if (in == NULL || len == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    *len = 0;
-    if (in->returned > MHSLD_MBOX_DC_REGIONS) {
+    if (!mem_ok(&m->hdr, s) || !mem_ok(&m->tail, s + m->tail_mem)) {
         return MHSLD_CXL_INVALID_INPUT;
     }
-    for (size_t i = 0; i < in->returned; i++) {
-        if ((in->region[i].flags & ~MHSLD_MBOX_REGION_SANITIZE) != 0) {
+    for (size_t i = 0; i < n; i++) {
+        if (!mem_ok(&m->elem, s + m->elem_mem + i * m->elem_stride)) {
             return MHSLD_CXL_INVALID_INPUT;
         }
     }
-    const size_t hdr = sizeof(mhsld_wire_dc_config_out);
-    const size_t rec = sizeof(mhsld_wire_dc_region);
-    const size_t need = hdr + in->returned * rec + sizeof(mhsld_wire_dc_limits);
-    int rc = begin_encode(buf, cap, len, need);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
+    const size_t need = m->hdr.size + (size_t)n * esz + m->tail.size;
+    if ((buf == NULL && need > 0) || need > cap) {
+        return MHSLD_CXL_INTERNAL_ERROR;
     }
     memset(buf, 0, need);
-    buf[OFF(mhsld_wire_dc_config_out, avail_regions)] = in->avail_regions;
-    buf[OFF(mhsld_wire_dc_config_out, returned)] = in->returned;
-    for (size_t i = 0; i < in->returned; i++) {
-        uint8_t *p = buf + hdr + i * rec;
-        const mhsld_mbox_dc_region *r = &in->region[i];
-        mhsld_st64(p + OFF(mhsld_wire_dc_region, base), r->base);
-        mhsld_st64(p + OFF(mhsld_wire_dc_region, decode_len), r->decode_len);
-        mhsld_st64(p + OFF(mhsld_wire_dc_region, length), r->len);
-        mhsld_st64(p + OFF(mhsld_wire_dc_region, block_size), r->block_size);
-        mhsld_st32(p + OFF(mhsld_wire_dc_region, dsmad_handle), r->dsmad_handle);
-        p[OFF(mhsld_wire_dc_region, flags)] = r->flags;
-    }
-    limits_put(buf + hdr + in->returned * rec, &in->limits);
-    *len = need;
-    return MHSLD_CXL_SUCCESS;
-}
-
-/* ---- 4801h Get Dynamic Capacity Extent List ------------------------------- */
-
-int mhsld_mbox_dc_extents_in_decode(const uint8_t *buf, size_t len, mhsld_mbox_dc_extents_in *out)
-{
-    if (len != sizeof(mhsld_wire_dc_extents_in)) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    if (buf == NULL || out == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    out->count = mhsld_ld32(buf + OFF(mhsld_wire_dc_extents_in, count));
-    out->start = mhsld_ld32(buf + OFF(mhsld_wire_dc_extents_in, start));
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_dc_extents_in_encode(const mhsld_mbox_dc_extents_in *in, uint8_t *buf, size_t cap,
-                                    size_t *len)
-{
-    int rc = begin_encode(buf, cap, len, sizeof(mhsld_wire_dc_extents_in));
-    if (rc != MHSLD_CXL_SUCCESS || in == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    mhsld_st32(buf + OFF(mhsld_wire_dc_extents_in, count), in->count);
-    mhsld_st32(buf + OFF(mhsld_wire_dc_extents_in, start), in->start);
-    *len = sizeof(mhsld_wire_dc_extents_in);
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_dc_extents_out_decode(const uint8_t *buf, size_t len,
-                                     mhsld_mbox_dc_extents_out *out)
-{
-    const size_t hdr = sizeof(mhsld_wire_dc_extents_out);
-    if (len < hdr) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    if (buf == NULL || out == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    uint32_t n = mhsld_ld32(buf + OFF(mhsld_wire_dc_extents_out, returned));
-    int rc = check_var_len(len, hdr, n, sizeof(mhsld_wire_dc_extent));
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    if (n > MHSLD_MBOX_LIST_MAX) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    if (!all_zero(buf + OFF(mhsld_wire_dc_extents_out, rsvd), 4)) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    mhsld_mbox_dc_extent ext[MHSLD_MBOX_LIST_MAX];
-    rc = dc_extents_get(buf + hdr, n, ext);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    memset(out, 0, sizeof(*out));
-    out->returned = n;
-    out->total = mhsld_ld32(buf + OFF(mhsld_wire_dc_extents_out, total));
-    out->generation = mhsld_ld32(buf + OFF(mhsld_wire_dc_extents_out, generation));
-    memcpy(out->ext, ext, (size_t)n * sizeof(ext[0]));
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_dc_extents_out_encode(const mhsld_mbox_dc_extents_out *in, uint8_t *buf,
-                                     size_t cap, size_t *len)
-{
-    if (in == NULL || len == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    *len = 0;
-    if (in->returned > MHSLD_MBOX_LIST_MAX) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    const size_t hdr = sizeof(mhsld_wire_dc_extents_out);
-    const size_t need = hdr + (size_t)in->returned * sizeof(mhsld_wire_dc_extent);
-    int rc = begin_encode(buf, cap, len, need);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    memset(buf, 0, hdr);
-    mhsld_st32(buf + OFF(mhsld_wire_dc_extents_out, returned), in->returned);
-    mhsld_st32(buf + OFF(mhsld_wire_dc_extents_out, total), in->total);
-    mhsld_st32(buf + OFF(mhsld_wire_dc_extents_out, generation), in->generation);
-    dc_extents_put(buf + hdr, in->returned, in->ext);
-    *len = need;
-    return MHSLD_CXL_SUCCESS;
-}
-
-/* ---- 4802h Add DC Response / 4803h Release DC ----------------------------- */
-
-int mhsld_mbox_dc_update_in_decode(const uint8_t *buf, size_t len, mhsld_mbox_dc_update_in *out)
-{
-    const size_t hdr = sizeof(mhsld_wire_dc_update_in);
-    const size_t rec = sizeof(mhsld_wire_updated_extent);
-    if (len < hdr) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    if (buf == NULL || out == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    uint32_t n = mhsld_ld32(buf + OFF(mhsld_wire_dc_update_in, count));
-    int rc = check_var_len(len, hdr, n, rec);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    if (n > MHSLD_MAX_EXTENTS) {
-        return MHSLD_CXL_RESOURCES_EXHAUSTED;
-    }
-    uint8_t flags = buf[OFF(mhsld_wire_dc_update_in, flags)];
-    if ((flags & ~MHSLD_MBOX_UPDATE_MORE) != 0 ||
-        !all_zero(buf + OFF(mhsld_wire_dc_update_in, rsvd), 3)) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!all_zero(buf + hdr + i * rec + OFF(mhsld_wire_updated_extent, rsvd), 8)) {
-            return MHSLD_CXL_INVALID_INPUT;
+    put_record(&m->hdr, s, buf);
+    if (esz != 0) {
+        st_le(buf + m->count_wire, m->count_size, n);
+        for (size_t i = 0; i < n; i++) {
+            put_record(&m->elem, s + m->elem_mem + i * m->elem_stride, buf + m->hdr.size + i * esz);
         }
     }
-    out->count = n;
-    out->flags = flags;
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *p = buf + hdr + i * rec;
-        out->ext[i].dpa = mhsld_ld64(p + OFF(mhsld_wire_updated_extent, start_dpa));
-        out->ext[i].len = mhsld_ld64(p + OFF(mhsld_wire_updated_extent, length));
-    }
-    for (size_t i = n; i < MHSLD_MAX_EXTENTS; i++) {
-        out->ext[i].dpa = 0;
-        out->ext[i].len = 0;
-    }
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_dc_update_in_encode(const mhsld_mbox_dc_update_in *in, uint8_t *buf, size_t cap,
-                                   size_t *len)
-{
-    if (in == NULL || len == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    *len = 0;
-    if (in->count > MHSLD_MAX_EXTENTS || (in->flags & ~MHSLD_MBOX_UPDATE_MORE) != 0) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    const size_t hdr = sizeof(mhsld_wire_dc_update_in);
-    const size_t rec = sizeof(mhsld_wire_updated_extent);
-    const size_t need = hdr + (size_t)in->count * rec;
-    int rc = begin_encode(buf, cap, len, need);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    memset(buf, 0, need);
-    mhsld_st32(buf + OFF(mhsld_wire_dc_update_in, count), in->count);
-    buf[OFF(mhsld_wire_dc_update_in, flags)] = in->flags;
-    for (size_t i = 0; i < in->count; i++) {
-        uint8_t *p = buf + hdr + i * rec;
-        mhsld_st64(p + OFF(mhsld_wire_updated_extent, start_dpa), in->ext[i].dpa);
-        mhsld_st64(p + OFF(mhsld_wire_updated_extent, length), in->ext[i].len);
-    }
+    put_record(&m->tail, s + m->tail_mem, buf + m->hdr.size + (size_t)n * esz);
     *len = need;
     return MHSLD_CXL_SUCCESS;
 }
 
-/* ---- 5600h Get DCD Info ----------------------------------------------------- */
+/* ---- the public codec ------------------------------------------------------- */
 
-int mhsld_mbox_dcd_info_out_decode(const uint8_t *buf, size_t len, mhsld_mbox_dcd_info_out *out)
-{
-    if (len != sizeof(mhsld_wire_dcd_info_out)) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
+#define CODEC(name, type)                                                                          \
+    int mhsld_mbox_##name##_decode(const uint8_t *buf, size_t len, type *out)                      \
+    {                                                                                              \
+        return decode(&name##_msg, buf, len, out);                                                 \
+    }                                                                                              \
+    int mhsld_mbox_##name##_encode(const type *in, uint8_t *buf, size_t cap, size_t *len)          \
+    {                                                                                              \
+        return encode(&name##_msg, in, buf, cap, len);                                             \
     }
-    if (buf == NULL || out == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    if (!all_zero(buf + OFF(mhsld_wire_dcd_info_out, rsvd1), 2) ||
-        !all_zero(buf + OFF(mhsld_wire_dcd_info_out, rsvd2), 2) ||
-        buf[OFF(mhsld_wire_dcd_info_out, rsvd3)] != 0) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    memset(out, 0, sizeof(*out));
-    out->nr_hosts = buf[OFF(mhsld_wire_dcd_info_out, nr_hosts)];
-    out->nr_regions = buf[OFF(mhsld_wire_dcd_info_out, nr_regions)];
-    out->add_policies = mhsld_ld16(buf + OFF(mhsld_wire_dcd_info_out, add_policies));
-    out->release_policies = mhsld_ld16(buf + OFF(mhsld_wire_dcd_info_out, release_policies));
-    out->sanitize_mask = buf[OFF(mhsld_wire_dcd_info_out, sanitize_mask)];
-    out->total_capacity = mhsld_ld64(buf + OFF(mhsld_wire_dcd_info_out, total_capacity));
-    for (size_t i = 0; i < MHSLD_MBOX_DC_REGIONS; i++) {
-        out->block_size_mask[i] =
-            mhsld_ld64(buf + OFF(mhsld_wire_dcd_info_out, block_size_mask) + 8 * i);
-    }
-    return MHSLD_CXL_SUCCESS;
-}
 
-int mhsld_mbox_dcd_info_out_encode(const mhsld_mbox_dcd_info_out *in, uint8_t *buf, size_t cap,
-                                   size_t *len)
-{
-    const size_t need = sizeof(mhsld_wire_dcd_info_out);
-    int rc = begin_encode(buf, cap, len, need);
-    if (rc != MHSLD_CXL_SUCCESS || in == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    memset(buf, 0, need);
-    buf[OFF(mhsld_wire_dcd_info_out, nr_hosts)] = in->nr_hosts;
-    buf[OFF(mhsld_wire_dcd_info_out, nr_regions)] = in->nr_regions;
-    mhsld_st16(buf + OFF(mhsld_wire_dcd_info_out, add_policies), in->add_policies);
-    mhsld_st16(buf + OFF(mhsld_wire_dcd_info_out, release_policies), in->release_policies);
-    buf[OFF(mhsld_wire_dcd_info_out, sanitize_mask)] = in->sanitize_mask;
-    mhsld_st64(buf + OFF(mhsld_wire_dcd_info_out, total_capacity), in->total_capacity);
-    for (size_t i = 0; i < MHSLD_MBOX_DC_REGIONS; i++) {
-        mhsld_st64(buf + OFF(mhsld_wire_dcd_info_out, block_size_mask) + 8 * i,
-                   in->block_size_mask[i]);
-    }
-    *len = need;
-    return MHSLD_CXL_SUCCESS;
-}
-
-/* ---- 5601h Get Host DC Region Configuration -------------------------------- */
-
-int mhsld_mbox_host_region_cfg_in_decode(const uint8_t *buf, size_t len,
-                                         mhsld_mbox_host_region_cfg_in *out)
-{
-    if (len != sizeof(mhsld_wire_host_region_cfg_in)) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    if (buf == NULL || out == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    out->host = mhsld_ld16(buf + OFF(mhsld_wire_host_region_cfg_in, host));
-    out->region_count = buf[OFF(mhsld_wire_host_region_cfg_in, region_count)];
-    out->start_region = buf[OFF(mhsld_wire_host_region_cfg_in, start_region)];
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_host_region_cfg_in_encode(const mhsld_mbox_host_region_cfg_in *in, uint8_t *buf,
-                                         size_t cap, size_t *len)
-{
-    int rc = begin_encode(buf, cap, len, sizeof(mhsld_wire_host_region_cfg_in));
-    if (rc != MHSLD_CXL_SUCCESS || in == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    mhsld_st16(buf + OFF(mhsld_wire_host_region_cfg_in, host), in->host);
-    buf[OFF(mhsld_wire_host_region_cfg_in, region_count)] = in->region_count;
-    buf[OFF(mhsld_wire_host_region_cfg_in, start_region)] = in->start_region;
-    *len = sizeof(mhsld_wire_host_region_cfg_in);
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_host_region_cfg_out_decode(const uint8_t *buf, size_t len,
-                                          mhsld_mbox_host_region_cfg_out *out)
-{
-    const size_t hdr = sizeof(mhsld_wire_host_region_cfg_out);
-    const size_t rec = sizeof(mhsld_wire_host_region);
-    const size_t tail = sizeof(mhsld_wire_dc_limits);
-    if (len < hdr + tail) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    if (buf == NULL || out == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    uint8_t n = buf[OFF(mhsld_wire_host_region_cfg_out, returned)];
-    int rc = check_var_len(len - tail, hdr, n, rec);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    if (n > MHSLD_MBOX_DC_REGIONS) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *p = buf + hdr + i * rec;
-        if (!all_zero(p + OFF(mhsld_wire_host_region, rsvd1), 3) ||
-            !all_zero(p + OFF(mhsld_wire_host_region, rsvd2), 3) ||
-            (p[OFF(mhsld_wire_host_region, sanitize)] & ~MHSLD_MBOX_REGION_SANITIZE) != 0) {
-            return MHSLD_CXL_INVALID_INPUT;
-        }
-    }
-    memset(out, 0, sizeof(*out));
-    out->host = mhsld_ld16(buf + OFF(mhsld_wire_host_region_cfg_out, host));
-    out->nr_regions = buf[OFF(mhsld_wire_host_region_cfg_out, nr_regions)];
-    out->returned = n;
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *p = buf + hdr + i * rec;
-        mhsld_mbox_host_region *r = &out->region[i];
-        r->base = mhsld_ld64(p + OFF(mhsld_wire_host_region, base));
-        r->decode_len = mhsld_ld64(p + OFF(mhsld_wire_host_region, decode_len));
-        r->len = mhsld_ld64(p + OFF(mhsld_wire_host_region, length));
-        r->block_size = mhsld_ld64(p + OFF(mhsld_wire_host_region, block_size));
-        r->flags = p[OFF(mhsld_wire_host_region, flags)];
-        r->sanitize = p[OFF(mhsld_wire_host_region, sanitize)];
-    }
-    limits_get(buf + hdr + (size_t)n * rec, &out->limits);
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_host_region_cfg_out_encode(const mhsld_mbox_host_region_cfg_out *in, uint8_t *buf,
-                                          size_t cap, size_t *len)
-{
-    if (in == NULL || len == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    *len = 0;
-    if (in->returned > MHSLD_MBOX_DC_REGIONS) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    for (size_t i = 0; i < in->returned; i++) {
-        if ((in->region[i].sanitize & ~MHSLD_MBOX_REGION_SANITIZE) != 0) {
-            return MHSLD_CXL_INVALID_INPUT;
-        }
-    }
-    const size_t hdr = sizeof(mhsld_wire_host_region_cfg_out);
-    const size_t rec = sizeof(mhsld_wire_host_region);
-    const size_t need = hdr + in->returned * rec + sizeof(mhsld_wire_dc_limits);
-    int rc = begin_encode(buf, cap, len, need);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    memset(buf, 0, need);
-    mhsld_st16(buf + OFF(mhsld_wire_host_region_cfg_out, host), in->host);
-    buf[OFF(mhsld_wire_host_region_cfg_out, nr_regions)] = in->nr_regions;
-    buf[OFF(mhsld_wire_host_region_cfg_out, returned)] = in->returned;
-    for (size_t i = 0; i < in->returned; i++) {
-        uint8_t *p = buf + hdr + i * rec;
-        const mhsld_mbox_host_region *r = &in->region[i];
-        mhsld_st64(p + OFF(mhsld_wire_host_region, base), r->base);
-        mhsld_st64(p + OFF(mhsld_wire_host_region, decode_len), r->decode_len);
-        mhsld_st64(p + OFF(mhsld_wire_host_region, length), r->len);
-        mhsld_st64(p + OFF(mhsld_wire_host_region, block_size), r->block_size);
-        p[OFF(mhsld_wire_host_region, flags)] = r->flags;
-        p[OFF(mhsld_wire_host_region, sanitize)] = r->sanitize;
-    }
-    limits_put(buf + hdr + in->returned * rec, &in->limits);
-    *len = need;
-    return MHSLD_CXL_SUCCESS;
-}
-
-/* ---- 5602h Set DC Region Configuration ------------------------------------- */
-
-int mhsld_mbox_set_region_cfg_in_decode(const uint8_t *buf, size_t len,
-                                        mhsld_mbox_set_region_cfg_in *out)
-{
-    if (len != sizeof(mhsld_wire_set_region_cfg_in)) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    if (buf == NULL || out == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    uint8_t flags = buf[OFF(mhsld_wire_set_region_cfg_in, flags)];
-    if (!all_zero(buf + OFF(mhsld_wire_set_region_cfg_in, rsvd1), 3) ||
-        !all_zero(buf + OFF(mhsld_wire_set_region_cfg_in, rsvd2), 3) ||
-        (flags & ~MHSLD_MBOX_REGION_SANITIZE) != 0) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    out->region = buf[OFF(mhsld_wire_set_region_cfg_in, region)];
-    out->block_size = mhsld_ld64(buf + OFF(mhsld_wire_set_region_cfg_in, block_size));
-    out->flags = flags;
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_set_region_cfg_in_encode(const mhsld_mbox_set_region_cfg_in *in, uint8_t *buf,
-                                        size_t cap, size_t *len)
-{
-    if (in == NULL || len == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    *len = 0;
-    if ((in->flags & ~MHSLD_MBOX_REGION_SANITIZE) != 0) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    const size_t need = sizeof(mhsld_wire_set_region_cfg_in);
-    int rc = begin_encode(buf, cap, len, need);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    memset(buf, 0, need);
-    buf[OFF(mhsld_wire_set_region_cfg_in, region)] = in->region;
-    mhsld_st64(buf + OFF(mhsld_wire_set_region_cfg_in, block_size), in->block_size);
-    buf[OFF(mhsld_wire_set_region_cfg_in, flags)] = in->flags;
-    *len = need;
-    return MHSLD_CXL_SUCCESS;
-}
-
-/* ---- 5603h Get DC Region Extent Lists -------------------------------------- */
-
-int mhsld_mbox_region_extents_in_decode(const uint8_t *buf, size_t len,
-                                        mhsld_mbox_region_extents_in *out)
-{
-    if (len != sizeof(mhsld_wire_region_extents_in)) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    if (buf == NULL || out == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    if (!all_zero(buf + OFF(mhsld_wire_region_extents_in, rsvd), 2)) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    out->host = mhsld_ld16(buf + OFF(mhsld_wire_region_extents_in, host));
-    out->count = mhsld_ld32(buf + OFF(mhsld_wire_region_extents_in, count));
-    out->start = mhsld_ld32(buf + OFF(mhsld_wire_region_extents_in, start));
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_region_extents_in_encode(const mhsld_mbox_region_extents_in *in, uint8_t *buf,
-                                        size_t cap, size_t *len)
-{
-    const size_t need = sizeof(mhsld_wire_region_extents_in);
-    int rc = begin_encode(buf, cap, len, need);
-    if (rc != MHSLD_CXL_SUCCESS || in == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    memset(buf, 0, need);
-    mhsld_st16(buf + OFF(mhsld_wire_region_extents_in, host), in->host);
-    mhsld_st32(buf + OFF(mhsld_wire_region_extents_in, count), in->count);
-    mhsld_st32(buf + OFF(mhsld_wire_region_extents_in, start), in->start);
-    *len = need;
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_region_extents_out_decode(const uint8_t *buf, size_t len,
-                                         mhsld_mbox_region_extents_out *out)
-{
-    const size_t hdr = sizeof(mhsld_wire_region_extents_out);
-    if (len < hdr) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    if (buf == NULL || out == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    uint32_t n = mhsld_ld32(buf + OFF(mhsld_wire_region_extents_out, returned));
-    int rc = check_var_len(len, hdr, n, sizeof(mhsld_wire_dc_extent));
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    if (n > MHSLD_MBOX_LIST_MAX) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    if (!all_zero(buf + OFF(mhsld_wire_region_extents_out, rsvd1), 2) ||
-        !all_zero(buf + OFF(mhsld_wire_region_extents_out, rsvd2), 4)) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    mhsld_mbox_dc_extent ext[MHSLD_MBOX_LIST_MAX];
-    rc = dc_extents_get(buf + hdr, n, ext);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    memset(out, 0, sizeof(*out));
-    out->host = mhsld_ld16(buf + OFF(mhsld_wire_region_extents_out, host));
-    out->start = mhsld_ld32(buf + OFF(mhsld_wire_region_extents_out, start));
-    out->returned = n;
-    out->total = mhsld_ld32(buf + OFF(mhsld_wire_region_extents_out, total));
-    out->generation = mhsld_ld32(buf + OFF(mhsld_wire_region_extents_out, generation));
-    memcpy(out->ext, ext, (size_t)n * sizeof(ext[0]));
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_region_extents_out_encode(const mhsld_mbox_region_extents_out *in, uint8_t *buf,
-                                         size_t cap, size_t *len)
-{
-    if (in == NULL || len == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    *len = 0;
-    if (in->returned > MHSLD_MBOX_LIST_MAX) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    const size_t hdr = sizeof(mhsld_wire_region_extents_out);
-    const size_t need = hdr + (size_t)in->returned * sizeof(mhsld_wire_dc_extent);
-    int rc = begin_encode(buf, cap, len, need);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    memset(buf, 0, hdr);
-    mhsld_st16(buf + OFF(mhsld_wire_region_extents_out, host), in->host);
-    mhsld_st32(buf + OFF(mhsld_wire_region_extents_out, start), in->start);
-    mhsld_st32(buf + OFF(mhsld_wire_region_extents_out, returned), in->returned);
-    mhsld_st32(buf + OFF(mhsld_wire_region_extents_out, total), in->total);
-    mhsld_st32(buf + OFF(mhsld_wire_region_extents_out, generation), in->generation);
-    dc_extents_put(buf + hdr, in->returned, in->ext);
-    *len = need;
-    return MHSLD_CXL_SUCCESS;
-}
-
-/* ---- 5604h Initiate Dynamic Capacity Add ------------------------------------ */
-
-int mhsld_mbox_dc_add_in_decode(const uint8_t *buf, size_t len, mhsld_mbox_dc_add_in *out)
-{
-    const size_t hdr = sizeof(mhsld_wire_dc_add_in);
-    if (len < hdr) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    if (buf == NULL || out == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    uint32_t n = mhsld_ld32(buf + OFF(mhsld_wire_dc_add_in, count));
-    int rc = check_var_len(len, hdr, n, sizeof(mhsld_wire_dc_extent));
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    if (n > MHSLD_MAX_EXTENTS) {
-        return MHSLD_CXL_RESOURCES_EXHAUSTED;
-    }
-    uint8_t policy = buf[OFF(mhsld_wire_dc_add_in, policy)];
-    if (policy > MHSLD_MBOX_POLICY_SHARED) { /* also rejects reserved bits 7:4 */
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    mhsld_mbox_dc_extent ext[MHSLD_MAX_EXTENTS];
-    rc = dc_extents_get(buf + hdr, n, ext);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    memset(out, 0, sizeof(*out));
-    out->host = mhsld_ld16(buf + OFF(mhsld_wire_dc_add_in, host));
-    out->policy = policy;
-    out->region = buf[OFF(mhsld_wire_dc_add_in, region)];
-    out->length = mhsld_ld64(buf + OFF(mhsld_wire_dc_add_in, length));
-    memcpy(out->tag, buf + OFF(mhsld_wire_dc_add_in, tag), MHSLD_TAG_SIZE);
-    out->count = n;
-    memcpy(out->ext, ext, (size_t)n * sizeof(ext[0]));
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_dc_add_in_encode(const mhsld_mbox_dc_add_in *in, uint8_t *buf, size_t cap,
-                                size_t *len)
-{
-    if (in == NULL || len == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    *len = 0;
-    if (in->count > MHSLD_MAX_EXTENTS || in->policy > MHSLD_MBOX_POLICY_SHARED) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    const size_t hdr = sizeof(mhsld_wire_dc_add_in);
-    const size_t need = hdr + (size_t)in->count * sizeof(mhsld_wire_dc_extent);
-    int rc = begin_encode(buf, cap, len, need);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    memset(buf, 0, hdr);
-    mhsld_st16(buf + OFF(mhsld_wire_dc_add_in, host), in->host);
-    buf[OFF(mhsld_wire_dc_add_in, policy)] = in->policy;
-    buf[OFF(mhsld_wire_dc_add_in, region)] = in->region;
-    mhsld_st64(buf + OFF(mhsld_wire_dc_add_in, length), in->length);
-    memcpy(buf + OFF(mhsld_wire_dc_add_in, tag), in->tag, MHSLD_TAG_SIZE);
-    mhsld_st32(buf + OFF(mhsld_wire_dc_add_in, count), in->count);
-    dc_extents_put(buf + hdr, in->count, in->ext);
-    *len = need;
-    return MHSLD_CXL_SUCCESS;
-}
-
-/* ---- 5605h Initiate Dynamic Capacity Release -------------------------------- */
-
-static bool release_flags_ok(uint8_t flags)
-{
-    const uint8_t known = (uint8_t)(MHSLD_MBOX_RELEASE_POLICY_MASK | MHSLD_MBOX_RELEASE_FORCED |
-                                    MHSLD_MBOX_RELEASE_SANITIZE);
-    return (flags & ~known) == 0 &&
-           (flags & MHSLD_MBOX_RELEASE_POLICY_MASK) <= MHSLD_MBOX_REMOVAL_PRESCRIPTIVE;
-}
-
-int mhsld_mbox_dc_release_in_decode(const uint8_t *buf, size_t len, mhsld_mbox_dc_release_in *out)
-{
-    const size_t hdr = sizeof(mhsld_wire_dc_release_in);
-    if (len < hdr) {
-        return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
-    }
-    if (buf == NULL || out == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    uint32_t n = mhsld_ld32(buf + OFF(mhsld_wire_dc_release_in, count));
-    int rc = check_var_len(len, hdr, n, sizeof(mhsld_wire_dc_extent));
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    if (n > MHSLD_MAX_EXTENTS) {
-        return MHSLD_CXL_RESOURCES_EXHAUSTED;
-    }
-    uint8_t flags = buf[OFF(mhsld_wire_dc_release_in, flags)];
-    if (!release_flags_ok(flags) || buf[OFF(mhsld_wire_dc_release_in, rsvd)] != 0) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    mhsld_mbox_dc_extent ext[MHSLD_MAX_EXTENTS];
-    rc = dc_extents_get(buf + hdr, n, ext);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    memset(out, 0, sizeof(*out));
-    out->host = mhsld_ld16(buf + OFF(mhsld_wire_dc_release_in, host));
-    out->flags = flags;
-    out->length = mhsld_ld64(buf + OFF(mhsld_wire_dc_release_in, length));
-    memcpy(out->tag, buf + OFF(mhsld_wire_dc_release_in, tag), MHSLD_TAG_SIZE);
-    out->count = n;
-    memcpy(out->ext, ext, (size_t)n * sizeof(ext[0]));
-    return MHSLD_CXL_SUCCESS;
-}
-
-int mhsld_mbox_dc_release_in_encode(const mhsld_mbox_dc_release_in *in, uint8_t *buf, size_t cap,
-                                    size_t *len)
-{
-    if (in == NULL || len == NULL) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
-    *len = 0;
-    if (in->count > MHSLD_MAX_EXTENTS || !release_flags_ok(in->flags)) {
-        return MHSLD_CXL_INVALID_INPUT;
-    }
-    const size_t hdr = sizeof(mhsld_wire_dc_release_in);
-    const size_t need = hdr + (size_t)in->count * sizeof(mhsld_wire_dc_extent);
-    int rc = begin_encode(buf, cap, len, need);
-    if (rc != MHSLD_CXL_SUCCESS) {
-        return rc;
-    }
-    memset(buf, 0, hdr);
-    mhsld_st16(buf + OFF(mhsld_wire_dc_release_in, host), in->host);
-    buf[OFF(mhsld_wire_dc_release_in, flags)] = in->flags;
-    mhsld_st64(buf + OFF(mhsld_wire_dc_release_in, length), in->length);
-    memcpy(buf + OFF(mhsld_wire_dc_release_in, tag), in->tag, MHSLD_TAG_SIZE);
-    mhsld_st32(buf + OFF(mhsld_wire_dc_release_in, count), in->count);
-    dc_extents_put(buf + hdr, in->count, in->ext);
-    *len = need;
-    return MHSLD_CXL_SUCCESS;
-}
+CODEC(mhd_info_in, mhsld_mbox_mhd_info_in)
+CODEC(mhd_info_out, mhsld_mbox_mhd_info_out)
+CODEC(head_info_in, mhsld_mbox_head_info_in)
+CODEC(head_info_out, mhsld_mbox_head_info_out)
+CODEC(dc_config_in, mhsld_mbox_dc_config_in)
+CODEC(dc_config_out, mhsld_mbox_dc_config_out)
+CODEC(dc_extents_in, mhsld_mbox_dc_extents_in)
+CODEC(dc_extents_out, mhsld_mbox_dc_extents_out)
+CODEC(dc_update_in, mhsld_mbox_dc_update_in)
+CODEC(dcd_info_out, mhsld_mbox_dcd_info_out)
+CODEC(host_region_cfg_in, mhsld_mbox_host_region_cfg_in)
+CODEC(host_region_cfg_out, mhsld_mbox_host_region_cfg_out)
+CODEC(set_region_cfg_in, mhsld_mbox_set_region_cfg_in)
+CODEC(region_extents_in, mhsld_mbox_region_extents_in)
+CODEC(region_extents_out, mhsld_mbox_region_extents_out)
+CODEC(dc_add_in, mhsld_mbox_dc_add_in)
+CODEC(dc_release_in, mhsld_mbox_dc_release_in)
 
 /* ---- return code names -------------------------------------------------- */
 

@@ -14,7 +14,10 @@
  *   codec     pure functions, no state: mhsld_mbox_<cmd>_<in|out>_decode()
  *             turns bytes into a trusted struct (every length, count,
  *             reserved field and flag checked) and _encode() does the
- *             reverse.  decode(encode(x)) == x for every valid x.
+ *             reverse.  Each payload is described once, as a table of
+ *             fields (wire offset, width, struct offset, validation) in
+ *             mbox_codec.c, and one decoder and one encoder walk the
+ *             tables, so decode(encode(x)) == x for every valid x.
  *   dispatch  mhsld_mbox_execute(): one command table (opcode, name, fixed
  *             input length or variable, handler), one dispatcher; each
  *             handler decodes, validates against the device's geometry,
