@@ -24,6 +24,7 @@
 
 #include "mhsld/mailbox.h"
 
+/* A handler gets out_min <= cap <= out_max (the dispatcher checks). */
 typedef int (*mbox_handler)(const mhsld_mbox_ctx *c, const uint8_t *in, size_t in_len,
                             uint8_t *out, size_t cap, size_t *out_len);
 
@@ -309,9 +310,6 @@ static int h_mhd_info(const mhsld_mbox_ctx *c, const uint8_t *in, size_t in_len,
         return MHSLD_CXL_INVALID_INPUT;
     }
     const size_t hdr = sizeof(mhsld_wire_mhd_info_out);
-    if (cap < hdr) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
     size_t n = min_sz(min_sz(q.ld_map_limit, g.nr_lds - q.start_ld), cap - hdr);
     mhsld_mbox_mhd_info_out r;
     memset(&r, 0, sizeof(r));
@@ -336,9 +334,6 @@ static int h_head_info(const mhsld_mbox_ctx *c, const uint8_t *in, size_t in_len
         return MHSLD_CXL_INVALID_INPUT;
     }
     const size_t hdr = sizeof(mhsld_wire_head_info_out);
-    if (cap < hdr) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
     size_t n = min_sz(q.count, (cap - hdr) / sizeof(mhsld_wire_head_block));
     mhsld_mbox_head_info_out r;
     memset(&r, 0, sizeof(r));
@@ -374,9 +369,6 @@ static int h_dc_config(const mhsld_mbox_ctx *c, const uint8_t *in, size_t in_len
         return MHSLD_CXL_INVALID_INPUT;
     }
     const size_t fixed = sizeof(mhsld_wire_dc_config_out) + sizeof(mhsld_wire_dc_limits);
-    if (cap < fixed) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
     size_t n = min_sz(min_sz(q.region_count, g.nr_regions - q.start_region),
                       (cap - fixed) / sizeof(mhsld_wire_dc_region));
     mhsld_mbox_dc_config_out r;
@@ -407,9 +399,6 @@ static int h_dc_extents(const mhsld_mbox_ctx *c, const uint8_t *in, size_t in_le
     }
     TRY(mhsld_mbox_dc_extents_in_decode(in, in_len, &q));
     const size_t hdr = sizeof(mhsld_wire_dc_extents_out);
-    if (cap < hdr) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
     mhsld_mbox_dc_extents_out r;
     memset(&r, 0, sizeof(r));
     TRY(extent_page(c, mhsld_head_index(c->self), q.start, q.count,
@@ -630,9 +619,6 @@ static int h_host_region_cfg(const mhsld_mbox_ctx *c, const uint8_t *in, size_t 
         return MHSLD_CXL_INVALID_INPUT;
     }
     const size_t fixed = sizeof(mhsld_wire_host_region_cfg_out) + sizeof(mhsld_wire_dc_limits);
-    if (cap < fixed) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
     size_t n = min_sz(min_sz(q.region_count, g.nr_regions - q.start_region),
                       (cap - fixed) / sizeof(mhsld_wire_host_region));
     mhsld_mbox_host_region_cfg_out r;
@@ -692,9 +678,6 @@ static int h_region_extents(const mhsld_mbox_ctx *c, const uint8_t *in, size_t i
         return MHSLD_CXL_INVALID_INPUT;
     }
     const size_t hdr = sizeof(mhsld_wire_region_extents_out);
-    if (cap < hdr) {
-        return MHSLD_CXL_INTERNAL_ERROR;
-    }
     mhsld_mbox_region_extents_out r;
     memset(&r, 0, sizeof(r));
     r.host = q.host;
@@ -947,26 +930,104 @@ static int h_dc_release(const mhsld_mbox_ctx *c, const uint8_t *in, size_t in_le
 
 /* ---- the command table and the dispatcher ------------------------------------------------ */
 
+/* Fixed input of wire struct W. */
+#define IN_FIXED(W) .in_len = sizeof(W), .in_min = sizeof(W), .in_elem = 0
+/* Header W, then records of E. */
+#define IN_LIST(W, E) .in_len = MHSLD_MBOX_VARIABLE, .in_min = sizeof(W), .in_elem = sizeof(E)
+#define OUT(lo, hi) .out_min = (lo), .out_max = (hi)
+
+/* What the FM API's capacity-changing commands report (QEMU's table for
+ * 5602h, 5604h and 5605h). */
+#define FM_CONFIG_EFFECTS                                                                          \
+    (MHSLD_MBOX_EFFECT_CONFIG_CHANGE_COLD_RESET | MHSLD_MBOX_EFFECT_CONFIG_CHANGE_CONV_RESET |     \
+     MHSLD_MBOX_EFFECT_CONFIG_CHANGE_CXL_RESET | MHSLD_MBOX_EFFECT_IMMEDIATE_CONFIG_CHANGE |       \
+     MHSLD_MBOX_EFFECT_IMMEDIATE_DATA_CHANGE)
+
+/* Output sizes: a header (and trailer) with no records, and with as many as
+ * the device can have (heads, LDs, regions; extent lists: as many as the
+ * decoded structs hold). */
+#define MHD_OUT sizeof(mhsld_wire_mhd_info_out)
+#define HEAD_OUT sizeof(mhsld_wire_head_info_out)
+#define DC_CONFIG_OUT (sizeof(mhsld_wire_dc_config_out) + sizeof(mhsld_wire_dc_limits))
+#define DC_EXTENTS_OUT sizeof(mhsld_wire_dc_extents_out)
+#define HOST_REGION_OUT (sizeof(mhsld_wire_host_region_cfg_out) + sizeof(mhsld_wire_dc_limits))
+#define REGION_EXTENTS_OUT sizeof(mhsld_wire_region_extents_out)
+#define EXT_LIST (MHSLD_MBOX_LIST_MAX * sizeof(mhsld_wire_dc_extent))
+
 static const mbox_command commands[] = {
-    {{MHSLD_MBOX_OP_GET_DC_CONFIG, "GET_DC_CONFIG", sizeof(mhsld_wire_dc_config_in)}, h_dc_config},
-    {{MHSLD_MBOX_OP_GET_DC_EXTENT_LIST, "GET_DC_EXTENT_LIST", sizeof(mhsld_wire_dc_extents_in)},
+    {{.opcode = MHSLD_MBOX_OP_GET_DC_CONFIG,
+      .name = "GET_DC_CONFIG",
+      IN_FIXED(mhsld_wire_dc_config_in),
+      OUT(DC_CONFIG_OUT, DC_CONFIG_OUT + MHSLD_MAX_REGIONS * sizeof(mhsld_wire_dc_region)),
+      .effects = 0},
+     h_dc_config},
+    {{.opcode = MHSLD_MBOX_OP_GET_DC_EXTENT_LIST,
+      .name = "GET_DC_EXTENT_LIST",
+      IN_FIXED(mhsld_wire_dc_extents_in),
+      OUT(DC_EXTENTS_OUT, DC_EXTENTS_OUT + EXT_LIST),
+      .effects = 0},
      h_dc_extents},
-    {{MHSLD_MBOX_OP_ADD_DC_RESPONSE, "ADD_DC_RESPONSE", MHSLD_MBOX_VARIABLE}, h_add_response},
-    {{MHSLD_MBOX_OP_RELEASE_DC, "RELEASE_DC", MHSLD_MBOX_VARIABLE}, h_release},
-    {{MHSLD_MBOX_OP_GET_MHD_INFO, "GET_MHD_INFO", sizeof(mhsld_wire_mhd_info_in)}, h_mhd_info},
-    {{MHSLD_MBOX_OP_GET_HEAD_INFO, "GET_HEAD_INFO", sizeof(mhsld_wire_head_info_in)}, h_head_info},
-    {{MHSLD_MBOX_OP_GET_DCD_INFO, "GET_DCD_INFO", 0}, h_dcd_info},
-    {{MHSLD_MBOX_OP_GET_HOST_DC_REGION_CONFIG, "GET_HOST_DC_REGION_CONFIG",
-      sizeof(mhsld_wire_host_region_cfg_in)},
+    {{.opcode = MHSLD_MBOX_OP_ADD_DC_RESPONSE,
+      .name = "ADD_DC_RESPONSE",
+      IN_LIST(mhsld_wire_dc_update_in, mhsld_wire_updated_extent),
+      OUT(0, 0),
+      .effects = MHSLD_MBOX_EFFECT_IMMEDIATE_DATA_CHANGE},
+     h_add_response},
+    {{.opcode = MHSLD_MBOX_OP_RELEASE_DC,
+      .name = "RELEASE_DC",
+      IN_LIST(mhsld_wire_dc_update_in, mhsld_wire_updated_extent),
+      OUT(0, 0),
+      .effects = MHSLD_MBOX_EFFECT_IMMEDIATE_DATA_CHANGE},
+     h_release},
+    {{.opcode = MHSLD_MBOX_OP_GET_MHD_INFO,
+      .name = "GET_MHD_INFO",
+      IN_FIXED(mhsld_wire_mhd_info_in),
+      OUT(MHD_OUT, MHD_OUT + MHSLD_MAX_LDS),
+      .effects = 0},
+     h_mhd_info},
+    {{.opcode = MHSLD_MBOX_OP_GET_HEAD_INFO,
+      .name = "GET_HEAD_INFO",
+      IN_FIXED(mhsld_wire_head_info_in),
+      OUT(HEAD_OUT, HEAD_OUT + MHSLD_MAX_HEADS * sizeof(mhsld_wire_head_block)),
+      .effects = 0},
+     h_head_info},
+    {{.opcode = MHSLD_MBOX_OP_GET_DCD_INFO,
+      .name = "GET_DCD_INFO",
+      .in_len = 0,
+      .in_min = 0,
+      .in_elem = 0,
+      OUT(sizeof(mhsld_wire_dcd_info_out), sizeof(mhsld_wire_dcd_info_out)),
+      .effects = 0},
+     h_dcd_info},
+    {{.opcode = MHSLD_MBOX_OP_GET_HOST_DC_REGION_CONFIG,
+      .name = "GET_HOST_DC_REGION_CONFIG",
+      IN_FIXED(mhsld_wire_host_region_cfg_in),
+      OUT(HOST_REGION_OUT, HOST_REGION_OUT + MHSLD_MAX_REGIONS * sizeof(mhsld_wire_host_region)),
+      .effects = 0},
      h_host_region_cfg},
-    {{MHSLD_MBOX_OP_SET_DC_REGION_CONFIG, "SET_DC_REGION_CONFIG",
-      sizeof(mhsld_wire_set_region_cfg_in)},
+    {{.opcode = MHSLD_MBOX_OP_SET_DC_REGION_CONFIG,
+      .name = "SET_DC_REGION_CONFIG",
+      IN_FIXED(mhsld_wire_set_region_cfg_in),
+      OUT(0, 0),
+      .effects = FM_CONFIG_EFFECTS},
      h_set_region_cfg},
-    {{MHSLD_MBOX_OP_GET_DC_REGION_EXTENTS, "GET_DC_REGION_EXTENT_LISTS",
-      sizeof(mhsld_wire_region_extents_in)},
+    {{.opcode = MHSLD_MBOX_OP_GET_DC_REGION_EXTENTS,
+      .name = "GET_DC_REGION_EXTENT_LISTS",
+      IN_FIXED(mhsld_wire_region_extents_in),
+      OUT(REGION_EXTENTS_OUT, REGION_EXTENTS_OUT + EXT_LIST),
+      .effects = 0},
      h_region_extents},
-    {{MHSLD_MBOX_OP_INITIATE_DC_ADD, "INITIATE_DC_ADD", MHSLD_MBOX_VARIABLE}, h_dc_add},
-    {{MHSLD_MBOX_OP_INITIATE_DC_RELEASE, "INITIATE_DC_RELEASE", MHSLD_MBOX_VARIABLE},
+    {{.opcode = MHSLD_MBOX_OP_INITIATE_DC_ADD,
+      .name = "INITIATE_DC_ADD",
+      IN_LIST(mhsld_wire_dc_add_in, mhsld_wire_dc_extent),
+      OUT(0, 0),
+      .effects = FM_CONFIG_EFFECTS},
+     h_dc_add},
+    {{.opcode = MHSLD_MBOX_OP_INITIATE_DC_RELEASE,
+      .name = "INITIATE_DC_RELEASE",
+      IN_LIST(mhsld_wire_dc_release_in, mhsld_wire_dc_extent),
+      OUT(0, 0),
+      .effects = FM_CONFIG_EFFECTS},
      h_dc_release},
 };
 
@@ -998,6 +1059,36 @@ const mhsld_mbox_cmd_info *mhsld_mbox_command(uint16_t opcode)
     return cmd ? &cmd->info : NULL;
 }
 
+int mhsld_mbox_command_info(uint16_t opcode, mhsld_mbox_cmd_info *info)
+{
+    if (info == NULL) {
+        return MHSLD_CXL_INTERNAL_ERROR;
+    }
+    const mbox_command *cmd = find_command(opcode);
+    if (cmd == NULL) {
+        return MHSLD_CXL_UNSUPPORTED;
+    }
+    *info = cmd->info;
+    return MHSLD_CXL_SUCCESS;
+}
+
+int mhsld_mbox_cel_encode(uint8_t *buf, size_t cap, size_t *len)
+{
+    const size_t need = NR_COMMANDS * MHSLD_MBOX_CEL_ENTRY_SIZE;
+    if (len != NULL) {
+        *len = 0;
+    }
+    if (len == NULL || buf == NULL || cap < need) {
+        return MHSLD_CXL_INTERNAL_ERROR;
+    }
+    for (size_t i = 0; i < NR_COMMANDS; i++) {
+        mhsld_st16(buf + i * MHSLD_MBOX_CEL_ENTRY_SIZE, commands[i].info.opcode);
+        mhsld_st16(buf + i * MHSLD_MBOX_CEL_ENTRY_SIZE + 2, commands[i].info.effects);
+    }
+    *len = need;
+    return MHSLD_CXL_SUCCESS;
+}
+
 int mhsld_mbox_execute(const mhsld_mbox_ctx *ctx, uint16_t opcode, const uint8_t *in,
                        size_t in_len, uint8_t *out, size_t out_cap, size_t *out_len)
 {
@@ -1017,12 +1108,18 @@ int mhsld_mbox_execute(const mhsld_mbox_ctx *ctx, uint16_t opcode, const uint8_t
     if (cmd->info.in_len != MHSLD_MBOX_VARIABLE && in_len != cmd->info.in_len) {
         return MHSLD_CXL_INVALID_PAYLOAD_LENGTH;
     }
+    /* A buffer that cannot hold the smallest response is the caller's
+     * error: refused before anything runs.  Handlers see at most out_max. */
+    if (out_cap < cmd->info.out_min) {
+        return MHSLD_CXL_INTERNAL_ERROR;
+    }
+    const size_t cap = min_sz(out_cap, cmd->info.out_max);
     size_t len = 0;
-    int rc = cmd->fn(&c, in, in_len, out, out_cap, &len);
+    int rc = cmd->fn(&c, in, in_len, out, cap, &len);
     if (rc != MHSLD_CXL_SUCCESS) {
         return rc;
     }
-    if (len > out_cap) {
+    if (len > cap) {
         return MHSLD_CXL_INTERNAL_ERROR; /* cannot happen: encoders check */
     }
     *out_len = len;

@@ -186,6 +186,97 @@ static void test_command_table(void)
     CHECK(mhsld_mbox_command(0x0000) == NULL);
 }
 
+/* The table's input rule, output sizes and effects: the numbers written out
+ * from the CXL r3.1 layouts and QEMU's command tables (effects of 4802h,
+ * 4803h: immediate data change; of 5602h, 5604h, 5605h: configuration
+ * change after cold, conventional and CXL reset, immediate configuration
+ * and data change; every query: none). */
+static void test_command_table_sizes(void)
+{
+    const size_t V = MHSLD_MBOX_VARIABLE;
+#define FM_EFF (0x0001 | 0x0002 | 0x0004 | 0x0800 | 0x1000)
+    static const struct {
+        uint16_t op;
+        size_t in_min, in_elem, out_min, out_max;
+        uint16_t effects;
+    } want[] = {
+        {0x4800, 2, 0, 8 + 0x10, 8 + 8 * 0x28 + 0x10, 0},
+        {0x4801, 8, 0, 0x10, 0x10 + MHSLD_MBOX_LIST_MAX * 0x28, 0},
+        {0x4802, 8, 0x18, 0, 0, 0x0004},
+        {0x4803, 8, 0x18, 0, 0, 0x0004},
+        {0x5500, 2, 0, 8, 8 + MHSLD_MAX_LDS, 0},
+        {0x5501, 2, 0, 4, 4 + MHSLD_MAX_HEADS * 9, 0},
+        {0x5600, 0, 0, 0x54, 0x54, 0},
+        {0x5601, 4, 0, 4 + 0x10, 4 + 8 * 0x28 + 0x10, 0},
+        {0x5602, 0x10, 0, 0, 0, FM_EFF},
+        {0x5603, 0x0C, 0, 0x18, 0x18 + MHSLD_MBOX_LIST_MAX * 0x28, 0},
+        {0x5604, 0x20, 0x28, 0, 0, FM_EFF},
+        {0x5605, 0x20, 0x28, 0, 0, FM_EFF},
+    };
+#undef FM_EFF
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const mhsld_mbox_cmd_info *ci = mhsld_mbox_command(want[i].op);
+        CHECK(ci != NULL);
+        if (ci == NULL) {
+            continue;
+        }
+        uint16_t eff = want[i].effects;
+        CHECK(ci->in_min == want[i].in_min && ci->in_elem == want[i].in_elem);
+        CHECK(ci->in_len == (want[i].in_elem ? V : want[i].in_min));
+        CHECK(ci->out_min == want[i].out_min && ci->out_max == want[i].out_max);
+        if (ci->effects != eff) {
+            fprintf(stderr, "%04x: effects %#x, want %#x\n", want[i].op, ci->effects, eff);
+            failures++;
+        }
+        /* the copy accessor gives the same entry */
+        mhsld_mbox_cmd_info copy;
+        memset(&copy, 0, sizeof(copy));
+        CHECK_RC(mhsld_mbox_command_info(want[i].op, &copy), OK);
+        CHECK(memcmp(&copy, ci, sizeof(copy)) == 0);
+    }
+    mhsld_mbox_cmd_info untouched;
+    memset(&untouched, 0xA5, sizeof(untouched));
+    CHECK_RC(mhsld_mbox_command_info(0x4804, &untouched), MHSLD_CXL_UNSUPPORTED);
+    CHECK(untouched.opcode == 0xA5A5);
+    CHECK_RC(mhsld_mbox_command_info(0x4800, NULL), INT);
+
+    /* The input rule is the decoders': a header with count 0 decodes, one
+     * byte less does not, one record more (count 1) decodes. */
+    static uint8_t b[0x20 + 0x28];
+    static mhsld_mbox_dc_update_in u;
+    static mhsld_mbox_dc_add_in a;
+    static mhsld_mbox_dc_release_in r;
+    const mhsld_mbox_cmd_info *ci = mhsld_mbox_command(MHSLD_MBOX_OP_ADD_DC_RESPONSE);
+    memset(b, 0, sizeof(b));
+    CHECK_RC(DECODE(dc_update_in, b, ci->in_min, &u), OK);
+    CHECK_RC(DECODE(dc_update_in, b, ci->in_min - 1, &u), IPL);
+    b[0] = 1;
+    CHECK_RC(DECODE(dc_update_in, b, ci->in_min + ci->in_elem, &u), OK);
+    ci = mhsld_mbox_command(MHSLD_MBOX_OP_INITIATE_DC_ADD);
+    memset(b, 0, sizeof(b));
+    CHECK_RC(DECODE(dc_add_in, b, ci->in_min, &a), OK);
+    CHECK_RC(DECODE(dc_add_in, b, ci->in_min - 1, &a), IPL);
+    b[0x1C] = 1;
+    CHECK_RC(DECODE(dc_add_in, b, ci->in_min + ci->in_elem, &a), OK);
+    CHECK_RC(DECODE(dc_release_in, b, ci->in_min + ci->in_elem, &r), OK);
+
+    /* The CEL: one 4-byte entry per command, in table order. */
+    uint8_t cel[64];
+    size_t len = 99;
+    const size_t ncmd = mhsld_mbox_command_count();
+    CHECK_RC(mhsld_mbox_cel_encode(cel, sizeof(cel), &len), OK);
+    CHECK(len == ncmd * MHSLD_MBOX_CEL_ENTRY_SIZE);
+    for (size_t i = 0; i < ncmd && 4 * i + 4 <= sizeof(cel); i++) {
+        const mhsld_mbox_cmd_info *e = mhsld_mbox_command_at(i);
+        CHECK(mhsld_ld16(cel + 4 * i) == e->opcode && mhsld_ld16(cel + 4 * i + 2) == e->effects);
+    }
+    memset(cel, 0xEE, sizeof(cel));
+    CHECK_RC(mhsld_mbox_cel_encode(cel, ncmd * MHSLD_MBOX_CEL_ENTRY_SIZE - 1, &len), INT);
+    CHECK(len == 0 && cel[0] == 0xEE);
+    CHECK_RC(mhsld_mbox_cel_encode(NULL, sizeof(cel), &len), INT);
+    CHECK_RC(mhsld_mbox_cel_encode(cel, sizeof(cel), NULL), INT);
+}
+
 /* ---- golden vectors ---------------------------------------------------------- */
 
 static void test_golden_mhd_info(void)
@@ -1006,6 +1097,7 @@ int main(void)
     test_le_helpers();
     test_rc_names();
     test_command_table();
+    test_command_table_sizes();
     test_golden_mhd_info();
     test_golden_head_info();
     test_golden_dc_config();

@@ -1329,12 +1329,15 @@ static void test_random_payloads(void)
         take(f.st, &snap_a);
         int rc = exec_cap(c, op, in, len, cap, out, &n);
         take(f.st, &snap_b);
-        if (rc != OK || read_only(op)) {
+        const mhsld_mbox_cmd_info *ci = mhsld_mbox_command(op);
+        /* A command the table says has no effects changes nothing. */
+        if (rc != OK || read_only(op) || (ci != NULL && ci->effects == 0)) {
             CHECK(memcmp(&snap_a, &snap_b, sizeof(snap)) == 0);
         }
         if (rc == OK) {
             ok++;
             check_response(op, out, n);
+            CHECK(ci != NULL && n >= ci->out_min && n <= ci->out_max);
         } else {
             CHECK(n == 0);
         }
@@ -1352,6 +1355,52 @@ static void test_random_payloads(void)
     fx_close(&f);
 }
 
+/* The table's output sizes are what the dispatcher enforces: a response
+ * buffer below out_min is refused before anything runs (even for a command
+ * that would fail anyway), and a query answers with out_min..out_max bytes
+ * at every capacity from out_min up. */
+static void test_output_sizes(void)
+{
+    fx f;
+    fx_open(&f, "outsize");
+    uint64_t group = 0;
+    mhsld_extent x = {R0 + 4 * BS, 2 * BS};
+    REQUIRE(mhsld_reserve(f.h[0], &x, 1, &group, NULL) == MHSLD_OK);
+    REQUIRE(mhsld_commit(f.h[0], group, &x, 1) == MHSLD_OK);
+    static uint8_t in[4096], out[8192];
+    for (size_t i = 0; i < mhsld_mbox_command_count(); i++) {
+        const mhsld_mbox_cmd_info *ci = mhsld_mbox_command_at(i);
+        CHECK(ci->out_min <= ci->out_max);
+        size_t len = seed(ci->opcode, in, sizeof(in));
+        size_t n = 7;
+        if (ci->out_min > 0) {
+            CHECK_NO_CHANGE(&f, exec_cap(&f.c[0], ci->opcode, in, len, ci->out_min - 1, out, &n),
+                            INT);
+            CHECK(n == 0);
+            /* refused before decoding: a request the command would refuse
+             * (all bytes FFh: a start past the end, a reserved bit) too */
+            memset(in, 0xFF, ci->in_len);
+            CHECK_NO_CHANGE(
+                &f, exec_cap(&f.c[0], ci->opcode, in, ci->in_len, ci->out_min - 1, out, &n), INT);
+            CHECK_NO_CHANGE(&f, exec_cap(&f.c[0], ci->opcode, in, ci->in_len, sizeof(out), out, &n),
+                            ci->in_len ? INV : OK);
+        }
+        if (ci->effects != 0) {
+            continue;
+        }
+        const size_t caps[] = {ci->out_min, ci->out_min + 1, MHSLD_MBOX_PAYLOAD_MAX, sizeof(out)};
+        for (size_t k = 0; k < sizeof(caps) / sizeof(caps[0]); k++) {
+            len = seed(ci->opcode, in, sizeof(in));
+            CHECK_NO_CHANGE(&f, exec_cap(&f.c[0], ci->opcode, in, len, caps[k], out, &n), OK);
+            CHECK(n >= ci->out_min && n <= ci->out_max && n <= caps[k]);
+            check_response(ci->opcode, out, n);
+        }
+    }
+    uint64_t freed = 0;
+    CHECK(mhsld_release_all(f.h[0], &freed) == MHSLD_OK);
+    fx_close(&f);
+}
+
 int main(void)
 {
     test_dispatch_generic();
@@ -1366,6 +1415,7 @@ int main(void)
     test_fm_release();
     test_end_to_end();
     test_random_payloads();
+    test_output_sizes();
     if (failures) {
         fprintf(stderr, "test_mailbox_dispatch: %d failure(s)\n", failures);
         return 1;

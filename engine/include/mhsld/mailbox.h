@@ -18,8 +18,9 @@
  *             fields (wire offset, width, struct offset, validation) in
  *             mbox_codec.c, and one decoder and one encoder walk the
  *             tables, so decode(encode(x)) == x for every valid x.
- *   dispatch  mhsld_mbox_execute(): one command table (opcode, name, fixed
- *             input length or variable, handler), one dispatcher; each
+ *   dispatch  mhsld_mbox_execute(): one command table (opcode, name, input
+ *             length rule, output sizes, command effects, handler), one
+ *             dispatcher that enforces the lengths and sizes; each
  *             handler decodes, validates against the device's geometry,
  *             then calls the engine.  A command that fails changes no
  *             engine state.
@@ -635,16 +636,45 @@ void mhsld_mbox_ctx_init(mhsld_mbox_ctx *ctx, mhsld_state *st, mhsld_head *self)
  * the response payload goes (never more than out_cap bytes are written;
  * response lists are shortened to fit); *out_len: its length (0 on failure).
  * Returns the CXL return code.  Unknown opcode: Unsupported; wrong fixed
- * length: Invalid Payload Length; bad ctx or arguments: Internal Error. */
+ * length: Invalid Payload Length; bad ctx or arguments, or out_cap below
+ * the command's smallest response (mhsld_mbox_cmd_info.out_min): Internal
+ * Error, before anything is decoded or executed.  No response is longer
+ * than the command's out_max. */
 int mhsld_mbox_execute(const mhsld_mbox_ctx *ctx, uint16_t opcode, const uint8_t *in,
                        size_t in_len, uint8_t *out, size_t out_cap, size_t *out_len);
 
-/* The command table, for devices that register the commands and for tools. */
+/* Command effects, as a Command Effects Log (CEL) entry reports them (CXL
+ * r3.1 8.2.9.5.2.1; the values of QEMU's CXL_MBOX_* effect bits). */
+#define MHSLD_MBOX_EFFECT_CONFIG_CHANGE_COLD_RESET 0x0001u
+#define MHSLD_MBOX_EFFECT_IMMEDIATE_CONFIG_CHANGE 0x0002u
+#define MHSLD_MBOX_EFFECT_IMMEDIATE_DATA_CHANGE 0x0004u
+#define MHSLD_MBOX_EFFECT_IMMEDIATE_POLICY_CHANGE 0x0008u
+#define MHSLD_MBOX_EFFECT_IMMEDIATE_LOG_CHANGE 0x0010u
+#define MHSLD_MBOX_EFFECT_SECURITY_STATE_CHANGE 0x0020u
+#define MHSLD_MBOX_EFFECT_BACKGROUND_OPERATION 0x0040u
+#define MHSLD_MBOX_EFFECT_CONFIG_CHANGE_CONV_RESET 0x0800u
+#define MHSLD_MBOX_EFFECT_CONFIG_CHANGE_CXL_RESET 0x1000u
+/* One CEL entry: opcode (2 bytes), effects (2 bytes), little-endian. */
+#define MHSLD_MBOX_CEL_ENTRY_SIZE 4u
+
+/* The command table, for devices that register the commands (and build
+ * their CEL from it) and for tools.  Read-only. */
 #define MHSLD_MBOX_VARIABLE SIZE_MAX
 typedef struct mhsld_mbox_cmd_info {
     uint16_t opcode;
     const char *name;
     size_t in_len; /* fixed input length, or MHSLD_MBOX_VARIABLE */
+    /* Variable input: in_min header bytes then records of in_elem bytes,
+     * as many as the header's count says.  Fixed: in_min == in_len,
+     * in_elem == 0. */
+    size_t in_min;
+    size_t in_elem;
+    /* Output: the smallest response (out_cap below it: Internal Error,
+     * nothing executed) and the largest one the command can produce; a list
+     * that does not fit out_cap is shortened.  0, 0: no output. */
+    size_t out_min;
+    size_t out_max;
+    uint16_t effects; /* MHSLD_MBOX_EFFECT_* */
 } mhsld_mbox_cmd_info;
 
 size_t mhsld_mbox_command_count(void);
@@ -652,6 +682,13 @@ size_t mhsld_mbox_command_count(void);
 const mhsld_mbox_cmd_info *mhsld_mbox_command_at(size_t i);
 /* The command with this opcode, or NULL. */
 const mhsld_mbox_cmd_info *mhsld_mbox_command(uint16_t opcode);
+/* A copy of the command's entry: Success, Unsupported (no such command;
+ * *info untouched) or Internal Error (info NULL). */
+int mhsld_mbox_command_info(uint16_t opcode, mhsld_mbox_cmd_info *info);
+/* The CEL entries of every command, in table order: Success with *len =
+ * count * MHSLD_MBOX_CEL_ENTRY_SIZE bytes written, or Internal Error (cap
+ * too small or a NULL argument; nothing written, *len 0). */
+int mhsld_mbox_cel_encode(uint8_t *buf, size_t cap, size_t *len);
 
 #ifdef __cplusplus
 }
