@@ -27,7 +27,11 @@
  *   - a query (5500h, 5501h, 4800h, 4801h, 5600h, 5601h, 5603h) changes
  *     nothing even when it succeeds;
  *   - a successful response decodes with the command's output decoder and
- *     re-encodes to the same bytes; it never exceeds the buffer;
+ *     re-encodes to the same bytes; it never exceeds the buffer, and its
+ *     length is within the command table's out_min..out_max;
+ *   - a response buffer below the table's out_min is refused (Internal
+ *     Error) whatever the request; the table's effects are 0 exactly for
+ *     the queries;
  *   - events passed to the notify hook are readable in full;
  *   - mhsld_validate() holds after every command.
  */
@@ -261,6 +265,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    mhsld_cxl_rc_name(xrc), out_len);
         fuzz_snapshot_take(st, (uint32_t)nblocks, g.nr_heads, after);
         char why[512];
+        /* The command table: a response buffer below out_min is refused
+         * whatever the request; a query is what has no effects. */
+        const mhsld_mbox_cmd_info *ci = mhsld_mbox_command(opcode);
+        FUZZ_ASSERT((ci != NULL) == (cd != NULL));
+        if (ci && out_cap < ci->out_min && (ci->in_len == MHSLD_MBOX_VARIABLE || len == ci->in_len))
+            FUZZ_ASSERT_MSG(xrc == MHSLD_CXL_INTERNAL_ERROR,
+                            "%#x with %zu-byte buffer (out_min %zu) answered %s", opcode, out_cap,
+                            ci->out_min, mhsld_cxl_rc_name(xrc));
+        if (ci)
+            FUZZ_ASSERT_MSG(cd->query == (ci->effects == 0), "%#x: effects %#x", opcode,
+                            ci->effects);
         if (xrc != MHSLD_CXL_SUCCESS) {
             FUZZ_ASSERT_MSG(out_len == 0, "failed command %#x reports %zu response bytes", opcode,
                             out_len);
@@ -272,6 +287,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else {
             FUZZ_ASSERT_MSG(cd != NULL, "unknown opcode %#x succeeded", opcode);
             FUZZ_ASSERT(out_len <= out_cap);
+            FUZZ_ASSERT_MSG(out_len >= ci->out_min && out_len <= ci->out_max,
+                            "%#x answered %zu bytes, table says %zu..%zu", opcode, out_len,
+                            ci->out_min, ci->out_max);
             if (cd->query)
                 FUZZ_ASSERT_MSG(fuzz_snapshot_equal(before, after, true, why, sizeof why),
                                 "query %#x changed the state: %s", opcode, why);
