@@ -28,8 +28,10 @@
  * ever cast to a struct.
  */
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "mbox_internal.h"
 #include "mhsld/mailbox.h"
 
 /* ---- descriptors ------------------------------------------------------------ */
@@ -722,6 +724,97 @@ CODEC(region_extents_in, mhsld_mbox_region_extents_in)
 CODEC(region_extents_out, mhsld_mbox_region_extents_out)
 CODEC(dc_add_in, mhsld_mbox_dc_add_in)
 CODEC(dc_release_in, mhsld_mbox_dc_release_in)
+
+/* ---- the tables checked against themselves ------------------------------------ */
+
+static const struct {
+    const char *name;
+    const message *m;
+} all_messages[] = {
+    {"mhd_info_in", &mhd_info_in_msg},
+    {"mhd_info_out", &mhd_info_out_msg},
+    {"head_info_in", &head_info_in_msg},
+    {"head_info_out", &head_info_out_msg},
+    {"dc_config_in", &dc_config_in_msg},
+    {"dc_config_out", &dc_config_out_msg},
+    {"dc_extents_in", &dc_extents_in_msg},
+    {"dc_extents_out", &dc_extents_out_msg},
+    {"dc_update_in", &dc_update_in_msg},
+    {"dcd_info_out", &dcd_info_out_msg},
+    {"host_region_cfg_in", &host_region_cfg_in_msg},
+    {"host_region_cfg_out", &host_region_cfg_out_msg},
+    {"set_region_cfg_in", &set_region_cfg_in_msg},
+    {"region_extents_in", &region_extents_in_msg},
+    {"region_extents_out", &region_extents_out_msg},
+    {"dc_add_in", &dc_add_in_msg},
+    {"dc_release_in", &dc_release_in_msg},
+};
+
+/* One record: fields in wire order covering [0, size) exactly (the count,
+ * if cwidth, fills its own place), each inside a struct record of msize
+ * bytes.  0, or -1 with why. */
+static int check_layout(const char *name, const char *part, const layout *l, size_t msize,
+                        size_t cwire, size_t cwidth, char *why, size_t cap)
+{
+    size_t at = 0;
+    for (size_t i = 0; i <= l->nf; i++) {
+        if (cwidth != 0 && at == cwire) {
+            at += cwidth;
+        }
+        if (i == l->nf) {
+            break;
+        }
+        const field *f = &l->f[i];
+        size_t reps = f->kind == F_NUM ? f->reps : 1;
+        bool width_ok =
+            f->kind != F_NUM || f->size == 1 || f->size == 2 || f->size == 4 || f->size == 8;
+        if (f->wire != at || f->size == 0 || reps == 0 || !width_ok) {
+            snprintf(why, cap,
+                     "%s %s field %zu: wire offset %u width %u x %zu, expected offset %zu", name,
+                     part, i, f->wire, f->size, reps, at);
+            return -1;
+        }
+        if (f->kind != F_RSVD && (size_t)f->mem + (size_t)f->size * reps > msize) {
+            snprintf(why, cap, "%s %s field %zu: struct bytes %u..%zu past %zu", name, part, i,
+                     f->mem, (size_t)f->mem + (size_t)f->size * reps, msize);
+            return -1;
+        }
+        at += (size_t)f->size * reps;
+    }
+    if (at != l->size) {
+        snprintf(why, cap, "%s %s: fields describe %zu of %zu bytes", name, part, at, l->size);
+        return -1;
+    }
+    return 0;
+}
+
+int mhsld__mbox_codec_selfcheck(char *why, size_t cap)
+{
+    const size_t n = sizeof(all_messages) / sizeof(all_messages[0]);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = all_messages[i].name;
+        const message *m = all_messages[i].m;
+        const size_t cw = m->elem.size ? m->count_size : 0;
+        if (check_layout(name, "header", &m->hdr, m->mem_size, m->count_wire, cw, why, cap) != 0 ||
+            check_layout(name, "trailer", &m->tail, m->mem_size - m->tail_mem, 0, 0, why, cap) !=
+                0) {
+            return -1;
+        }
+        if (m->elem.size == 0) {
+            continue;
+        }
+        if (check_layout(name, "element", &m->elem, m->elem_stride, 0, 0, why, cap) != 0) {
+            return -1;
+        }
+        if (m->max == 0 || m->elem_mem + (size_t)m->max * m->elem_stride > m->mem_size ||
+            m->count_mem + m->count_size > m->mem_size) {
+            snprintf(why, cap, "%s: list of %u x %zu bytes at %zu (count at %zu) past %zu", name,
+                     m->max, m->elem_stride, m->elem_mem, m->count_mem, m->mem_size);
+            return -1;
+        }
+    }
+    return (int)n;
+}
 
 /* ---- return code names -------------------------------------------------- */
 

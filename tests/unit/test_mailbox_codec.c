@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mbox_internal.h"
 #include "mhsld/mailbox.h"
 
 static int failures;
@@ -184,6 +185,18 @@ static void test_command_table(void)
     CHECK(mhsld_mbox_command(0x4804) == NULL);
     CHECK(mhsld_mbox_command(0x5502) == NULL);
     CHECK(mhsld_mbox_command(0x0000) == NULL);
+}
+
+/* The codec's descriptor tables describe every byte of every record once,
+ * inside the decoded structs. */
+static void test_descriptor_tables(void)
+{
+    char why[256] = "";
+    int n = mhsld__mbox_codec_selfcheck(why, sizeof(why));
+    if (n != 17) {
+        fprintf(stderr, "descriptor tables: %d (%s)\n", n, why);
+        failures++;
+    }
 }
 
 /* The table's input rule, output sizes and effects: the numbers written out
@@ -1098,6 +1111,7 @@ int main(void)
     test_rc_names();
     test_command_table();
     test_command_table_sizes();
+    test_descriptor_tables();
     test_golden_mhd_info();
     test_golden_head_info();
     test_golden_dc_config();
