@@ -102,6 +102,9 @@ mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_
     mhsld__lockref actor = {.fd = -1, .head = NULL};
     s = mhsld__lock_actor(st, head, &actor); /* a FORCE recoverer may still act */
     if (s == MHSLD_OK) {
+        /* Under both locks nobody holds the baton (a dead previous
+         * incarnation or outsider may have left it held). */
+        mhsld__baton_reset(h);
         s = recover_locked(st, head, (flags & MHSLD_ATTACH_KEEP) ? MHSLD_RECOVER_KEEP : 0, &h->seq,
                            &rep);
         mhsld__unlock_head(&actor);
@@ -169,14 +172,23 @@ mhsld_status mhsld_recover(mhsld_state *st, uint32_t head, uint32_t flags,
     mhsld__lockref lock = {.fd = -1, .head = NULL};
     mhsld__headrec *hr = &st->heads[head];
     uint64_t last = 0;
-    s = mhsld__lock_head(st, head, &lock);
-    if (s == MHSLD_E_ALIVE && (flags & MHSLD_RECOVER_FORCE)) {
-        /* Fence the live incarnation, then act without its lock. */
-        mhsld__store64(&hr->epoch, mhsld__load64(&hr->epoch) + 1);
-        s = mhsld__seq_floor(hr, &last);
-        if (s == MHSLD_OK)
-            s = recover_locked(st, head, flags, &last, rep);
-    } else if (s == MHSLD_OK) {
+    if (flags & MHSLD_RECOVER_FORCE) {
+        /* A live head: take its baton (waiting, bounded, for an operation
+         * in progress to end), fence it, then act as it.  A dead one: its
+         * liveness lock, as without FORCE. */
+        int dead = 0;
+        uint64_t taken = 0;
+        s = mhsld__act_begin(st, head, mhsld__now_ns() + 1000ull * 1000 * 1000, &lock, &dead,
+                             &taken);
+        if (s == MHSLD_OK) {
+            if (!dead)
+                mhsld__store64(&hr->epoch, mhsld__load64(&hr->epoch) + 1);
+            s = mhsld__seq_floor(hr, &last);
+            if (s == MHSLD_OK)
+                s = recover_locked(st, head, flags, &last, rep);
+            mhsld__act_end(st, head, taken, &lock, dead);
+        }
+    } else if ((s = mhsld__lock_head(st, head, &lock)) == MHSLD_OK) {
         s = mhsld__seq_floor(hr, &last);
         if (s == MHSLD_OK)
             s = recover_locked(st, head, flags, &last, rep);

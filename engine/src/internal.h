@@ -143,6 +143,30 @@ static inline uint64_t mhsld__slot_seq(uint64_t w)
     return w >> 40;
 }
 
+/* ---- baton ----------------------------------------------------------------
+ * One word per head record saying who acts as the head in the shared state:
+ * bits 0..1  holder: FREE, HEAD (the head's own handle, for the length of
+ *            one of its operations), ACTOR (an outside actor: a forced
+ *            release or a FORCE recovery, which holds the head's actor lock
+ *            all the while); 3 is never written (damage)
+ * bits 2..63 count of outside actions: every outside actor gives the baton
+ *            back FREE with the count bumped, so that the head's next entry
+ *            CAS (which expects the FREE word it last left) fails and the
+ *            head resynchronises what it keeps privately (its sequence). */
+#define MHSLD__BATON_FREE 0ull
+#define MHSLD__BATON_HEAD 1ull
+#define MHSLD__BATON_ACTOR 2ull
+#define MHSLD__BATON_WHO 3ull
+/* The FREE word after outside action on b: its count bumped, never 0 (a
+ * fenced stand-in record's baton is 0, so a handle never expects 0). */
+static inline uint64_t mhsld__baton_next(uint64_t b)
+{
+    uint64_t c = (b >> 2) + 1;
+    if ((c & (UINT64_MAX >> 2)) == 0)
+        c = 1;
+    return c << 2;
+}
+
 /* A range of block-table indices. */
 typedef struct mhsld__bext {
     uint64_t start;
@@ -199,7 +223,11 @@ typedef struct mhsld__headrec {
      * was removed while it looked (a seqlock; see access_ok in proto.c).
      * Zero in states written before it existed (this was padding). */
     uint64_t revoking;
-    uint8_t pad[24];
+    /* Who is acting as this head right now (MHSLD__BATON_*, see below and
+     * engine/src/fmforce.c).  Zero in states written before it existed (this
+     * was padding): free, no outside action counted. */
+    uint64_t baton;
+    uint8_t pad[16];
     uint64_t gseq[MHSLD_MAX_PENDING]; /* sequence of each pending reservation, 0 = free */
     mhsld__journal j;
     mhsld__group groups[MHSLD_MAX_PENDING];
@@ -340,6 +368,10 @@ struct mhsld_head {
     mhsld_state *state;  /* the state it was attached through (never the stand-in) */
     mhsld__lockref lock; /* holds the head's liveness lock */
     uint64_t seq;        /* last operation sequence used: private, never re-read */
+    /* The FREE baton word this handle last left (it takes the baton with one
+     * CAS from this value): private.  A different value means somebody
+     * acted as this head since (fmforce.c). */
+    uint64_t bat;
 };
 _Static_assert(offsetof(struct mhsld_head, view) == 0, "the fast view begins every head handle");
 
@@ -515,6 +547,34 @@ int mhsld__group_find(const mhsld_state *st, const mhsld__headrec *hr, uint64_t 
 mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint64_t *last, uint32_t gslot,
                               uint64_t group, const mhsld__gsnap *grp, const mhsld__bext *acc,
                               uint32_t nacc);
+/* Forced release (the caller acts as `head`: it holds the baton or the
+ * head's liveness lock, and its actor lock): every range of ext must be
+ * owned by the head (owned map) or be exactly a shared extent the head is a
+ * sharer of; all or nothing (MHSLD_E_NOT_OWNER with *conflict). */
+mhsld_status mhsld__force_release_as(mhsld_state *st, uint32_t head, uint64_t *last,
+                                     const mhsld_extent *ext, size_t n, mhsld_conflict *conflict);
+
+/* ---- fmforce.c: the baton ---- */
+/* The head's entry CAS failed: wait for an outside actor (bounded), take
+ * over from one that died or from a damaged word (recovering the head's
+ * journal under its actor lock), resynchronise after outside action.
+ * MHSLD_OK: h holds the baton (h->bat | HEAD); MHSLD_E_STALE (fenced),
+ * MHSLD_E_BUSY (an outside actor kept it), or the recovery's failure. */
+mhsld_status mhsld__baton_head_slow(mhsld_head *h);
+/* Attach: the new incarnation's baton (caller holds the actor and liveness
+ * locks, so nobody holds the baton). */
+void mhsld__baton_reset(mhsld_head *h);
+/* An outside actor that holds head's actor lock becomes the only one acting
+ * as it: either the head is dead (*live_lock taken: the liveness lock) or
+ * the baton is taken (ACTOR).  *taken: the baton word before.  Bounded by
+ * deadline_ns (CLOCK_MONOTONIC): MHSLD_E_BUSY. */
+mhsld_status mhsld__act_begin(mhsld_state *st, uint32_t head, uint64_t deadline_ns,
+                              mhsld__lockref *live_lock, int *dead, uint64_t *taken);
+/* Give the baton back (count bumped); drop the liveness lock if taken. */
+void mhsld__act_end(mhsld_state *st, uint32_t head, uint64_t taken, mhsld__lockref *live_lock,
+                    int dead);
+uint64_t mhsld__now_ns(void);
+
 mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint64_t *last, uint32_t slot,
                                    uint64_t *freed);
 

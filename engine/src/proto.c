@@ -466,25 +466,42 @@ int mhsld__group_find(const mhsld_state *st, const mhsld__headrec *hr, uint64_t 
     return -1;
 }
 
-static mhsld_status head_ready(const mhsld_head *h)
+/* Every journalled operation of a handle runs holding the head's baton
+ * (fmforce.c): one CAS from the FREE word this handle last left, so that no
+ * outside actor (a forced release, a FORCE recovery) acts as the head at the
+ * same time.  The CAS fails only after somebody else touched the word; the
+ * slow path sorts that out.  The epoch is checked with the baton held: a
+ * FORCE recovery fences the head while it holds the baton. */
+static inline void head_leave(mhsld_head *h)
+{
+    mhsld__store64(&h->hr->baton, h->bat);
+}
+
+static inline mhsld_status head_enter(mhsld_head *h)
 {
     if (!h)
         return MHSLD_E_INVAL;
+    if (__builtin_expect(!mhsld__cas64(&h->hr->baton, h->bat, h->bat | MHSLD__BATON_HEAD), 0)) {
+        mhsld_status s = mhsld__baton_head_slow(h);
+        if (s != MHSLD_OK)
+            return s;
+    }
+    mhsld_status s = MHSLD_OK;
     if (!epoch_ok(h))
-        return MHSLD_E_STALE;
-    if (mhsld__load32(&h->hr->j.op) != MHSLD__OP_IDLE)
-        return MHSLD_E_BUSY;
-    return MHSLD_OK;
+        s = MHSLD_E_STALE;
+    else if (mhsld__load32(&h->hr->j.op) != MHSLD__OP_IDLE)
+        s = MHSLD_E_BUSY;
+    if (s != MHSLD_OK)
+        head_leave(h);
+    return s;
 }
 
 /* ---- reserve ------------------------------------------------------------ */
 
-mhsld_status mhsld_reserve(mhsld_head *h, const mhsld_extent *ext, size_t n, uint64_t *group,
-                           mhsld_conflict *conflict)
+static mhsld_status reserve_held(mhsld_head *h, const mhsld_extent *ext, size_t n, uint64_t *group,
+                                    mhsld_conflict *conflict)
 {
-    mhsld_status s = head_ready(h);
-    if (s != MHSLD_OK)
-        return s;
+    mhsld_status s;
     if (!group)
         return MHSLD_E_INVAL;
     mhsld_state *st = h->st;
@@ -526,6 +543,17 @@ mhsld_status mhsld_reserve(mhsld_head *h, const mhsld_extent *ext, size_t n, uin
     mhsld__journal_end(hr);
     *group = op.seq;
     return MHSLD_OK;
+}
+
+mhsld_status mhsld_reserve(mhsld_head *h, const mhsld_extent *ext, size_t n, uint64_t *group,
+                           mhsld_conflict *conflict)
+{
+    mhsld_status s = head_enter(h);
+    if (s != MHSLD_OK)
+        return s;
+    s = reserve_held(h, ext, n, group, conflict);
+    head_leave(h);
+    return s;
 }
 
 /* ---- commit ------------------------------------------------------------- */
@@ -624,11 +652,9 @@ mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint64_t *last, ui
     return MHSLD_OK;
 }
 
-mhsld_status mhsld_commit(mhsld_head *h, uint64_t group, const mhsld_extent *acc, size_t n)
+static mhsld_status commit_held(mhsld_head *h, uint64_t group, const mhsld_extent *acc, size_t n)
 {
-    mhsld_status s = head_ready(h);
-    if (s != MHSLD_OK)
-        return s;
+    mhsld_status s;
     if (n && !acc)
         return MHSLD_E_INVAL;
     mhsld__bext a[MHSLD_MAX_EXTENTS];
@@ -646,6 +672,16 @@ mhsld_status mhsld_commit(mhsld_head *h, uint64_t group, const mhsld_extent *acc
     if (s != MHSLD_OK)
         return s;
     return mhsld__commit_as(h->st, h->head, &h->seq, (uint32_t)g, group, &grp, a, na);
+}
+
+mhsld_status mhsld_commit(mhsld_head *h, uint64_t group, const mhsld_extent *acc, size_t n)
+{
+    mhsld_status s = head_enter(h);
+    if (s != MHSLD_OK)
+        return s;
+    s = commit_held(h, group, acc, n);
+    head_leave(h);
+    return s;
 }
 
 /* ---- release ------------------------------------------------------------ */
@@ -668,19 +704,18 @@ static mhsld_status release_ranges_as(mhsld_state *st, uint32_t head, uint64_t *
     return MHSLD_OK;
 }
 
-mhsld_status mhsld_release(mhsld_head *h, const mhsld_extent *ext, size_t n,
-                           mhsld_conflict *conflict)
+static mhsld_status release_held(mhsld_head *h, const mhsld_extent *ext, size_t n,
+                                    mhsld_conflict *conflict)
 {
-    mhsld_status s = head_ready(h);
-    if (s != MHSLD_OK)
-        return s;
+    mhsld_status s;
     mhsld_state *st = h->st;
     mhsld__bext r[MHSLD_MAX_EXTENTS];
     uint32_t nr = 0;
     s = mhsld__ranges_from_extents(st, ext, n, r, &nr);
     if (s != MHSLD_OK)
         return s;
-    /* Only this head changes its owned map, so this check stays true. */
+    /* Only whoever holds the baton changes the head's owned map (this
+     * handle now), so this check stays true. */
     const uint64_t *om = mhsld__owned_map(st, h->head);
     stepit it;
     uint64_t w, m;
@@ -693,6 +728,17 @@ mhsld_status mhsld_release(mhsld_head *h, const mhsld_extent *ext, size_t n,
         }
     }
     return release_ranges_as(st, h->head, &h->seq, r, nr);
+}
+
+mhsld_status mhsld_release(mhsld_head *h, const mhsld_extent *ext, size_t n,
+                           mhsld_conflict *conflict)
+{
+    mhsld_status s = head_enter(h);
+    if (s != MHSLD_OK)
+        return s;
+    s = release_held(h, ext, n, conflict);
+    head_leave(h);
+    return s;
 }
 
 /* ---- shared extents ----------------------------------------------------- */
@@ -813,12 +859,10 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
     return MHSLD_E_NOSPACE;
 }
 
-mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
-                             const uint8_t tag[MHSLD_TAG_SIZE], mhsld_conflict *conflict)
+static mhsld_status share_add_held(mhsld_head *h, const mhsld_extent *ext,
+                                      const uint8_t tag[MHSLD_TAG_SIZE], mhsld_conflict *conflict)
 {
-    mhsld_status s = head_ready(h);
-    if (s != MHSLD_OK)
-        return s;
+    mhsld_status s;
     if (!ext || !tag)
         return MHSLD_E_INVAL;
     mhsld__bext r;
@@ -840,6 +884,17 @@ mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
             return MHSLD_E_BUSY;
         sched_yield();
     }
+}
+
+mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
+                             const uint8_t tag[MHSLD_TAG_SIZE], mhsld_conflict *conflict)
+{
+    mhsld_status s = head_enter(h);
+    if (s != MHSLD_OK)
+        return s;
+    s = share_add_held(h, ext, tag, conflict);
+    head_leave(h);
+    return s;
 }
 
 static uint64_t share_retire_run(const mhsld__op *op, const mhsld__jsnap *j, uint64_t from_step)
@@ -902,11 +957,9 @@ mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint64_t *las
     return MHSLD_E_BUSY;
 }
 
-mhsld_status mhsld_share_release(mhsld_head *h, const mhsld_extent *ext)
+static mhsld_status share_release_held(mhsld_head *h, const mhsld_extent *ext)
 {
-    mhsld_status s = head_ready(h);
-    if (s != MHSLD_OK)
-        return s;
+    mhsld_status s;
     if (!ext)
         return MHSLD_E_INVAL;
     mhsld__bext r;
@@ -923,6 +976,77 @@ mhsld_status mhsld_share_release(mhsld_head *h, const mhsld_extent *ext)
             return mhsld__share_leave_as(h->st, h->head, &h->seq, i, NULL);
     }
     return MHSLD_E_NOT_OWNER;
+}
+
+mhsld_status mhsld_share_release(mhsld_head *h, const mhsld_extent *ext)
+{
+    mhsld_status s = head_enter(h);
+    if (s != MHSLD_OK)
+        return s;
+    s = share_release_held(h, ext);
+    head_leave(h);
+    return s;
+}
+
+/* ---- forced release: an outside actor as the head ---------------------- */
+
+mhsld_status mhsld__force_release_as(mhsld_state *st, uint32_t head, uint64_t *last,
+                                     const mhsld_extent *ext, size_t n, mhsld_conflict *conflict)
+{
+    mhsld__bext r[MHSLD_MAX_EXTENTS], own[MHSLD_MAX_EXTENTS];
+    uint32_t slot[MHSLD_MAX_EXTENTS];
+    uint32_t nr = 0, nown = 0, nslot = 0;
+    mhsld_status s = mhsld__ranges_from_extents(st, ext, n, r, &nr);
+    if (s != MHSLD_OK)
+        return s;
+    /* Decide every range before acting on any (all or nothing).  The caller
+     * holds the baton, so neither the owned map nor the head's membership
+     * of a shared extent changes under this look (only the last sharer
+     * retires an extent, and the head is one of its sharers). */
+    const uint64_t *om = mhsld__owned_map(st, head);
+    for (uint32_t i = 0; i < nr; i++) {
+        stepit it;
+        uint64_t w, m, miss = 0, missw = 0;
+        stepit_init(&it, &r[i], 1);
+        while (!miss && stepit_next(&it, &w, &m)) {
+            miss = m & ~mhsld__load64(&om[w]);
+            missw = w;
+        }
+        if (!miss) {
+            own[nown++] = r[i];
+            continue;
+        }
+        uint32_t found = MHSLD__NOSLOT;
+        for (uint32_t k = 0; k < MHSLD_MAX_SHARED && found == MHSLD__NOSLOT; k++) {
+            uint64_t sw = mhsld__load64(&st->slots[k].word);
+            mhsld__bext sr;
+            if (mhsld__slot_state(sw) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(sw) >> head & 1u) &&
+                mhsld__slot_range(st, k, &sr) && sr.start == r[i].start && sr.count == r[i].count)
+                found = k;
+        }
+        if (found == MHSLD__NOSLOT) {
+            fill_conflict(st, (missw << 6) + (uint64_t)__builtin_ctzll(miss), conflict);
+            return MHSLD_E_NOT_OWNER;
+        }
+        slot[nslot++] = found;
+    }
+    /* Owned ranges: one journalled release (sorted and disjoint: a subset
+     * of r).  Shared extents: the head leaves each (the last sharer's leave
+     * is journalled).  give_back_steps and the leave bump the head's
+     * `revoking` seqlock around every removal, so a concurrent multi-load
+     * access check of the head cannot answer true on access removed behind
+     * it; when this returns, every check of the head on these blocks fails. */
+    if (nown) {
+        s = release_ranges_as(st, head, last, own, nown);
+        if (s != MHSLD_OK)
+            return s;
+    }
+    for (uint32_t i = 0; i < nslot; i++) {
+        s = mhsld__share_leave_as(st, head, last, slot[i], NULL);
+        if (s != MHSLD_OK)
+            return s; /* only a co-tenant's writes get here (see guarantees.md) */
+    }
+    return MHSLD_OK;
 }
 
 /* ---- release everything ------------------------------------------------- */
@@ -1000,10 +1124,12 @@ mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *las
 
 mhsld_status mhsld_release_all(mhsld_head *h, uint64_t *freed_blocks)
 {
-    mhsld_status s = head_ready(h);
+    mhsld_status s = head_enter(h);
     if (s != MHSLD_OK)
         return s;
-    return mhsld__release_all_as(h->st, h->head, &h->seq, freed_blocks);
+    s = mhsld__release_all_as(h->st, h->head, &h->seq, freed_blocks);
+    head_leave(h);
+    return s;
 }
 
 /* ---- access check: the memory hot path ---------------------------------- */
