@@ -161,16 +161,13 @@ mhsld_status mhsld__baton_head_slow(mhsld_head *h)
     for (;;) {
         uint64_t b = mhsld__load64(&hr->baton);
         uint64_t who = b & MHSLD__BATON_WHO;
-        if (who == MHSLD__BATON_FREE) {
-            if (b != h->bat) { /* somebody acted as this head */
-                mhsld_status s = resync_seq(h);
-                if (s != MHSLD_OK)
-                    return s;
-                h->bat = b;
-            }
+        if (b == h->bat) { /* it was held a moment ago: take it */
             if (mhsld__cas64(&hr->baton, b, b | MHSLD__BATON_HEAD))
                 return MHSLD_OK;
         } else if (who != MHSLD__BATON_ACTOR || actor_locked(h->st, h->head) == 0) {
+            /* FREE with another count (somebody acted as this head: resync),
+             * ACTOR whose actor died, or a word nobody may hold: all sorted
+             * out under the actor lock. */
             mhsld_status s = take_over(h);
             if (s != MHSLD_OK && s != MHSLD_E_BUSY)
                 return s;

@@ -499,7 +499,7 @@ static inline mhsld_status head_enter(mhsld_head *h)
 /* ---- reserve ------------------------------------------------------------ */
 
 static mhsld_status reserve_held(mhsld_head *h, const mhsld_extent *ext, size_t n, uint64_t *group,
-                                    mhsld_conflict *conflict)
+                                 mhsld_conflict *conflict)
 {
     mhsld_status s;
     if (!group)
@@ -705,7 +705,7 @@ static mhsld_status release_ranges_as(mhsld_state *st, uint32_t head, uint64_t *
 }
 
 static mhsld_status release_held(mhsld_head *h, const mhsld_extent *ext, size_t n,
-                                    mhsld_conflict *conflict)
+                                 mhsld_conflict *conflict)
 {
     mhsld_status s;
     mhsld_state *st = h->st;
@@ -860,7 +860,7 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
 }
 
 static mhsld_status share_add_held(mhsld_head *h, const mhsld_extent *ext,
-                                      const uint8_t tag[MHSLD_TAG_SIZE], mhsld_conflict *conflict)
+                                   const uint8_t tag[MHSLD_TAG_SIZE], mhsld_conflict *conflict)
 {
     mhsld_status s;
     if (!ext || !tag)
@@ -1020,8 +1020,9 @@ mhsld_status mhsld__force_release_as(mhsld_state *st, uint32_t head, uint64_t *l
         for (uint32_t k = 0; k < MHSLD_MAX_SHARED && found == MHSLD__NOSLOT; k++) {
             uint64_t sw = mhsld__load64(&st->slots[k].word);
             mhsld__bext sr;
-            if (mhsld__slot_state(sw) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(sw) >> head & 1u) &&
-                mhsld__slot_range(st, k, &sr) && sr.start == r[i].start && sr.count == r[i].count)
+            if (mhsld__slot_state(sw) == MHSLD__SLOT_ACTIVE &&
+                (mhsld__slot_sharers(sw) >> head & 1u) && mhsld__slot_range(st, k, &sr) &&
+                sr.start == r[i].start && sr.count == r[i].count)
                 found = k;
         }
         if (found == MHSLD__NOSLOT) {
