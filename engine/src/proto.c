@@ -46,6 +46,25 @@
  * recoverer runs), continues D's journal with D's sequence and tags, and may
  * itself be killed and recovered again.
  *
+ * Acting as a live D.  A fabric manager's forced release (and a FORCE
+ * recovery) acts as D while D runs.  D's baton, a word of its head record,
+ * keeps the two apart: each journalled operation of D's handle takes it with
+ * one CAS at entry (from the FREE word the handle last left) and gives it
+ * back with one store at exit; an outsider holds D's actor lock and takes
+ * the baton (FREE -> ACTOR), waiting a bounded time while D is inside an
+ * operation.  So at any instant one actor continues D's journal: D, one
+ * outsider, or D's recoverer (which holds the liveness lock of a dead D).
+ * The outsider journals in D's journal with D's sequences and tags through
+ * the same functions as D (the *_as ones), so an outsider killed at any step
+ * leaves exactly what a dead D would: whoever takes the baton next (D's own
+ * next call, or the next outsider, both under the actor lock; the killed
+ * outsider's kernel lock is gone, which is how it is known dead) recovers
+ * that journal first.  The outsider gives the baton back FREE with a count
+ * bumped; D's next entry CAS then fails and D takes max(private sequence,
+ * the record's floor) before it draws again, so no (D, sequence) pair, and
+ * so no stamp or tag, is used twice.  The states, the proof and the hostile
+ * cases are in fmforce.c.
+ *
  * Progress.  A head retries a CAS only when another head changed other bits
  * of the same pair, i.e. made progress: no livelock among well-behaved heads,
  * and no head ever waits for another.

@@ -22,6 +22,10 @@
  *   - Calls on ONE head handle must not overlap (a head is one host: QEMU
  *     serialises them under its BQL).  mhsld_access_ok() is the exception: it
  *     is read-only and may run from any thread at any time.
+ *   - Another process may act as a live head from outside it
+ *     (mhsld_fm_force_release(), mhsld_recover() with FORCE).  The head's
+ *     operations that change ownership then wait for it, at most 1 s, and
+ *     answer MHSLD_E_BUSY after that (the head's baton, mhsld/fm.h).
  *   - mhsld_open(), mhsld_attach(), mhsld_detach(), mhsld_recover() take a
  *     kernel file lock on a byte of the state file that belongs to one head
  *     (liveness and mutual exclusion of attach/recover; never on the
@@ -380,8 +384,9 @@ static inline bool mhsld_access_ok_fast(const mhsld_head *h, uint64_t dpa, uint6
 
 #define MHSLD_RECOVER_DROP 0x0u  /* free everything the dead head held */
 #define MHSLD_RECOVER_KEEP 0x1u  /* keep its committed and shared capacity */
-#define MHSLD_RECOVER_FORCE 0x2u /* recover even a live head (fences it first; unsafe
-                                    if it is still issuing operations) */
+#define MHSLD_RECOVER_FORCE 0x2u /* recover even a live head (takes its baton, waiting
+                                    up to 1 s for an operation in progress, then
+                                    fences it) */
 
 typedef struct mhsld_recover_report {
     uint32_t op;            /* journal op found (mhsld_op_name()), 0 = none */
@@ -397,8 +402,10 @@ typedef struct mhsld_recover_report {
  * record whose sequences are out of range is refused (MHSLD_E_CORRUPT).
  * One recoverer at a time acts as a head: MHSLD_E_BUSY while another
  * mhsld_recover() of it, or an attach recovering it, is running (so FORCE
- * never runs beside a recoverer; it still runs beside the live head it
- * fences, hence "unsafe if it is still issuing operations"). */
+ * never runs beside a recoverer).  FORCE on a live head also takes the
+ * head's baton (see mhsld_fm_force_release), so it never runs beside one of
+ * the head's operations either: MHSLD_E_BUSY if the head stays inside one
+ * for 1 s.  The fenced head's later calls answer MHSLD_E_STALE. */
 mhsld_status mhsld_recover(mhsld_state *st, uint32_t head, uint32_t flags,
                            mhsld_recover_report *rep);
 const char *mhsld_op_name(uint32_t op);
