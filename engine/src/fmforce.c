@@ -164,10 +164,23 @@ mhsld_status mhsld__baton_head_slow(mhsld_head *h)
         if (b == h->bat) { /* it was held a moment ago: take it */
             if (mhsld__cas64(&hr->baton, b, b | MHSLD__BATON_HEAD))
                 return MHSLD_OK;
+        } else if (who == MHSLD__BATON_FREE && b != 0) {
+            /* Somebody acted as this head since: resynchronise.  The floor
+             * is read after b; if anybody acts between, the count moves on
+             * and the CAS fails.  (Not under the actor lock: a fabric
+             * manager that keeps taking it must not starve the head.) */
+            mhsld_status s = resync_seq(h);
+            if (s != MHSLD_OK)
+                return s;
+            if (mhsld__cas64(&hr->baton, b, b | MHSLD__BATON_HEAD)) {
+                h->bat = b;
+                return MHSLD_OK;
+            }
         } else if (who != MHSLD__BATON_ACTOR || actor_locked(h->st, h->head) == 0) {
-            /* FREE with another count (somebody acted as this head: resync),
-             * ACTOR whose actor died, or a word nobody may hold: all sorted
-             * out under the actor lock. */
+            /* ACTOR whose actor died, or a word nobody may hold (a FREE
+             * word of count 0 included: a handle never expects 0, which
+             * is a fenced stand-in record's): sorted out under the actor
+             * lock. */
             mhsld_status s = take_over(h);
             if (s != MHSLD_OK && s != MHSLD_E_BUSY)
                 return s;
