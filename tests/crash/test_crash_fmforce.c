@@ -14,6 +14,10 @@
  *   recoverer   head 0 is attached in this process; mhsld_recover(FORCE |
  *               KEEP) by this process finishes the dead actor's operation
  *   dead-head   head 0 is dead; mhsld_recover(KEEP) finishes it
+ *   nested      head 0 lives in another process; its next call, which
+ *               recovers the dead forcer's journal, is killed before each of
+ *               its steps too (for every 8th forcer step and the last), and
+ *               mhsld_recover(KEEP) finishes both
  *
  * The forced release is three journalled operations in a row (the owned
  * ranges, then each shared extent's leave); each is completed or undone
@@ -54,8 +58,8 @@ static const uint8_t TAG[16] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6};
 static const mhsld_extent A1 = {60 * BS, 10 * BS}, A2 = {126 * BS, 6 * BS};
 static const mhsld_extent S1 = {SH_BASE + 10 * BS, 4 * BS}, S2 = {SH_BASE + 100 * BS, 70 * BS};
 
-enum { LIVE_HEAD, RECOVERER, DEAD_HEAD };
-static const char *const names[] = {"live-head", "recoverer", "dead-head"};
+enum { LIVE_HEAD, RECOVERER, DEAD_HEAD, NESTED };
+static const char *const names[] = {"live-head", "recoverer", "dead-head", "nested"};
 
 static mhsld_geometry geometry(void)
 {
@@ -144,6 +148,46 @@ static uint64_t record_seq(mhsld_state *st)
     return MHSLD__SEQ_MASK - hi.seqs_left;
 }
 
+/* Nested: head 0 lives in a child process that is attached before the
+ * forcer dies; then its next call (which recovers the forcer's journal) is
+ * killed before its k2-th step too, and mhsld_recover() finishes both.
+ * Returns 1 if the head was killed. */
+static int run_nested(mhsld_state *st, uint64_t k, uint64_t k2, int *forcer_killed)
+{
+    int ready[2], go[2];
+    REQUIRE(pipe(ready) == 0 && pipe(go) == 0);
+    pid_t hp = fork();
+    REQUIRE(hp >= 0);
+    if (hp == 0) {
+        mhsld_head *h0 = NULL;
+        if (mhsld_attach(st, 0, MHSLD_ATTACH_KEEP, &h0) != MHSLD_OK)
+            _exit(3);
+        char c = 'r';
+        if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+            _exit(3);
+        mhsld_test_crash_at(k2, die, NULL);
+        mhsld_extent no = {240 * BS, BS};
+        _exit(mhsld_release(h0, &no, 1, NULL) == MHSLD_E_NOT_OWNER ? 0 : 4);
+    }
+    char c;
+    REQUIRE(read(ready[0], &c, 1) == 1);
+    *forcer_killed = run_forcer(st, k);
+    REQUIRE(write(go[1], &c, 1) == 1);
+    int ws = 0;
+    REQUIRE(waitpid(hp, &ws, 0) == hp);
+    close(ready[0]);
+    close(ready[1]);
+    close(go[0]);
+    close(go[1]);
+    if (WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL)
+        return 1;
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+        fprintf(stderr, "nested head: status %d\n", ws);
+        tu_fail++;
+    }
+    return 0;
+}
+
 static snap ref[4];
 static unsigned long points;
 
@@ -222,6 +266,7 @@ int main(void)
     for (int i = 0; i < 3; i++)
         CHECK(memcmp(&ref[i], &ref[i + 1], sizeof(snap)) != 0);
     /* The whole call, counted. */
+    uint64_t full_steps = 0;
     for (int mode = LIVE_HEAD; mode <= DEAD_HEAD; mode++) {
         prepare(path, &w, mode == DEAD_HEAD);
         mhsld_test_crash_at(0, NULL, NULL);
@@ -232,8 +277,30 @@ int main(void)
         CHECK(memcmp(&now, &ref[3], sizeof(now)) == 0);
         finish(&w);
         CHECK(steps > 3);
+        if (mode == LIVE_HEAD)
+            full_steps = steps;
         enumerate(path, mode, steps);
     }
+    /* Nested, for every 8th forcer step (and the last): every step of the
+     * head's call that recovers the forcer's journal. */
+    unsigned long nested = 0;
+    for (uint64_t i = 0; 8 * i < full_steps + 7; i++) {
+        uint64_t k = 1 + 8 * i < full_steps ? 1 + 8 * i : full_steps;
+        for (uint64_t k2 = 1;; k2++) {
+            prepare(path, &w, 1);
+            int fk = 0;
+            int hk = run_nested(w.st, k, k2, &fk);
+            CHECK(fk == 1);
+            CHECK_OK(mhsld_recover(w.st, 0, MHSLD_RECOVER_KEEP, NULL));
+            check(&w, NESTED, k);
+            finish(&w);
+            nested++;
+            if (!hk)
+                break;
+        }
+    }
+    printf("%-10s %3lu crash points (head killed while it recovers the forcer)\n", names[NESTED],
+           nested);
     mhsld_destroy(path, true);
     printf("forced-release crash points enumerated: %lu\n", points);
     return tu_report("test_crash_fmforce");
