@@ -12,6 +12,7 @@
  * the guest is decoded only by libmhsld's mailbox codec.
  *
  *   QMP cxl-add-dynamic-capacity    mhd_reserve      mhsld_reserve()
+ *     (enable-shared-access + tag)  mhd_share        mhsld_share_add()
  *   HDM-decoded access to DC        mhd_access_valid mhsld_access_ok_fast()
  *   4800h-4803h, 5500h, 5501h       mailbox          mhsld_mbox_execute()
  *   realize / unrealize / reset     -                attach/detach/release_all
@@ -32,6 +33,8 @@
 #include "qemu/error-report.h"
 #include "qemu/log.h"
 #include "qemu/module.h"
+#include "qemu/notify.h"
+#include "qemu/uuid.h"
 #include "hw/cxl/cxl.h"
 #include "hw/cxl/cxl_device.h"
 #include "hw/cxl/cxl_mailbox.h"
@@ -39,6 +42,7 @@
 #include "hw/pci/pci_device.h"
 #include "hw/qdev-properties.h"
 #include "hw/resettable.h"
+#include "system/system.h"
 
 #include "mhsld/mhsld.h"
 #include "mhsld/mailbox.h"
@@ -65,6 +69,25 @@ OBJECT_DECLARE_TYPE(CXLMHSLDState, CXLMHSLDClass, CXL_MHSLD)
 #define MHD_GET_INFO 0x00
 #define MHD_GET_HEAD_INFO 0x01
 
+/* Shared offers the host has not answered yet, per head. */
+#define CXL_MHSLD_MAX_SHARED_OFFERS 8
+
+/*
+ * A shared offer (QMP enable-shared-access): the head is a sharer from the
+ * add on (the engine has no pending state for shared capacity); the host's
+ * Add DC Response keeps the extents it names and leaves the others.
+ */
+typedef struct CXLMHSLDSharedOffer {
+    QTAILQ_ENTRY(CXLMHSLDSharedOffer) node;
+    uint32_t n;
+    mhsld_extent ext[MHSLD_MAX_EXTENTS];
+    bool accepted[MHSLD_MAX_EXTENTS]; /* named by a part sent with More */
+    uint8_t tag[MHSLD_TAG_SIZE];
+    /* The exclusive offers made before it: they are answered first. */
+    size_t nolder;
+    uint64_t older[MHSLD_MAX_PENDING];
+} CXLMHSLDSharedOffer;
+
 struct CXLMHSLDState {
     CXLType3Dev parent_obj;
 
@@ -73,12 +96,18 @@ struct CXLMHSLDState {
     char *mhd_state_file;
     bool mhd_init;
     uint32_t mhd_heads; /* 0: the state's count (or the default to create) */
+    uint8_t mhd_sharable; /* bit i: DC region i is sharable */
+    char *mhd_exit_policy; /* "keep" (default) or "release" */
 
     /* State */
     mhsld_state *st;
     mhsld_head *head;
     /* The parts of an Add DC Response sent with More set (4802h). */
     mhsld_mbox_accum accum;
+    /* Shared offers waiting for the host's Add DC Response, oldest first. */
+    QTAILQ_HEAD(, CXLMHSLDSharedOffer) shared_offers;
+    uint32_t nr_shared_offers;
+    Notifier exit_notifier;
 };
 
 struct CXLMHSLDClass {
@@ -104,6 +133,53 @@ static void cxl_mhsld_error(Error **errp, const CXLMHSLDState *s,
     }
 }
 
+static char *cxl_mhsld_tag_str(const uint8_t *tag)
+{
+    QemuUUID uuid;
+
+    memcpy(uuid.data, tag, sizeof(uuid.data));
+    return qemu_uuid_unparse_strdup(&uuid);
+}
+
+/* "shared by heads 0,2 (tag ...)" for the shared extent holding @dpa. */
+static char *cxl_mhsld_sharers(const CXLMHSLDState *s, uint64_t dpa)
+{
+    g_autofree mhsld_shared_info *sh = g_new0(mhsld_shared_info,
+                                              MHSLD_MAX_SHARED);
+    size_t n = 0, i;
+    uint32_t h;
+
+    if (mhsld_shared_list(s->st, sh, MHSLD_MAX_SHARED, &n, NULL) != MHSLD_OK) {
+        n = 0;
+    }
+    for (i = 0; i < n && i < MHSLD_MAX_SHARED; i++) {
+        GString *str;
+        g_autofree char *tag = NULL;
+        const char *sep = "";
+
+        if (dpa < sh[i].ext.dpa || dpa - sh[i].ext.dpa >= sh[i].ext.len) {
+            continue;
+        }
+        str = g_string_new("shared by head");
+        if (sh[i].sharers & (sh[i].sharers - 1)) {
+            g_string_append_c(str, 's');
+        }
+        g_string_append_c(str, ' ');
+        for (h = 0; h < MHSLD_MAX_HEADS; h++) {
+            if (sh[i].sharers & (1u << h)) {
+                g_string_append_printf(str, "%s%" PRIu32, sep, h);
+                sep = ",";
+            }
+        }
+        tag = cxl_mhsld_tag_str(sh[i].tag);
+        g_string_append_printf(str, " (extent [0x%" PRIx64 ", +0x%" PRIx64
+                               "), tag %s)", sh[i].ext.dpa, sh[i].ext.len,
+                               tag);
+        return g_string_free(str, false);
+    }
+    return g_strdup("shared by other heads");
+}
+
 /* "owned by head 0", "pending for head 2", ... for a conflict report. */
 static char *cxl_mhsld_holder(const CXLMHSLDState *s,
                               const mhsld_conflict *c)
@@ -111,7 +187,7 @@ static char *cxl_mhsld_holder(const CXLMHSLDState *s,
     const char *how;
 
     if (c->owner == MHSLD_OWNER_SHARED || c->state == MHSLD_BLOCK_SHARED) {
-        return g_strdup("shared by other heads");
+        return cxl_mhsld_sharers(s, c->dpa);
     }
     if (c->owner == MHSLD_OWNER_NONE) {
         return g_strdup("not available");
@@ -269,6 +345,299 @@ static void cxl_mhsld_sync(CXLMHSLDState *s)
     }
 }
 
+/* ---- shared capacity (enable-shared-access, tag-based release) ---------- */
+
+static void cxl_mhsld_share_error(CXLMHSLDState *s, const mhsld_extent *e,
+                                  mhsld_status rc, const mhsld_conflict *c,
+                                  Error **errp)
+{
+    g_autofree char *holder = NULL;
+
+    switch (rc) {
+    case MHSLD_E_NOT_SHARABLE:
+        error_setg(errp, "cxl-mhsld head %" PRIu32 ": cannot share DPA 0x%"
+                   PRIx64 ": its DC region is not sharable", s->mhd_head,
+                   e->dpa);
+        error_append_hint(errp, "Declare it with mhd-sharable-regions on "
+                          "every head.\n");
+        return;
+    case MHSLD_E_TAG:
+        holder = cxl_mhsld_sharers(s, e->dpa);
+        error_setg(errp, "cxl-mhsld head %" PRIu32 ": cannot share [0x%"
+                   PRIx64 ", +0x%" PRIx64 ") with this tag: it overlaps "
+                   "capacity %s", s->mhd_head, e->dpa, e->len, holder);
+        return;
+    case MHSLD_E_CONFLICT:
+        holder = cxl_mhsld_holder(s, c);
+        error_setg(errp, "cxl-mhsld head %" PRIu32 ": cannot share "
+                   "capacity: DPA 0x%" PRIx64 " is %s", s->mhd_head, c->dpa,
+                   holder);
+        return;
+    default:
+        cxl_mhsld_error(errp, s, rc, "cannot share capacity");
+        return;
+    }
+}
+
+/*
+ * CXLType3Class::mhd_share: the first head to share an extent creates it,
+ * later heads with the same range and tag join it (mhsld_share_add); all
+ * or nothing over the extents of one request.  The offer is kept until
+ * the host answers it with Add DC Response.
+ */
+static bool cxl_mhsld_share(CXLType3Dev *ct3d, const CXLDCExtentRange *ext,
+                            uint32_t n, const uint8_t *tag, Error **errp)
+{
+    CXLMHSLDState *s = CXL_MHSLD(ct3d);
+    g_autofree mhsld_extent *e = cxl_mhsld_extents(ext, n);
+    CXLMHSLDSharedOffer *o;
+    mhsld_status rc;
+    uint32_t i;
+
+    if (!s->head) {
+        error_setg(errp, "cxl-mhsld: not attached to a state");
+        return false;
+    }
+    if (n > MHSLD_MAX_EXTENTS) {
+        error_setg(errp, "cxl-mhsld head %" PRIu32 ": at most %u extents in "
+                   "one shared add", s->mhd_head, MHSLD_MAX_EXTENTS);
+        return false;
+    }
+    if (s->nr_shared_offers >= CXL_MHSLD_MAX_SHARED_OFFERS) {
+        error_setg(errp, "cxl-mhsld head %" PRIu32 ": %u shared offers are "
+                   "waiting for the host's response", s->mhd_head,
+                   CXL_MHSLD_MAX_SHARED_OFFERS);
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        mhsld_conflict c = { .owner = MHSLD_OWNER_NONE };
+
+        rc = mhsld_share_add(s->head, &e[i], tag, &c);
+        if (rc != MHSLD_OK) {
+            cxl_mhsld_share_error(s, &e[i], rc, &c, errp);
+            while (i-- > 0) { /* leave (or drop) what this request joined */
+                mhsld_share_release(s->head, &e[i]);
+            }
+            return false;
+        }
+    }
+    o = g_new0(CXLMHSLDSharedOffer, 1);
+    o->n = n;
+    memcpy(o->ext, e, n * sizeof(e[0]));
+    memcpy(o->tag, tag, MHSLD_TAG_SIZE);
+    if (mhsld_pending_list(s->head, o->older, MHSLD_MAX_PENDING,
+                           &o->nolder) != MHSLD_OK ||
+        o->nolder > MHSLD_MAX_PENDING) {
+        o->nolder = 0;
+    }
+    QTAILQ_INSERT_TAIL(&s->shared_offers, o, node);
+    s->nr_shared_offers++;
+    cxl_mhsld_sync(s);
+    return true;
+}
+
+/* Is exclusive offer @group still waiting for the host's response? */
+static bool cxl_mhsld_group_pending(CXLMHSLDState *s, uint64_t group)
+{
+    uint64_t groups[MHSLD_MAX_PENDING];
+    size_t n = 0, i;
+
+    if (mhsld_pending_list(s->head, groups, MHSLD_MAX_PENDING, &n) !=
+        MHSLD_OK) {
+        return false;
+    }
+    for (i = 0; i < n && i < MHSLD_MAX_PENDING; i++) {
+        if (groups[i] == group) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The oldest offer if it is a shared one (no older exclusive offer left). */
+static CXLMHSLDSharedOffer *cxl_mhsld_oldest_shared(CXLMHSLDState *s)
+{
+    CXLMHSLDSharedOffer *o = QTAILQ_FIRST(&s->shared_offers);
+    size_t i;
+
+    if (!o) {
+        return NULL;
+    }
+    for (i = 0; i < o->nolder; i++) {
+        if (cxl_mhsld_group_pending(s, o->older[i])) {
+            return NULL;
+        }
+    }
+    return o;
+}
+
+static void cxl_mhsld_offer_done(CXLMHSLDState *s, CXLMHSLDSharedOffer *o)
+{
+    QTAILQ_REMOVE(&s->shared_offers, o, node);
+    s->nr_shared_offers--;
+    g_free(o);
+}
+
+/* Leave the extents of @o the host has not accepted, and forget @o. */
+static void cxl_mhsld_offer_decline_rest(CXLMHSLDState *s,
+                                         CXLMHSLDSharedOffer *o)
+{
+    mhsld_status rc;
+    uint32_t i;
+
+    for (i = 0; i < o->n; i++) {
+        if (o->accepted[i]) {
+            continue;
+        }
+        rc = mhsld_share_release(s->head, &o->ext[i]);
+        if (rc != MHSLD_OK && rc != MHSLD_E_NOT_OWNER) {
+            warn_report("cxl-mhsld head %" PRIu32 ": cannot leave shared "
+                        "extent [0x%" PRIx64 ", +0x%" PRIx64 "): %s",
+                        s->mhd_head, o->ext[i].dpa, o->ext[i].len,
+                        mhsld_strerror(rc));
+        }
+    }
+    cxl_mhsld_offer_done(s, o);
+}
+
+/*
+ * Add DC Response (4802h) to a shared offer, decoded by the engine's codec.
+ * Each extent named must be one of the offer's, exactly (shared extents are
+ * joined and left whole); those named stay, the others are left when the
+ * last part (More clear) arrives.  A refused part changes nothing.
+ */
+static int cxl_mhsld_shared_response(CXLMHSLDState *s, CXLMHSLDSharedOffer *o,
+                                     const uint8_t *in, size_t len_in)
+{
+    g_autofree mhsld_mbox_dc_update_in *q = g_new0(mhsld_mbox_dc_update_in,
+                                                   1);
+    bool named[MHSLD_MAX_EXTENTS] = { false };
+    uint64_t bs = CXL_TYPE3(s)->dc.regions[0].block_size;
+    uint32_t i, k;
+    int rc;
+
+    rc = mhsld_mbox_dc_update_in_decode(in, len_in, q);
+    if (rc != MHSLD_CXL_SUCCESS) {
+        return rc;
+    }
+    for (i = 0; i < q->count && i < MHSLD_MAX_EXTENTS; i++) {
+        const mhsld_extent *e = &q->ext[i];
+
+        if (!e->len || e->dpa % bs || e->len % bs) {
+            return MHSLD_CXL_INVALID_EXTENT_LIST;
+        }
+        for (k = 0; k < o->n; k++) {
+            if (o->ext[k].dpa == e->dpa && o->ext[k].len == e->len) {
+                break;
+            }
+        }
+        if (k == o->n) {
+            return MHSLD_CXL_INVALID_PA; /* not (exactly) in this offer */
+        }
+        if (named[k] || o->accepted[k]) {
+            return MHSLD_CXL_INVALID_EXTENT_LIST; /* named twice */
+        }
+        named[k] = true;
+    }
+    for (k = 0; k < o->n; k++) {
+        o->accepted[k] |= named[k];
+    }
+    if (!(q->flags & MHSLD_MBOX_UPDATE_MORE)) {
+        cxl_mhsld_offer_decline_rest(s, o);
+    }
+    return MHSLD_CXL_SUCCESS;
+}
+
+/* 4802h: true (with the return code) if it answers a shared offer. */
+static bool cxl_mhsld_add_rsp_shared(CXLMHSLDState *s, const uint8_t *in,
+                                     size_t len_in, CXLRetCode *ret)
+{
+    CXLMHSLDSharedOffer *o;
+    int rc;
+
+    if (!s->head) {
+        return false;
+    }
+    o = cxl_mhsld_oldest_shared(s);
+    if (!o) {
+        return false;
+    }
+    rc = cxl_mhsld_shared_response(s, o, in, len_in);
+    if (rc != MHSLD_CXL_SUCCESS) {
+        qemu_log_mask(LOG_GUEST_ERROR, "cxl-mhsld head %" PRIu32
+                      ": Add DC Response to a shared offer refused: %s\n",
+                      s->mhd_head, mhsld_cxl_rc_name(rc));
+    }
+    cxl_mhsld_sync(s);
+    *ret = (CXLRetCode)rc;
+    return true;
+}
+
+/* Forget the shared offers (the capacity itself was dealt with). */
+static void cxl_mhsld_forget_offers(CXLMHSLDState *s)
+{
+    CXLMHSLDSharedOffer *o, *next;
+
+    QTAILQ_FOREACH_SAFE(o, &s->shared_offers, node, next) {
+        cxl_mhsld_offer_done(s, o);
+    }
+}
+
+/* ---- clean exit ---------------------------------------------------------- */
+
+/*
+ * The host goes away (QEMU quits, or the device is unplugged): what it was
+ * offered and never accepted cannot be answered any more, so it is freed
+ * at once (exclusive offers are settled with nothing accepted, unanswered
+ * shared offers are left).  Accepted capacity follows mhd-exit-policy:
+ * "keep" (the default: the state keeps it for this head, as after a kill,
+ * until the head attaches again or is recovered) or "release".
+ */
+static void cxl_mhsld_host_gone(CXLMHSLDState *s)
+{
+    uint64_t groups[MHSLD_MAX_PENDING];
+    CXLMHSLDSharedOffer *o, *next;
+    uint64_t freed = 0;
+    size_t n = 0, i;
+    mhsld_status rc;
+
+    if (!s->head) {
+        return;
+    }
+    QTAILQ_FOREACH_SAFE(o, &s->shared_offers, node, next) {
+        cxl_mhsld_offer_decline_rest(s, o);
+    }
+    rc = mhsld_pending_list(s->head, groups, MHSLD_MAX_PENDING, &n);
+    for (i = 0; rc == MHSLD_OK && i < n && i < MHSLD_MAX_PENDING; i++) {
+        mhsld_status crc = mhsld_commit(s->head, groups[i], NULL, 0);
+
+        if (crc != MHSLD_OK && crc != MHSLD_E_NO_GROUP) {
+            rc = crc;
+        }
+    }
+    if (rc != MHSLD_OK) {
+        warn_report("cxl-mhsld head %" PRIu32 ": cannot free the offers "
+                    "the host did not accept: %s", s->mhd_head,
+                    mhsld_strerror(rc));
+    }
+    if (s->mhd_exit_policy && !strcmp(s->mhd_exit_policy, "release")) {
+        rc = mhsld_release_all(s->head, &freed);
+        if (rc != MHSLD_OK) {
+            warn_report("cxl-mhsld head %" PRIu32 ": cannot release its "
+                        "capacity on exit: %s", s->mhd_head,
+                        mhsld_strerror(rc));
+        }
+    }
+}
+
+/* QEMU exits cleanly (quit, SIGTERM, the guest powering off). */
+static void cxl_mhsld_exit_notify(Notifier *n, void *data)
+{
+    CXLMHSLDState *s = container_of(n, CXLMHSLDState, exit_notifier);
+
+    cxl_mhsld_host_gone(s);
+}
+
 /* ---- mailbox: DCD and MHD commands served by libmhsld's codec ------------ */
 
 static CXLRetCode cxl_mhsld_mbox(CXLCCI *cci, uint16_t opcode,
@@ -349,6 +718,13 @@ static CXLRetCode cmd_mhsld_dcd_add_rsp(const struct cxl_cmd *cmd,
                                         uint8_t *payload_out,
                                         size_t *len_out, CXLCCI *cci)
 {
+    CXLRetCode ret;
+
+    *len_out = 0;
+    if (cxl_mhsld_add_rsp_shared(CXL_MHSLD(cci->d), payload_in, len_in,
+                                 &ret)) {
+        return ret;
+    }
     return cxl_mhsld_mbox(cci, DCD_CMD_SET << 8 | DCD_ADD_DC_RESPONSE,
                           payload_in, len_in, payload_out, len_out);
 }
@@ -405,6 +781,25 @@ static const struct cxl_cmd cxl_mhsld_cmd_set[256][256] = {
 
 /* ---- realize ------------------------------------------------------------- */
 
+static bool cxl_mhsld_check_share_props(CXLMHSLDState *s, Error **errp)
+{
+    CXLType3Dev *ct3d = CXL_TYPE3(s);
+
+    if (ct3d->dc.num_regions < 8 && s->mhd_sharable >> ct3d->dc.num_regions) {
+        error_setg(errp, "cxl-mhsld: mhd-sharable-regions=0x%x names a "
+                   "region beyond num-dc-regions=%u", s->mhd_sharable,
+                   ct3d->dc.num_regions);
+        return false;
+    }
+    if (s->mhd_exit_policy && strcmp(s->mhd_exit_policy, "keep") &&
+        strcmp(s->mhd_exit_policy, "release")) {
+        error_setg(errp, "cxl-mhsld: mhd-exit-policy=%s: expected keep or "
+                   "release", s->mhd_exit_policy);
+        return false;
+    }
+    return true;
+}
+
 static bool cxl_mhsld_check_props(CXLMHSLDState *s, Error **errp)
 {
     CXLType3Dev *ct3d = CXL_TYPE3(s);
@@ -438,7 +833,7 @@ static bool cxl_mhsld_check_props(CXLMHSLDState *s, Error **errp)
                    "(num-dc-regions >= 1 and volatile-dc-memdev)");
         return false;
     }
-    return true;
+    return cxl_mhsld_check_share_props(s, errp);
 }
 
 /* The device's geometry, from the DC regions cxl-type3 has set up. */
@@ -469,7 +864,7 @@ static bool cxl_mhsld_geometry(CXLMHSLDState *s, uint32_t heads,
         g->regions[i] = (mhsld_region) {
             .base = r->base,
             .len = r->len,
-            .flags = 0,
+            .flags = (s->mhd_sharable >> i) & 1 ? MHSLD_REGION_SHARABLE : 0,
             .dsmad_handle = r->dsmadhandle,
         };
     }
@@ -490,8 +885,10 @@ static char *cxl_mhsld_geometry_str(const mhsld_geometry *g)
                            g->nr_heads, g->block_size);
     for (i = 0; i < g->nr_regions && i < MHSLD_MAX_REGIONS; i++) {
         g_string_append_printf(str, ", region %" PRIu32 " [0x%" PRIx64
-                               ", +0x%" PRIx64 ")", i, g->regions[i].base,
-                               g->regions[i].len);
+                               ", +0x%" PRIx64 ")%s", i, g->regions[i].base,
+                               g->regions[i].len,
+                               g->regions[i].flags & MHSLD_REGION_SHARABLE ?
+                               " sharable" : "");
     }
     return g_string_free(str, false);
 }
@@ -621,6 +1018,8 @@ static void cxl_mhsld_realize(PCIDevice *pci_dev, Error **errp)
     if (!cxl_mhsld_attach(s, errp)) {
         goto err_close;
     }
+    s->exit_notifier.notify = cxl_mhsld_exit_notify;
+    qemu_add_exit_notifier(&s->exit_notifier);
     return;
 
 err_close:
@@ -636,6 +1035,10 @@ static void cxl_mhsld_exit(PCIDevice *pci_dev)
     CXLMHSLDState *s = CXL_MHSLD(pci_dev);
     CXLMHSLDClass *mc = CXL_MHSLD_GET_CLASS(s);
 
+    if (s->head) {
+        qemu_remove_exit_notifier(&s->exit_notifier);
+        cxl_mhsld_host_gone(s);
+    }
     mhsld_detach(s->head);
     s->head = NULL;
     mhsld_close(s->st);
@@ -661,6 +1064,7 @@ static void cxl_mhsld_reset_hold(Object *obj, ResetType type)
                          CXL_MAILBOX_MAX_PAYLOAD_SIZE);
 
     memset(&s->accum, 0, sizeof(s->accum));
+    cxl_mhsld_forget_offers(s);
     if (!s->head) {
         cxl_mhsld_forget_extents(ct3d);
         return;
@@ -681,7 +1085,16 @@ static const Property cxl_mhsld_props[] = {
     DEFINE_PROP_STRING("mhd-state_file", CXLMHSLDState, mhd_state_file),
     DEFINE_PROP_BOOL("mhd-init", CXLMHSLDState, mhd_init, false),
     DEFINE_PROP_UINT32("mhd-heads", CXLMHSLDState, mhd_heads, 0),
+    DEFINE_PROP_UINT8("mhd-sharable-regions", CXLMHSLDState, mhd_sharable, 0),
+    DEFINE_PROP_STRING("mhd-exit-policy", CXLMHSLDState, mhd_exit_policy),
 };
+
+static void cxl_mhsld_instance_init(Object *obj)
+{
+    CXLMHSLDState *s = CXL_MHSLD(obj);
+
+    QTAILQ_INIT(&s->shared_offers);
+}
 
 static void cxl_mhsld_class_init(ObjectClass *oc, void *data)
 {
@@ -700,6 +1113,7 @@ static void cxl_mhsld_class_init(ObjectClass *oc, void *data)
 
     cvc->mhd_reserve = cxl_mhsld_reserve;
     cvc->mhd_access_valid = cxl_mhsld_access_valid;
+    cvc->mhd_share = cxl_mhsld_share;
 
     dc->desc = "CXL Multi-Headed Single Logical Device (Type 3, DCD)";
     device_class_set_props(dc, cxl_mhsld_props);
@@ -711,6 +1125,7 @@ static const TypeInfo cxl_mhsld_info = {
     .class_size = sizeof(CXLMHSLDClass),
     .class_init = cxl_mhsld_class_init,
     .instance_size = sizeof(CXLMHSLDState),
+    .instance_init = cxl_mhsld_instance_init,
 };
 
 static void cxl_mhsld_register_types(void)
