@@ -16,6 +16,7 @@ and runner this file reuses.  Prints one line per scenario and a final
 import argparse
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -320,8 +321,8 @@ def shared_sigkill_sharer(ctx):
 
 @shared_scenario
 def clean_exit_frees_offers(ctx):
-    """QEMU quitting cleanly frees the offers its host never accepted
-    (exclusive and shared) at once; accepted capacity is kept
+    """QEMU exiting cleanly (QMP quit, SIGTERM) frees the offers its host
+    never accepted (exclusive and shared) at once; accepted capacity is kept
     (mhd-exit-policy=keep, the default) or freed (release); a kill keeps
     everything until the head restarts."""
     h0 = ctx.start(0, True, extra=SHARABLE)
@@ -337,9 +338,11 @@ def clean_exit_frees_offers(ctx):
     # Head 3 is killed with an offer pending: it stays held.
     qmp_ok(h3.dc_add([(24 * BLOCK, BLOCK)]), "head 3 offer")
     h3.kill()
-    for q in (h0, h2):
-        rc = q.quit()
-        check(rc == 0, "%s quit rc %s" % (q.name, rc))
+    rc = h0.quit()  # QMP quit
+    check(rc == 0, "head 0 quit rc %s" % rc)
+    h2.proc.send_signal(signal.SIGTERM)  # a clean exit too
+    rc = h2.proc.wait(timeout=30)
+    check(rc == 0, "head 2 exit on SIGTERM rc %s" % rc)
     check(scenarios.offer_and_accept(h1, [(4 * BLOCK, BLOCK), (8 * BLOCK, 2 * BLOCK),
                                           (20 * BLOCK, BLOCK)])[0] == RC_SUCCESS,
           "head 1 takes the offers the exited heads never accepted")
