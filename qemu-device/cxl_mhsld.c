@@ -141,8 +141,12 @@ static char *cxl_mhsld_tag_str(const uint8_t *tag)
     return qemu_uuid_unparse_strdup(&uuid);
 }
 
-/* "shared by heads 0,2 (tag ...)" for the shared extent holding @dpa. */
-static char *cxl_mhsld_sharers(const CXLMHSLDState *s, uint64_t dpa)
+/*
+ * "shared by heads 0,2 (extent [...), tag ...)" for the first shared extent
+ * that overlaps [@dpa, @dpa + @len).
+ */
+static char *cxl_mhsld_sharers(const CXLMHSLDState *s, uint64_t dpa,
+                               uint64_t len)
 {
     g_autofree mhsld_shared_info *sh = g_new0(mhsld_shared_info,
                                               MHSLD_MAX_SHARED);
@@ -157,7 +161,8 @@ static char *cxl_mhsld_sharers(const CXLMHSLDState *s, uint64_t dpa)
         g_autofree char *tag = NULL;
         const char *sep = "";
 
-        if (dpa < sh[i].ext.dpa || dpa - sh[i].ext.dpa >= sh[i].ext.len) {
+        if (dpa + len <= sh[i].ext.dpa ||
+            sh[i].ext.dpa + sh[i].ext.len <= dpa) {
             continue;
         }
         str = g_string_new("shared by head");
@@ -187,7 +192,7 @@ static char *cxl_mhsld_holder(const CXLMHSLDState *s,
     const char *how;
 
     if (c->owner == MHSLD_OWNER_SHARED || c->state == MHSLD_BLOCK_SHARED) {
-        return cxl_mhsld_sharers(s, c->dpa);
+        return cxl_mhsld_sharers(s, c->dpa, 1);
     }
     if (c->owner == MHSLD_OWNER_NONE) {
         return g_strdup("not available");
@@ -362,7 +367,7 @@ static void cxl_mhsld_share_error(CXLMHSLDState *s, const mhsld_extent *e,
                           "every head.\n");
         return;
     case MHSLD_E_TAG:
-        holder = cxl_mhsld_sharers(s, e->dpa);
+        holder = cxl_mhsld_sharers(s, e->dpa, e->len);
         error_setg(errp, "cxl-mhsld head %" PRIu32 ": cannot share [0x%"
                    PRIx64 ", +0x%" PRIx64 ") with this tag: it overlaps "
                    "capacity %s", s->mhd_head, e->dpa, e->len, holder);

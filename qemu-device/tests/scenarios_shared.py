@@ -169,6 +169,8 @@ def shared_three_heads_tag(ctx):
                 "shared by heads 0,1,2")
     qmp_refused(share(hs[3], [(8 * BLOCK, 4 * BLOCK)], TAG2), "share under another tag",
                 "shared by heads 0,1,2", TAG)
+    qmp_refused(share(hs[3], [(6 * BLOCK, 4 * BLOCK)], TAG2),
+                "share overlapping the extent's start", "shared by heads 0,1,2", TAG)
     check(dump(ctx) == d, "refused adds changed the state")
     # Malformed QMP: no tag, a tag that is not a UUID, the null UUID,
     # tag-based release with extents or with an unknown tag.
