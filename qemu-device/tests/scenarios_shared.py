@@ -311,9 +311,13 @@ def shared_sigkill_sharer(ctx):
     lists(h1b, [], "head 1 restarted")
     qmp_refused(hs[3].dc_add([(4 * BLOCK, BLOCK)]), "exclusive add after head 1's recovery",
                 "shared by heads 0,2")
+    # Head 0 is asked by tag, head 2 by extent: both events carry the tag.
+    qmp_ok(release_tag(hs[0], TAG), "head 0: tag-based release")
+    qmp_ok(hs[2].dc_release([(4 * BLOCK, 2 * BLOCK)]), "head 2: prescriptive release")
     for q in (hs[0], hs[2]):
-        qmp_ok(release_tag(q, TAG), "%s: tag-based release" % q.name)
-        events(q)
+        ev = events(q)
+        check(ev == [(DC_EVENT_RELEASE_CAPACITY, dpa, length, tag_bytes(TAG), 0)],
+              "%s: release events %r" % (q.name, ev))
         check(q.host.release([(dpa, length)]) == RC_SUCCESS, "%s: 4803h" % q.name)
     hs[2].writeq(hpa + off, X)
     check(scenarios.file_q(ctx.dc_mem, off) == Q, "a write after the release landed")
