@@ -326,6 +326,31 @@ def shared_sigkill_sharer(ctx):
 
 
 @shared_scenario
+def shared_reset_leaves(ctx):
+    """A system reset of a sharer leaves its shared extents (the others keep
+    theirs) and forgets its unanswered shared offers."""
+    h0, h1 = start_sharable(ctx, 2)
+    base = h0.host.dc_region0_base()
+    for q in (h0, h1):
+        qmp_ok(share(q, [(0, 2 * BLOCK)], TAG), "%s: share" % q.name)
+        add_event(q, base, 2 * BLOCK, TAG)
+        check(q.host.add_response([(base, 2 * BLOCK)]) == RC_SUCCESS, "%s: accept" % q.name)
+    qmp_ok(share(h1, [(8 * BLOCK, BLOCK)], TAG2), "head 1: a second share, not answered")
+    h1.qmp_cmd("system_reset")
+    h1.wait_event("RESET")
+    h1.host = scenarios.Host(h1)  # the reset cleared the BARs
+    lists(h1, [], "head 1 after reset")
+    lists(h0, [(base, 2 * BLOCK, tag_bytes(TAG), 0)], "head 0 after head 1's reset")
+    rc = h1.host.add_response([(base + 8 * BLOCK, BLOCK)])
+    check(rc == RC_INVALID_INPUT, "4802h after the reset answered a forgotten offer: rc 0x%x"
+          % rc)
+    check(scenarios.offer_and_accept(h0, [(8 * BLOCK, BLOCK)])[0] == RC_SUCCESS,
+          "the reset head's unanswered share was freed")
+    qmp_refused(h1.dc_add([(0, BLOCK)]), "exclusive add on head 0's shared extent",
+                "shared by head 0 ")
+
+
+@shared_scenario
 def clean_exit_frees_offers(ctx):
     """QEMU exiting cleanly (QMP quit, SIGTERM) frees the offers its host
     never accepted (exclusive and shared) at once; accepted capacity is kept
