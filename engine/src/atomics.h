@@ -97,6 +97,15 @@ static inline void mhsld__fence(void)
 {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
+/* Fetch-and-add, full barrier (the FM queue's doorbell and tickets). */
+static inline uint32_t mhsld__faa32(uint32_t *p, uint32_t v)
+{
+    return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+}
+static inline uint64_t mhsld__faa64(uint64_t *p, uint64_t v)
+{
+    return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+}
 
 #else /* ck_pr, asm or builtins backend */
 
@@ -150,6 +159,14 @@ static inline bool mhsld__cas64(uint64_t *p, uint64_t old, uint64_t nv)
 static inline void mhsld__fence(void)
 {
     ck_pr_fence_memory();
+}
+static inline uint32_t mhsld__faa32(uint32_t *p, uint32_t v)
+{
+    return ck_pr_faa_32(p, v);
+}
+static inline uint64_t mhsld__faa64(uint64_t *p, uint64_t v)
+{
+    return ck_pr_faa_64(p, v);
 }
 
 #endif

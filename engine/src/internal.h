@@ -20,6 +20,8 @@
  *                 is OWNED by that head (written only by the head, or its
  *                 recoverer): release checks and access checks read one
  *                 word per 64 blocks
+ *   FM queues     per head, one mhsld__fmq: a doorbell line and
+ *                 MHSLD_FMQ_SLOTS request slots (fmq.c, docs/fm-queue.md)
  */
 #ifndef MHSLD_INTERNAL_H
 #define MHSLD_INTERNAL_H
@@ -30,10 +32,11 @@
 #include <sys/types.h>
 
 #include "atomics.h"
+#include "mhsld/fm.h"
 #include "mhsld/mhsld.h"
 
 #define MHSLD__MAGIC 0x0031545344534c48ull /* "HLSDST1\0" little-endian: bytes H L S D S T 1 */
-#define MHSLD__VERSION 2u                  /* 2: per-head owned maps */
+#define MHSLD__VERSION 3u                  /* 2: per-head owned maps; 3: fabric-manager queues */
 #define MHSLD__BOM 0x01020304u
 #define MHSLD__HDR_SIZE 4096u
 #define MHSLD__INIT_NONE 0u
@@ -50,6 +53,10 @@
  * acts on a head whose liveness lock is held, which may be another
  * recoverer's, not a live head's. */
 #define MHSLD__LOCK_ACTOR (MHSLD__LOCK_BASE + 64)
+/* One byte per FM queue slot (head * MHSLD_FMQ_SLOTS + slot), held by the
+ * poster that owns the slot for as long as it does (fmq.c): an owned slot
+ * whose byte nobody holds was left by a dead poster. */
+#define MHSLD__LOCK_FMQ (MHSLD__LOCK_BASE + 8192)
 
 /* ---- block word ----------------------------------------------------------
  * bits  0..5   owner head (exclusive states); 63 = none
@@ -305,6 +312,65 @@ static inline void mhsld__tag_store(mhsld__slot *sl, const uint8_t in[MHSLD_TAG_
     mhsld__store64((uint64_t *)(void *)(sl->tag + 8), w[1]);
 }
 
+/* ---- fabric-manager queue (fmq.c) ----------------------------------------
+ * Slot word (64 bits; the poster futex-waits on its low half):
+ * bits  0..3   state (MHSLD__FMQ_*)
+ * bit   4      notice: posted by nobody who waits (FORCED, timeout 0)
+ * bits  5..31  generation, bumped by every claim (no ABA)
+ * bits 32..63  low 32 bits of the epoch of the head incarnation that took
+ *              the request (TAKEN, ABANDONED, DONE) */
+#define MHSLD__FMQ_FREE 0u
+#define MHSLD__FMQ_CLAIMED 1u   /* a poster is writing the request */
+#define MHSLD__FMQ_POSTED 2u    /* waiting for the head */
+#define MHSLD__FMQ_TAKEN 3u     /* the head is acting on it */
+#define MHSLD__FMQ_DONE 4u      /* the result is written, for the poster */
+#define MHSLD__FMQ_ABANDONED 5u /* taken, the poster gave up: the head frees it */
+#define MHSLD__FMQ_NOTICE 0x10u
+#define MHSLD__FMQ_GEN_SHIFT 5
+#define MHSLD__FMQ_GEN_MASK 0x7ffffffu
+static inline uint64_t mhsld__fmqw(uint32_t state, uint32_t notice, uint32_t gen, uint32_t ep)
+{
+    return (uint64_t)(state & 0xfu) | (notice ? MHSLD__FMQ_NOTICE : 0u) |
+           ((uint64_t)(gen & MHSLD__FMQ_GEN_MASK) << MHSLD__FMQ_GEN_SHIFT) | ((uint64_t)ep << 32);
+}
+static inline uint32_t mhsld__fmqw_state(uint64_t w)
+{
+    return (uint32_t)(w & 0xfu);
+}
+static inline uint32_t mhsld__fmqw_notice(uint64_t w)
+{
+    return (uint32_t)(w & MHSLD__FMQ_NOTICE) != 0;
+}
+static inline uint32_t mhsld__fmqw_gen(uint64_t w)
+{
+    return (uint32_t)(w >> MHSLD__FMQ_GEN_SHIFT) & MHSLD__FMQ_GEN_MASK;
+}
+static inline uint32_t mhsld__fmqw_epoch(uint64_t w)
+{
+    return (uint32_t)(w >> 32);
+}
+
+typedef struct mhsld__fmq_slot {
+    uint64_t word;
+    uint64_t ticket; /* posting order (a hint: only orders take's choice) */
+    uint8_t pad[48];
+    mhsld_fm_request req __attribute__((aligned(64)));
+    mhsld_fm_result res __attribute__((aligned(64)));
+} __attribute__((aligned(64))) mhsld__fmq_slot;
+
+typedef struct mhsld__fmq {
+    uint32_t bell; /* futex doorbell: bumped by every post and kick */
+    uint32_t pad0;
+    uint64_t ticket; /* next posting ticket */
+    uint8_t pad[48];
+    mhsld__fmq_slot slot[MHSLD_FMQ_SLOTS];
+} __attribute__((aligned(64))) mhsld__fmq;
+
+_Static_assert(sizeof(mhsld_fm_request) % 8 == 0, "request body is whole words");
+_Static_assert(sizeof(mhsld_fm_result) % 8 == 0, "result body is whole words");
+_Static_assert(MHSLD_FMQ_SLOTS <= 256, "slot index fits a byte");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "futex on the slot word's low half");
+
 /* Offsets and sizes derived from a valid geometry. */
 typedef struct mhsld__layout {
     uint64_t heads_off;
@@ -312,6 +378,7 @@ typedef struct mhsld__layout {
     uint64_t occ_off;
     uint64_t blocks_off;
     uint64_t owned_off; /* nr_heads maps of nr_words words */
+    uint64_t fmq_off;   /* nr_heads FM queues */
     uint64_t total;
     uint64_t nr_words; /* occupancy pairs */
 } mhsld__layout;
@@ -333,6 +400,7 @@ struct mhsld_state {
     mhsld__pair *occ;
     uint64_t *blocks;
     uint64_t *owned;
+    mhsld__fmq *fmq;
 };
 
 /* Head `head`'s owned map (nr_words words). */
@@ -372,6 +440,10 @@ struct mhsld_head {
      * CAS from this value): private.  A different value means somebody
      * acted as this head since (fmforce.c). */
     uint64_t bat;
+    /* FM queue slots this handle has taken and not completed: generation + 1
+     * (0: not taken).  Private, but take and complete may run on two
+     * threads: accessed with __atomic builtins. */
+    uint32_t fmq_taken[MHSLD_FMQ_SLOTS];
 };
 _Static_assert(offsetof(struct mhsld_head, view) == 0, "the fast view begins every head handle");
 
@@ -407,6 +479,15 @@ int mhsld__head_locked(int fd, uint32_t head, int *pid_out);
 /* Take head `head`'s liveness lock on a new open file description, listed
  * in r (r->head set by the caller). */
 mhsld_status mhsld__lock_head(mhsld_state *st, uint32_t head, mhsld__lockref *r);
+/* A new open file description of the state's file without any lock yet,
+ * listed in r (r->head NULL), for byte locks taken and dropped one by one
+ * with mhsld__byte_trylock / mhsld__byte_unlock; mhsld__unlock_head closes it. */
+mhsld_status mhsld__lock_fd(mhsld_state *st, mhsld__lockref *r);
+/* 0 taken, 1 held by another open file description, -1 error (errno). */
+int mhsld__byte_trylock(int fd, off_t off);
+void mhsld__byte_unlock(int fd, off_t off);
+/* Is the byte held by an open file description other than fd's? 1, 0, -1. */
+int mhsld__byte_held(int fd, off_t off);
 /* Drop it: unlist, unlock and close (r->fd < 0: only unlist). */
 /* The head's actor lock (MHSLD__LOCK_ACTOR): MHSLD_E_BUSY if held. */
 mhsld_status mhsld__lock_actor(mhsld_state *st, uint32_t head, mhsld__lockref *r);
@@ -506,6 +587,11 @@ int mhsld__slot_range(const mhsld_state *st, uint32_t i, mhsld__bext *r);
  * and its pending reservations', each read once, the largest of them
  * (MHSLD_E_CORRUPT if any lies beyond the sequence space). */
 mhsld_status mhsld__seq_floor(const mhsld__headrec *hr, uint64_t *out);
+
+/* ---- fmq.c ---- */
+/* Head `head`'s FM queue in a quiescent state: every slot FREE or in a known
+ * state with a well-formed body (MHSLD_E_CORRUPT and one line in msg). */
+mhsld_status mhsld__fmq_check(const mhsld_state *st, uint32_t head, char *msg, size_t len);
 
 /* ---- proto.c: the word-step machinery shared by operations and recovery ---- */
 typedef struct mhsld__op {

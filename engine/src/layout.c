@@ -127,7 +127,8 @@ mhsld_status mhsld__layout_compute(const mhsld_geometry *g, mhsld__layout *lay)
     lay->nr_words = (blocks + 63) / 64;
     lay->blocks_off = lay->occ_off + lay->nr_words * sizeof(mhsld__pair);
     lay->owned_off = align_up(lay->blocks_off + blocks * sizeof(uint64_t), 64);
-    lay->total = align_up(lay->owned_off + (uint64_t)g->nr_heads * lay->nr_words * 8, 4096);
+    lay->fmq_off = align_up(lay->owned_off + (uint64_t)g->nr_heads * lay->nr_words * 8, 64);
+    lay->total = align_up(lay->fmq_off + (uint64_t)g->nr_heads * sizeof(mhsld__fmq), 4096);
     return MHSLD_OK;
 }
 
@@ -320,6 +321,49 @@ static mhsld_status lock_byte(mhsld_state *st, off_t off, mhsld__lockref *r)
     return MHSLD_OK;
 }
 
+mhsld_status mhsld__lock_fd(mhsld_state *st, mhsld__lockref *r)
+{
+    r->fd = -1;
+    r->head = NULL;
+    if (mhsld__fork_guard_lock() != 0)
+        return MHSLD_E_NOMEM;
+    int fd = reopen(st);
+    if (fd < 0) {
+        mhsld__set_errno(errno);
+        mhsld__fork_guard_unlock();
+        return MHSLD_E_IO;
+    }
+    r->fd = fd;
+    mhsld__lockref_add(r);
+    mhsld__fork_guard_unlock();
+    return MHSLD_OK;
+}
+
+int mhsld__byte_trylock(int fd, off_t off)
+{
+    if (ofd_lock(fd, F_WRLCK, off, 0) == 0)
+        return 0;
+    return errno == EAGAIN || errno == EACCES ? 1 : -1;
+}
+
+void mhsld__byte_unlock(int fd, off_t off)
+{
+    (void)ofd_lock(fd, F_UNLCK, off, 0);
+}
+
+int mhsld__byte_held(int fd, off_t off)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = off;
+    fl.l_len = 1;
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0)
+        return -1;
+    return fl.l_type != F_UNLCK;
+}
+
 mhsld_status mhsld__lock_head(mhsld_state *st, uint32_t head, mhsld__lockref *r)
 {
     return lock_byte(st, MHSLD__LOCK_BASE + (off_t)head, r);
@@ -439,6 +483,7 @@ static mhsld_status map_state(mhsld_state *st, uint64_t len)
     st->occ = (mhsld__pair *)(void *)(st->base + st->lay.occ_off);
     st->blocks = (uint64_t *)(void *)(st->base + st->lay.blocks_off);
     st->owned = (uint64_t *)(void *)(st->base + st->lay.owned_off);
+    st->fmq = (mhsld__fmq *)(void *)(st->base + st->lay.fmq_off);
     return MHSLD_OK;
 }
 

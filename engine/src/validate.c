@@ -17,6 +17,9 @@
  *      pending reservations of a head have distinct sequences
  *  I8  no journal in flight and no slot CREATING or RETIRING (those need
  *      recovery: reported as MHSLD_E_BUSY with the head to recover)
+ *  I9  every FM queue slot is free or in a known state, and a slot that
+ *      holds a request (POSTED, TAKEN) or a result (DONE) holds a
+ *      well-formed one (fmq.c)
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -225,5 +228,7 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
         }
     }
     free(expect);
+    for (uint32_t hd = 0; hd < nh && s == MHSLD_OK; hd++)
+        s = mhsld__fmq_check(st, hd, msg, msglen);
     return s;
 }
