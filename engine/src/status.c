@@ -36,7 +36,9 @@ static const struct {
     [MHSLD_E_IO] = {"MHSLD_E_IO", "I/O error (open, mmap, truncate or lock failed)"},
     [MHSLD_E_NOMEM] = {"MHSLD_E_NOMEM", "out of memory"},
     [MHSLD_E_BAD_MAGIC] = {"MHSLD_E_BAD_MAGIC", "not an mhsld state (bad magic)"},
-    [MHSLD_E_VERSION] = {"MHSLD_E_VERSION", "unsupported state layout version"},
+    [MHSLD_E_VERSION] = {"MHSLD_E_VERSION",
+                         "state layout version not supported by this library (written by "
+                         "another version: re-create the state)"},
     [MHSLD_E_ENDIAN] = {"MHSLD_E_ENDIAN", "state written by a host of the other byte order"},
     [MHSLD_E_TRUNCATED] = {"MHSLD_E_TRUNCATED", "state file shorter than its layout"},
     [MHSLD_E_CORRUPT] = {"MHSLD_E_CORRUPT", "state is corrupt"},
