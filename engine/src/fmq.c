@@ -374,6 +374,10 @@ mhsld_status mhsld_fm_wait(mhsld_head *h, uint32_t timeout_ms)
     if (s != MHSLD_OK)
         return s;
     mhsld__fmq *q = queue_of(h->st, h->head);
+    /* The kick flag before the bell: a kick after this exchange moves the
+     * bell after we read it, so the futex wait returns at once. */
+    if (__atomic_exchange_n(&h->fmq_kick, 0, __ATOMIC_SEQ_CST))
+        return MHSLD_OK;
     uint32_t bell = mhsld__load32(&q->bell);
     for (uint32_t i = 0; i < MHSLD_FMQ_SLOTS; i++)
         if (mhsld__fmqw_state(mhsld__load64(&q->slot[i].word)) == MHSLD__FMQ_POSTED)
@@ -388,8 +392,11 @@ mhsld_status mhsld_fm_wait(mhsld_head *h, uint32_t timeout_ms)
 
 void mhsld_fm_kick(mhsld_head *h)
 {
-    if (!h || !h->st->fmq)
+    if (!h)
         return;
+    __atomic_store_n(&h->fmq_kick, 1, __ATOMIC_SEQ_CST);
+    if (!h->st->fmq)
+        return; /* fenced: its waits are refused anyway */
     mhsld__fmq *q = queue_of(h->st, h->head);
     (void)mhsld__faa32(&q->bell, 1);
     futex_wake(&q->bell);

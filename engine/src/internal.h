@@ -444,6 +444,9 @@ struct mhsld_head {
      * (0: not taken).  Private, but take and complete may run on two
      * threads: accessed with __atomic builtins. */
     uint32_t fmq_taken[MHSLD_FMQ_SLOTS];
+    /* Set by mhsld_fm_kick(), consumed by mhsld_fm_wait() (__atomic): a
+     * kick just before the wait reads the doorbell is not lost. */
+    uint32_t fmq_kick;
 };
 _Static_assert(offsetof(struct mhsld_head, view) == 0, "the fast view begins every head handle");
 

@@ -857,6 +857,13 @@ static void test_doorbell_garbage(void)
     close(pfd[0]);
     close(pfd[1]);
     CHECK(wait_exit(pid) == 0);
+    /* A kick just before the wait (a serving thread between its stop check
+     * and its wait) is not lost; it is consumed once. */
+    mhsld_fm_kick(h);
+    uint64_t t1 = ms_now();
+    CHECK_OK(mhsld_fm_wait(h, 5000));
+    CHECK(ms_now() - t1 < 1000);
+    CHECK_ST(mhsld_fm_wait(h, 20), MHSLD_E_TIMEDOUT);
     tu_unmap_state(&m);
     mhsld_detach(h);
     mhsld_close(st);
