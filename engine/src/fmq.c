@@ -33,7 +33,7 @@
  *
  * Hostile memory.  Every slot word is loaded once per decision and judged by
  * value; the request and result bodies are copied once into private memory
- * (mhsld__copy_in) and validated there; the ticket (posting order) is only
+ * (body_in) and validated there; the ticket (posting order) is only
  * a hint for which POSTED slot take prefers; indices never come from the
  * mapping.  Every wait is a futex wait bounded by the caller's timeout, in
  * slices of at most FMQ_SLICE_NS between liveness checks.  A co-tenant can
@@ -90,6 +90,33 @@ static int futex_wait(uint32_t *addr, uint32_t val, uint64_t ns)
     if (syscall(SYS_futex, addr, FUTEX_WAIT, val, &ts, NULL, 0) == 0)
         return 0;
     return errno == EAGAIN || errno == EINTR ? 0 : errno;
+}
+
+/* Bodies to and from the mapping, one relaxed 64-bit access per word there.
+ * The private side is a struct of 32- and 16-bit fields: it is reached only
+ * through memcpy, never through a uint64_t lvalue (mhsld__copy_in/out's),
+ * which the compiler may assume does not alias those fields (strict
+ * aliasing: at -O2 a field written just before copy_out was sent as its old
+ * value). */
+static void body_in(void *dst, const void *src, size_t bytes)
+{
+    unsigned char *d = dst;
+    const uint64_t *s = src;
+    for (size_t i = 0; i < bytes / 8; i++) {
+        uint64_t v = mhsld__load64_relaxed(&s[i]);
+        memcpy(d + 8 * i, &v, 8);
+    }
+}
+
+static void body_out(void *dst, const void *src, size_t bytes)
+{
+    uint64_t *d = dst;
+    const unsigned char *s = src;
+    for (size_t i = 0; i < bytes / 8; i++) {
+        uint64_t v;
+        memcpy(&v, s + 8 * i, 8);
+        mhsld__store64_relaxed(&d[i], v);
+    }
 }
 
 static int opcode_ok(uint16_t op)
@@ -238,7 +265,7 @@ static mhsld_status await(mhsld_state *st, uint32_t head, mhsld__fmq_slot *sl, u
         int ours = mhsld__fmqw_gen(w) == g && !mhsld__fmqw_notice(w);
         if (ours && s == MHSLD__FMQ_DONE) {
             mhsld_fm_result raw, chk;
-            mhsld__copy_in(&raw, &sl->res, sizeof(raw)); /* once */
+            body_in(&raw, &sl->res, sizeof(raw)); /* once */
             MHSLD__STEP();
             (void)mhsld__cas64(&sl->word, w, mhsld__fmqw(MHSLD__FMQ_FREE, 0, g, 0));
             if (res_normalise(&raw, &chk) != MHSLD_OK)
@@ -323,7 +350,7 @@ mhsld_status mhsld_fm_submit(mhsld_state *st, uint32_t head, const mhsld_fm_requ
     mhsld__fmq_slot *sl = &q->slot[i];
     uint32_t g = mhsld__fmqw_gen(claimed);
     MHSLD__STEP();
-    mhsld__copy_out(&sl->req, &body, sizeof(body));
+    body_out(&sl->req, &body, sizeof(body));
     mhsld__store64(&sl->ticket, mhsld__faa64(&q->ticket, 1));
     uint64_t posted = mhsld__fmqw(MHSLD__FMQ_POSTED, (uint32_t)notice, g, 0);
     MHSLD__STEP();
@@ -414,7 +441,7 @@ static void answer(mhsld__fmq_slot *sl, uint64_t tw, const mhsld_fm_result *res)
         return;
     }
     MHSLD__STEP();
-    mhsld__copy_out(&sl->res, res, sizeof(*res));
+    body_out(&sl->res, res, sizeof(*res));
     MHSLD__STEP();
     if (mhsld__cas64(&sl->word, tw, mhsld__fmqw(MHSLD__FMQ_DONE, 0, g, ep))) {
         futex_wake(word_futex(&sl->word));
@@ -505,7 +532,7 @@ mhsld_status mhsld_fm_take(mhsld_head *h, uint32_t *slot, mhsld_fm_request *req)
         if (!mhsld__cas64(&sl->word, bw, tw))
             continue;
         mhsld_fm_request raw;
-        mhsld__copy_in(&raw, &sl->req, sizeof(raw)); /* once */
+        body_in(&raw, &sl->req, sizeof(raw)); /* once */
         if (req_normalise(h->st, &raw, req) != MHSLD_OK ||
             (notice && raw.kind != MHSLD_FM_FORCED)) {
             mhsld_fm_result r;
@@ -571,7 +598,7 @@ mhsld_status mhsld__fmq_check(const mhsld_state *st, uint32_t head, char *msg, s
             bad = "a taker's epoch while free";
         if (!bad && (s == MHSLD__FMQ_POSTED || s == MHSLD__FMQ_TAKEN)) {
             mhsld_fm_request raw, chk;
-            mhsld__copy_in(&raw, &sl->req, sizeof(raw));
+            body_in(&raw, &sl->req, sizeof(raw));
             if (req_normalise(st, &raw, &chk) != MHSLD_OK)
                 bad = "a malformed request";
             else if (mhsld__fmqw_notice(w) && raw.kind != MHSLD_FM_FORCED)
@@ -579,7 +606,7 @@ mhsld_status mhsld__fmq_check(const mhsld_state *st, uint32_t head, char *msg, s
         }
         if (!bad && s == MHSLD__FMQ_DONE) {
             mhsld_fm_result raw, chk;
-            mhsld__copy_in(&raw, &sl->res, sizeof(raw));
+            body_in(&raw, &sl->res, sizeof(raw));
             if (res_normalise(&raw, &chk) != MHSLD_OK)
                 bad = "a malformed result";
         }
