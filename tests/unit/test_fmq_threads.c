@@ -92,8 +92,13 @@ static void *poster(void *arg)
         do /* all slots may be in use by the other posters for a moment */
             s = mhsld_fm_submit(st, 0, &r, 10000, &res);
         while (s == MHSLD_E_NOSPACE);
-        if (s != MHSLD_OK || res.group != ident(&r) || res.cxl_rc != r.kind)
+        if (s != MHSLD_OK || res.group != ident(&r) || res.cxl_rc != r.kind) {
+            if (!bad[who])
+                fprintf(stderr, "poster %u request %u: rc %u kind %u %s answer %llx for %llx\n",
+                        who, i, res.cxl_rc, r.kind, mhsld_status_name(s),
+                        (unsigned long long)res.group, (unsigned long long)ident(&r));
             bad[who]++;
+        }
     }
     return NULL;
 }
