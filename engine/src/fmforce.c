@@ -301,13 +301,22 @@ mhsld_status mhsld_fm_force_release(mhsld_state *st, uint32_t head, const mhsld_
     mhsld__act_end(st, head, taken, &live, dead);
     mhsld__unlock_head(&actor);
     if (s == MHSLD_OK && !dead) {
-        /* FM-NOTICE: the single call site of the FORCED notice.  The lead's
-         * integration posts it here, after the capacity is gone in the shared
-         * state and every lock is dropped:
-         *   mhsld_fm_request rq = {.kind = MHSLD_FM_FORCED, .n = n, ...ext};
-         *   (void)mhsld_fm_submit(st, head, &rq, 0, NULL);
-         * A dead head gets none: its next incarnation reads its extent list
-         * from the shared state. */
+        /* Tell the live head, after the capacity is gone in the shared state
+         * and every lock is dropped: FORCED notices of at most
+         * MHSLD_FMQ_MAX_EXTENTS extents each, nobody waiting for them.  The
+         * release stands whatever happens to the notices (a full queue, the
+         * head dying meanwhile): the head's lists are the shared state's, and
+         * its device re-reads them whenever it serves its queue.  A dead head
+         * gets none: its next incarnation reads its extent list afresh. */
+        for (size_t i = 0; i < n; i += MHSLD_FMQ_MAX_EXTENTS) {
+            mhsld_fm_request rq;
+            size_t k = n - i < MHSLD_FMQ_MAX_EXTENTS ? n - i : MHSLD_FMQ_MAX_EXTENTS;
+            memset(&rq, 0, sizeof(rq));
+            rq.kind = MHSLD_FM_FORCED;
+            rq.n = (uint32_t)k;
+            memcpy(rq.ext, ext + i, k * sizeof(*ext));
+            (void)mhsld_fm_submit(st, head, &rq, 0, NULL);
+        }
     }
     return s;
 }

@@ -550,6 +550,57 @@ static void test_garbage(void)
     mhsld_close(st);
 }
 
+
+/* ---- the FORCED notice --------------------------------------------------- */
+
+/* A forced release of a live head leaves that head FORCED notices naming
+ * exactly the extents taken, in order, at most MHSLD_FMQ_MAX_EXTENTS each;
+ * a refused one leaves none. */
+static void test_notice(void)
+{
+    enum { N = MHSLD_FMQ_MAX_EXTENTS + 6 };
+    mhsld_state *st = fresh();
+    mhsld_head *h0 = tu_attach(st, 0);
+    static mhsld_extent e[N];
+    for (uint32_t i = 0; i < N; i++) {
+        e[i] = tu_ext((uint64_t)i * 2 * BS, BS);
+        REQUIRE(tu_claim(h0, e[i].dpa, e[i].len) == MHSLD_OK);
+    }
+    uint32_t slot;
+    static mhsld_fm_request rq;
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        mhsld_state *cst = tu_open(path);
+        mhsld_conflict c;
+        mhsld_extent bad = tu_ext(1 * BS, BS); /* not owned: refused, no notice */
+        mhsld_status s = mhsld_fm_force_release(cst, 0, &bad, 1, 1000, &c);
+        if (s == MHSLD_E_NOT_OWNER)
+            s = mhsld_fm_force_release(cst, 0, e, N, 1000, &c);
+        mhsld_close(cst);
+        _exit((int)s);
+    }
+    CHECK_ST((mhsld_status)wait_child(pid), MHSLD_OK);
+    size_t seen = 0;
+    for (int k = 0; k < 2; k++) {
+        CHECK_OK(mhsld_fm_take(h0, &slot, &rq));
+        CHECK(rq.kind == MHSLD_FM_FORCED);
+        size_t want = k == 0 ? MHSLD_FMQ_MAX_EXTENTS : N - MHSLD_FMQ_MAX_EXTENTS;
+        CHECK(rq.n == want);
+        for (uint32_t i = 0; i < rq.n && seen + i < N; i++)
+            CHECK(rq.ext[i].dpa == e[seen + i].dpa && rq.ext[i].len == e[seen + i].len);
+        seen += rq.n;
+        mhsld_fm_result res;
+        memset(&res, 0, sizeof(res));
+        CHECK_OK(mhsld_fm_complete(h0, slot, &res));
+    }
+    CHECK_ST(mhsld_fm_take(h0, &slot, &rq), MHSLD_E_NOENT);
+    CHECK(!mhsld_access_ok(h0, e[0].dpa, BS));
+    CHECK_VALID(st);
+    mhsld_detach(h0);
+    mhsld_close(st);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -565,6 +616,7 @@ int main(void)
     test_head_killed();
     test_stamps();
     test_garbage();
+    test_notice();
     REQUIRE(mhsld_destroy(path, true) == MHSLD_OK);
     return tu_report("test_fmforce");
 }
