@@ -550,7 +550,6 @@ static void test_garbage(void)
     mhsld_close(st);
 }
 
-
 /* ---- the FORCED notice --------------------------------------------------- */
 
 /* A forced release of a live head leaves that head FORCED notices naming

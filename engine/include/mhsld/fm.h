@@ -107,8 +107,9 @@ mhsld_status mhsld_fm_submit(mhsld_state *st, uint32_t head, const mhsld_fm_requ
  * extent must be OWNED by the head (or SHARED with it: the head leaves the
  * shared extent); all or nothing (MHSLD_E_NOT_OWNER with *conflict).  When
  * it returns MHSLD_OK the head's access checks on those blocks already fail
- * and other heads can claim them.  If the head is live a FORCED notice is
- * posted to its queue.  MHSLD_E_BUSY if the head (or a recoverer) is in the
+ * and other heads can claim them.  If the head is live, FORCED notices naming
+ * the extents (at most MHSLD_FMQ_MAX_EXTENTS each) are posted to its queue
+ * afterwards; the release stands even if they cannot be posted (queue full).  MHSLD_E_BUSY if the head (or a recoverer) is in the
  * middle of an operation for longer than timeout_ms. */
 mhsld_status mhsld_fm_force_release(mhsld_state *st, uint32_t head, const mhsld_extent *ext,
                                     size_t n, uint32_t timeout_ms, mhsld_conflict *conflict);
