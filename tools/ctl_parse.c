@@ -315,8 +315,13 @@ const char *ctl_fmt_dpa(uint64_t v, char buf[CTL_FMTLEN])
 const char *ctl_fmt_extent(const mhsld_extent *e, char buf[CTL_FMTLEN])
 {
     char a[CTL_FMTLEN], b[CTL_FMTLEN];
+    int w;
 
-    snprintf(buf, CTL_FMTLEN, "%s+%s", ctl_fmt_dpa(e->dpa, a), ctl_fmt_len(e->len, b));
+    /* At most 18 + 1 + 20 characters, but gcc -O2 cannot tell: checking
+     * the result keeps -Wformat-truncation quiet. */
+    w = snprintf(buf, CTL_FMTLEN, "%s+%s", ctl_fmt_dpa(e->dpa, a), ctl_fmt_len(e->len, b));
+    if (w < 0 || (size_t)w >= CTL_FMTLEN)
+        buf[CTL_FMTLEN - 1] = '\0';
     return buf;
 }
 
