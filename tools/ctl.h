@@ -49,6 +49,13 @@ bool ctl_parse_regions(const char *s, mhsld_region *out, uint32_t *n, char *err,
 /* 32 hexadecimal digits, or a UUID (8-4-4-4-12), optionally prefixed 0x. */
 bool ctl_parse_tag(const char *s, uint8_t tag[MHSLD_TAG_SIZE], char *err, size_t errlen);
 
+/* A payload as hex digits, two per byte, optionally prefixed 0x; "" is
+ * empty.  More than cap bytes is an error. */
+bool ctl_parse_hex_bytes(const char *s, uint8_t *out, size_t cap, size_t *n, char *err,
+                         size_t errlen);
+/* A 16-bit opcode in hex: 5604, 5604h or 0x5604. */
+bool ctl_parse_opcode(const char *s, uint16_t *out, char *err, size_t errlen);
+
 /* ---- formatting (ctl_parse.c) ------------------------------------------
  * The output is accepted back by the parsers above. */
 #define CTL_FMTLEN 48u
@@ -60,6 +67,8 @@ const char *ctl_fmt_dpa(uint64_t v, char buf[CTL_FMTLEN]);
 const char *ctl_fmt_extent(const mhsld_extent *e, char buf[CTL_FMTLEN]);
 /* A tag as a UUID string (36 characters). */
 const char *ctl_fmt_tag(const uint8_t tag[MHSLD_TAG_SIZE], char buf[CTL_FMTLEN]);
+/* n bytes as lower-case hex, cut to what fits buflen (2n + 1 for all). */
+const char *ctl_fmt_hex(const uint8_t *b, size_t n, char *buf, size_t buflen);
 
 /* ---- the ownership map (ctl_map.c) ------------------------------------- */
 

@@ -289,6 +289,87 @@ bool ctl_parse_tag(const char *s, uint8_t tag[MHSLD_TAG_SIZE], char *err, size_t
     return true;
 }
 
+bool ctl_parse_hex_bytes(const char *s, uint8_t *out, size_t cap, size_t *n, char *err,
+                         size_t errlen)
+{
+    const char *p = s;
+    size_t len, i;
+
+    if (s == NULL) {
+        seterr(err, errlen, "no payload");
+        return false;
+    }
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+        p += 2;
+    len = strlen(p);
+    for (i = 0; i < len; i++) {
+        if (hexval(p[i]) < 0) {
+            seterr(err, errlen, "payload: '%c' at position %zu is not a hex digit", p[i],
+                   (size_t)(p - s) + i + 1);
+            return false;
+        }
+    }
+    if (len % 2 != 0) {
+        seterr(err, errlen, "payload: odd number of hex digits (%zu): two per byte", len);
+        return false;
+    }
+    if (len / 2 > cap) {
+        seterr(err, errlen, "payload of %zu bytes is larger than the %zu a request carries",
+               len / 2, cap);
+        return false;
+    }
+    for (i = 0; i < len; i += 2)
+        out[i / 2] = (uint8_t)(hexval(p[i]) << 4 | hexval(p[i + 1]));
+    *n = len / 2;
+    return true;
+}
+
+bool ctl_parse_opcode(const char *s, uint16_t *out, char *err, size_t errlen)
+{
+    const char *p = s;
+    size_t len, i;
+    uint32_t v = 0;
+
+    if (s == NULL || *s == '\0') {
+        seterr(err, errlen, "empty opcode");
+        return false;
+    }
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+        p += 2;
+    len = strlen(p);
+    if (len > 0 && p == s && (p[len - 1] == 'h' || p[len - 1] == 'H'))
+        len--;
+    if (len == 0 || len > 4) {
+        seterr(err, errlen, "opcode '%s': expected up to 4 hex digits (5604, 5604h, 0x5604)", s);
+        return false;
+    }
+    for (i = 0; i < len; i++) {
+        int d = hexval(p[i]);
+        if (d < 0) {
+            seterr(err, errlen, "opcode '%s': '%c' is not a hex digit", s, p[i]);
+            return false;
+        }
+        v = v << 4 | (uint32_t)d;
+    }
+    *out = (uint16_t)v;
+    return true;
+}
+
+const char *ctl_fmt_hex(const uint8_t *b, size_t n, char *buf, size_t buflen)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+
+    if (buflen == 0)
+        return buf;
+    for (i = 0; i < n && 2 * i + 2 < buflen; i++) {
+        buf[2 * i] = hex[b[i] >> 4];
+        buf[2 * i + 1] = hex[b[i] & 0xF];
+    }
+    buf[2 * i] = '\0';
+    return buf;
+}
+
 const char *ctl_fmt_len(uint64_t v, char buf[CTL_FMTLEN])
 {
     static const char sfx[] = "TGMK";
