@@ -10,6 +10,10 @@
  *   cmd_recover.c  recover
  *   cmd_head.c     reserve, commit, release, check, share-add,
  *                  share-release, session
+ *   cmd_fm.c       the fabric manager: fm-offer, fm-release,
+ *                  fm-force-release, fm-reclaim, fm-mbox (whose JSON
+ *                  requests and responses cmd_fm_mbox.c converts)
+ *   cmd_fm_serve.c fm-serve, a stand-in head serving its FM queue
  *
  * A verb gets the parsed command line (struct cmd), checks all of it before
  * it touches the state, and returns a CTL_EXIT_* code; its failure is one
@@ -45,6 +49,10 @@ enum opt_id {
     O_TAG,
     O_GROUP,
     O_ALLOW_FOREIGN,
+    O_TIMEOUT,
+    O_COUNT,
+    O_IN_JSON,
+    O_ACCEPT,
     O__COUNT
 };
 
@@ -128,6 +136,8 @@ extern bool ctl_json_oom;
 json_object *ctl_jnew(json_object *o);
 void ctl_jadd(json_object *obj, const char *key, json_object *val);
 void ctl_jpush(json_object *arr, json_object *val);
+/* obj[key] = JSON null. */
+void ctl_jnull(json_object *obj, const char *key);
 
 /* ---- the verbs --------------------------------------------------------- */
 
@@ -144,5 +154,29 @@ int verb_check(struct cmd *c);
 int verb_share_add(struct cmd *c);
 int verb_share_release(struct cmd *c);
 int verb_session(struct cmd *c);
+int verb_fm_offer(struct cmd *c); /* cmd_fm.c */
+int verb_fm_release(struct cmd *c);
+int verb_fm_force_release(struct cmd *c);
+int verb_fm_reclaim(struct cmd *c);
+int verb_fm_mbox(struct cmd *c);
+int verb_fm_serve(struct cmd *c); /* cmd_fm_serve.c */
+
+/* ---- FM-API payloads as JSON (cmd_fm_mbox.c) --------------------------- */
+
+/* Is opcode one of the FM-API commands mhsldctl sends (5500h, 5501h,
+ * 5600h-5605h)? */
+bool ctl_fm_opcode_ok(uint16_t opcode);
+/* The request payload of `opcode` built from a JSON object with the codec's
+ * encode function.  Returns a CTL_EXIT_* code; err says why on failure. */
+int ctl_fm_mbox_build(uint16_t opcode, const char *json, uint8_t *buf, size_t cap, size_t *len,
+                      char *err, size_t errlen);
+/* Check a request payload with the codec's decode function (for a payload
+ * given as hex); false with the reason in err if it does not decode. */
+bool ctl_fm_mbox_check(uint16_t opcode, const uint8_t *buf, size_t len, char *err, size_t errlen);
+/* The response payload of `opcode` decoded by the codec into a new JSON
+ * object; NULL with the reason in err when it does not decode.  A command
+ * without response payload gives an empty object for an empty payload. */
+json_object *ctl_fm_mbox_response(uint16_t opcode, const uint8_t *buf, size_t len, char *err,
+                                  size_t errlen);
 
 #endif /* MHSLDCTL_CMD_H */

@@ -32,6 +32,10 @@ const struct ctl_opt_def ctl_opt_def[O__COUNT] = {
     [O_TAG] = {"tag", true},
     [O_GROUP] = {"group", true},
     [O_ALLOW_FOREIGN] = {"allow-foreign", false},
+    [O_TIMEOUT] = {"timeout", true},
+    [O_COUNT] = {"count", true},
+    [O_IN_JSON] = {"in-json", true},
+    [O_ACCEPT] = {"accept", false},
 };
 
 /* ---- messages and exit codes ------------------------------------------- */
@@ -95,6 +99,8 @@ int ctl_status_exit(mhsld_status s)
     case MHSLD_E_BUSY:
     case MHSLD_E_EXISTS:
     case MHSLD_E_PERM:
+    case MHSLD_E_DEAD:
+    case MHSLD_E_TIMEDOUT:
         return CTL_EXIT_REFUSED;
     case MHSLD_E_NOENT:
     case MHSLD_E_BAD_MAGIC:
@@ -306,4 +312,10 @@ void ctl_jpush(json_object *arr, json_object *val)
         ctl_json_oom = true;
         json_object_put(val);
     }
+}
+
+void ctl_jnull(json_object *obj, const char *key)
+{
+    if (obj == NULL || json_object_object_add(obj, key, NULL) != 0)
+        ctl_json_oom = true;
 }

@@ -51,7 +51,9 @@ static const char exit_codes_help[] =
     "  1  check: not accessible; verify: the state is unhealthy\n"
     "  2  usage error or invalid request (bad number, extent, head, alignment, range)\n"
     "  3  refused: conflict, not owner, no such reservation, head alive, state\n"
-    "     exists, state busy, state file not private to this user\n"
+    "     exists, state busy, state file not private to this user; FM verbs: the\n"
+    "     head is dead (MHSLD_E_DEAD), did not answer in time (MHSLD_E_TIMEDOUT),\n"
+    "     its queue is full, or it refused (fm-mbox: CXL return code not SUCCESS)\n"
     "  4  state absent, corrupt, truncated, not an mhsld state or of another geometry\n"
     "  5  other I/O or system error; the state file truncated while in use\n";
 
@@ -68,6 +70,15 @@ static const char head_attach_help[] =
     "The head is attached (MHSLD_ATTACH_KEEP) for the duration of the command and\n"
     "detached afterwards, so it keeps its capacity between commands.  A head attached\n"
     "by a live process (e.g. a running QEMU) is refused (exit 3).\n";
+
+static const char fm_help[] =
+    "Fabric-manager verbs act on any head through the shared state, with no socket\n"
+    "per head: fm-offer, fm-release and fm-mbox post a request to the head's queue\n"
+    "and wait (--timeout MS, default 5000, at most 3600000) for the process that has\n"
+    "the head attached (its QEMU device, or fm-serve) to answer.  A head that no\n"
+    "live process has attached is refused at once (MHSLD_E_DEAD, exit 3).\n"
+    "--json prints one object: {\"verb\", \"head\", \"status\" (the call's), \"answer\"\n"
+    "(the head's, or null), \"cxl_rc\", \"group\", \"conflict\", \"message\", ...}.\n";
 
 static int verb_help(struct cmd *c);
 
@@ -154,6 +165,64 @@ static const struct verb verbs[] = {
      "                   step; answers 'nocrash STEPS ...' if CMD finished first\n"
 #endif
      "EOF or quit detaches the head.\n"},
+    {"fm-offer", verb_fm_offer,
+     B(O_HEAD) | B(O_TAG) | B(O_TIMEOUT) | B(O_JSON) | B(O_ALLOW_FOREIGN), 1, MHSLD_MAX_EXTENTS,
+     false,
+     "STATE --head N EXTENT... [--tag TAG]\n"
+     "         [--timeout MS] [--json]",
+     "FM: offer capacity to a head (its host gets an Add Capacity event)",
+     "The head reserves the extents (all or nothing, as a QMP add does) and offers\n"
+     "them to its host; prints the reservation's group.  A block held by anyone is\n"
+     "refused (exit 3) naming its owner.  At most 64 extents.  TAG (32 hex digits\n"
+     "or a UUID) goes with the offer.\n"},
+    {"fm-release", verb_fm_release,
+     B(O_HEAD) | B(O_TAG) | B(O_TIMEOUT) | B(O_JSON) | B(O_ALLOW_FOREIGN), 1, MHSLD_MAX_EXTENTS,
+     false,
+     "STATE --head N EXTENT... [--tag TAG]\n"
+     "         [--timeout MS] [--json]",
+     "FM: ask a head's host to release capacity",
+     "The head raises a Release Capacity event; its host decides and gives the\n"
+     "capacity back with its own release.  At most 64 extents.\n"},
+    {"fm-force-release", verb_fm_force_release,
+     B(O_HEAD) | B(O_TIMEOUT) | B(O_JSON) | B(O_ALLOW_FOREIGN), 1, MHSLD_MAX_EXTENTS, false,
+     "STATE --head N EXTENT...\n"
+     "         [--timeout MS] [--json]",
+     "FM: take capacity from a head at once, live or dead",
+     "Every extent must be owned (or shared) by the head; all or nothing (exit 3\n"
+     "naming the block otherwise).  From the moment it succeeds the head's accesses\n"
+     "to it fail and other heads can claim it; a live head is told with notices.\n"
+     "--timeout bounds the wait for an operation the head has in progress\n"
+     "(MHSLD_E_BUSY, exit 3).  At most 128 extents.\n"},
+    {"fm-reclaim", verb_fm_reclaim, B(O_HEAD) | B(O_KEEP) | B(O_JSON) | B(O_ALLOW_FOREIGN), 0, 0,
+     false, "STATE --head N [--keep] [--json]", "FM: reclaim a dead head's capacity",
+     "Recovers the head (mhsld_recover): finishes or undoes its in-flight operation,\n"
+     "then frees everything it held, or with --keep keeps its committed and shared\n"
+     "capacity.  A head attached by a live process is refused (exit 3): use\n"
+     "fm-force-release for that.\n"},
+    {"fm-mbox", verb_fm_mbox,
+     B(O_HEAD) | B(O_IN_JSON) | B(O_TIMEOUT) | B(O_JSON) | B(O_ALLOW_FOREIGN), 1, 2, false,
+     "STATE --head N OPCODE [PAYLOAD_HEX | --in-json JSON]\n"
+     "         [--timeout MS] [--json]",
+     "FM: run an FM-API command on a head's mailbox dispatcher",
+     "OPCODE is hex (5604, 5604h, 0x5604): 5500h, 5501h or 5600h-5605h.  The\n"
+     "payload is hex digits (at most 1024 bytes; 5600h takes none) or, with\n"
+     "--in-json, an object the engine's codec encodes, e.g. for 5604h\n"
+     "  {\"host_id\":0,\"policy\":\"prescriptive\",\"extents\":[{\"dpa\":0,\"len\":\"2M\"}]}\n"
+     "(fields as in mhsld/mailbox.h, host as host_id; numbers may be strings with\n"
+     "K/M/G/T suffixes).  A payload the codec rejects is refused before anything is\n"
+     "sent (exit 2).  Prints the CXL return code, the response as hex and decoded;\n"
+     "a return code other than SUCCESS exits 3.\n"},
+    {"fm-serve", verb_fm_serve,
+     B(O_HEAD) | B(O_COUNT) | B(O_ACCEPT) | B(O_JSON) | B(O_ALLOW_FOREIGN), 0, 0, false,
+     "STATE --head N [--count K] [--accept] [--json]",
+     "FM: stand in for a head's device and serve its queue (tests, demos)",
+     "Attaches the head as its QEMU device would (MHSLD_ATTACH_DROP), prints\n"
+     "'ready head N epoch E pid P', then serves requests, one output line each:\n"
+     "OFFER reserves (answering the group or the conflict), RELEASE is answered OK\n"
+     "(no host to ask), MBOX runs the mailbox dispatcher for this head, FORCED is\n"
+     "printed.  --accept also plays the host that accepts every offer at once\n"
+     "(mhsld_commit), so offered capacity becomes owned.  --count K stops after K\n"
+     "requests; SIGTERM or SIGINT stops it cleanly (the head is detached).\n"},
     {"help", verb_help, 0, 0, 1, true, "[VERB]", "help on a verb", ""},
 };
 
@@ -164,7 +233,9 @@ static void print_verb_help(const struct verb *v)
     printf("usage: " PROG " %s %s\n\n%c%s.\n\n%s", v->name, v->synopsis,
            toupper((unsigned char)v->summary[0]), v->summary + 1, v->help);
     if (v->opts & B(O_HEAD)) {
-        if (v->fn != verb_recover && v->fn != verb_session)
+        if (strncmp(v->name, "fm-", 3) == 0)
+            printf("\n%s%s", fm_help, v->max_pos == MHSLD_MAX_EXTENTS ? extent_help : "");
+        else if (v->fn != verb_recover && v->fn != verb_session)
             printf("\n%s%s", head_attach_help, extent_help);
     }
     if (v->opts & B(O_ALLOW_FOREIGN))
