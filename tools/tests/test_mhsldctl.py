@@ -15,10 +15,12 @@ test build of the tool killed by SIGKILL at the engine's K-th atomic step.
 import itertools
 import json
 import os
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
 import unittest
 import xml.etree.ElementTree as ET
 
@@ -79,10 +81,15 @@ class Base(unittest.TestCase):
             self.fail("MHSLDCTL must name the mhsldctl binary")
         self.paths = []
         self.sessions = []
+        self.servers = []
 
     def tearDown(self):
         for s in self.sessions:
             s.kill()
+        for s in self.servers:
+            err = s.kill()
+            # Under ASan/UBSan/TSan any report fails the test.
+            self.assertNotRegex(err, r"Sanitizer|runtime error:", err)
         for p in self.paths:
             if os.path.exists(p):
                 subprocess.run([TOOL, "destroy", p, "--force"], capture_output=True)
@@ -142,6 +149,55 @@ class Base(unittest.TestCase):
 
     def extents(self, lst):
         return [(e["dpa"], e["length"]) for e in lst]
+
+
+class Server:
+    """`mhsldctl fm-serve --json`: a stand-in head serving its FM queue.
+
+    Every request it serves is one JSON line on its stdout; the tests wait
+    for those lines to know what happened, never sleep.  A thread reads the
+    lines so that a wait is bounded: a line that does not come fails the test
+    instead of hanging it."""
+
+    WAIT = 60  # seconds; a bound for a failure, not a synchronisation
+
+    def __init__(self, tool, state, head, *extra):
+        self.proc = subprocess.Popen(
+            [tool, "fm-serve", state, "--head", str(head), "--json", *map(str, extra)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+        self.lines = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.ready = self.line()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put("")  # end of output
+
+    def line(self):
+        """The next line it printed, parsed (None once it has exited)."""
+        try:
+            line = self.lines.get(timeout=self.WAIT)
+        except queue.Empty:
+            raise AssertionError("fm-serve printed nothing in %d s" % self.WAIT) from None
+        return json.loads(line) if line else None
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        self.proc.wait()
+
+    def kill(self):
+        """Stop it (SIGKILL if still running); return what it wrote on stderr."""
+        self.stop(signal.SIGKILL)
+        self.reader.join()
+        if self.proc.stderr.closed:
+            return ""
+        err = self.proc.stderr.read()
+        for f in (self.proc.stdout, self.proc.stderr):
+            f.close()
+        return err
 
 
 class TestCommandLine(Base):
@@ -949,6 +1005,362 @@ class TestFiles(Base):
         self.assertEqual(len(lines), 1, err)
         self.assertRegex(lines[0], r"^mhsldctl: session: %s: state file truncated while in use"
                          % re.escape(p))
+
+class FmBase(Base):
+    def serve(self, p, h, *extra):
+        s = Server(TOOL, p, h, *extra)
+        self.servers.append(s)
+        if s.ready is None:  # it exited: say why
+            s.proc.wait()
+            self.fail("fm-serve exited %d: %s" % (s.proc.returncode, s.proc.stderr.read()))
+        self.assertEqual((s.ready["ready"], s.ready["head"]), (True, h), s.ready)
+        return s
+
+    def fm(self, rc, *args, **kw):
+        """Run an FM verb with --json; check the exit status; return the object."""
+        r = self.expect(rc, *args, "--json", **kw)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 1, "one JSON line expected: %r" % r.stdout)
+        o = json.loads(lines[0])
+        self.assertEqual(o["verb"], args[0])
+        for key in ("head", "status", "answer", "cxl_rc", "group", "conflict", "message"):
+            self.assertIn(key, o)
+        return o
+
+
+class TestFmCommandLine(FmBase):
+    """Bad input: exit 2, and nothing reaches the head's queue."""
+
+    def test_bad_input_posts_nothing(self):
+        p = self.create()
+        srv = self.serve(p, 0)
+        before = self.show(p)
+        oversize = "00" * 1025
+        big_add = json.dumps({"host_id": 0, "policy": "prescriptive", "extents": [
+            {"dpa": i * 2 * M, "len": 2 * M} for i in range(25)]})
+        cases = [
+            (["fm-mbox", p, "--head", 0, "4802", "00"], "not an FM-API command"),
+            (["fm-mbox", p, "--head", 0, "5606h", "00"], "not an FM-API command"),
+            (["fm-mbox", p, "--head", 0, "0x1234"], "not an FM-API command"),
+            (["fm-mbox", p, "--head", 0, "zz"], "not a hex digit"),
+            (["fm-mbox", p, "--head", 0, "56045", "00"], "up to 4 hex digits"),
+            (["fm-mbox", p, "--head", 0, "5500", "0g00"], "not a hex digit"),
+            (["fm-mbox", p, "--head", 0, "5500", "000"], "odd number"),
+            (["fm-mbox", p, "--head", 0, "5500", "000000"], "not a valid 5500h request"),
+            (["fm-mbox", p, "--head", 0, "5600", "00"], "not a valid 5600h request"),
+            (["fm-mbox", p, "--head", 0, "5604", oversize], "larger than the 1024"),
+            (["fm-mbox", p, "--head", 0, "5604"], "needs a payload"),
+            (["fm-mbox", p, "--head", 0, "5604", "00", "--in-json", "{}"], "not both"),
+            (["fm-mbox", p, "--head", 0, "5604", "--in-json", big_add], "more than the 1024"),
+            (["fm-mbox", p, "--head", 0, "5604", "--in-json", "{"], "not JSON"),
+            (["fm-mbox", p, "--head", 0, "5604", "--in-json", "[]"], "JSON object"),
+            (["fm-mbox", p, "--head", 0, "5604", "--in-json", '{"extents":[]}'],
+             "'host_id' is required"),
+            (["fm-mbox", p, "--head", 0, "5604", "--in-json", '{"host_id":0,"frob":1}'],
+             "unknown key 'frob'"),
+            (["fm-mbox", p, "--head", 0, "5604", "--in-json",
+              '{"host_id":0,"extents":[{"dpa":0,"len":0}]}'], r"extents\[0\]: 'len' must not"),
+            (["fm-mbox", p, "--head", 0, "5604", "--in-json",
+              '{"host_id":0,"extents":[{"dpa":-1,"len":"2M"}]}'], "negative"),
+            (["fm-mbox", p, "--head", 0, "5604", "--in-json",
+              '{"host_id":65536,"extents":[{"dpa":0,"len":"2M"}]}'], "more than 65535"),
+            (["fm-mbox", p, "--head", 0, "5604", "--in-json",
+              '{"host_id":0,"policy":"greedy"}'], "not a policy"),
+            (["fm-mbox", p, "--head", 0, "5604", "--in-json",
+              '{"host_id":0,"extents":[{"dpa":"0xffffffffffffffff","len":"2M"}]}'],
+             "runs past"),
+            (["fm-offer", p, "--head", 0, "0+0"], "mhsldctl: fm-offer: "),
+            (["fm-offer", p, "--head", 0, "0+2X"], "mhsldctl: fm-offer: "),
+            (["fm-offer", p, "--head", 0], "EXTENT is required"),
+            (["fm-offer", p, "0+2M"], "--head is required"),
+            (["fm-offer", p, "--head", 2, "0+2M"], "does not exist"),
+            (["fm-offer", p, "--head", 0, "0+2M", "--timeout", "0"], "--timeout"),
+            (["fm-offer", p, "--head", 0, "0+2M", "--tag", "xyz"], "--tag"),
+            (["fm-offer", p, "--head", 0] + ["%d+2M" % (2 * i * M) for i in range(65)],
+             "at most 64 per FM request"),
+            (["fm-release", p, "--head", 0, "x+2M"], "mhsldctl: fm-release: "),
+            (["fm-force-release", p, "--head", 0, "0+0"], "mhsldctl: fm-force-release: "),
+            (["fm-reclaim", p], "--head is required"),
+            (["fm-reclaim", p, "--head", 0, "0+2M"], "unexpected argument"),
+            (["fm-serve", p, "--head", 0, "--count", "0"], "--count"),
+        ]
+        for args, msg in cases:
+            self.expect(EXIT_USAGE, *args, err=msg)
+        self.assertEqual(self.show(p), before, "rejected requests changed the state")
+        # The first request the server sees is the next valid one: none of the
+        # rejected ones was posted.
+        o = self.fm(EXIT_OK, "fm-mbox", p, "--head", 0, "5600")
+        line = srv.line()
+        self.assertEqual((line["served"], line["opcode"]), ("MBOX", "5600h"), line)
+        self.assertEqual(o["cxl_rc"], 0)
+
+    def test_dead_head(self):
+        p = self.create()
+        o = self.fm(EXIT_REFUSED, "fm-offer", p, "--head", 1, "0+2M",
+                    err=r"head 1: nobody serves its queue: .*\(MHSLD_E_DEAD\)")
+        self.assertEqual((o["status"], o["answer"], o["group"]), ("MHSLD_E_DEAD", None, None))
+        self.expect(EXIT_REFUSED, "fm-release", p, "--head", 1, "0+2M", err="MHSLD_E_DEAD")
+        self.expect(EXIT_REFUSED, "fm-mbox", p, "--head", 1, "5600", err="MHSLD_E_DEAD")
+        # A head whose process exited (detached) is just as dead.
+        s = self.session(p, 0)
+        s.close()
+        self.expect(EXIT_REFUSED, "fm-offer", p, "--head", 0, "0+2M", err="MHSLD_E_DEAD")
+        self.assertEqual(self.head(p, 0)["pending"], [])
+
+    def test_timeout_withdraws(self):
+        """A live head that does not serve its queue: the wait is bounded and
+        the request withdrawn, never executed later."""
+        p = self.create()
+        s = self.session(p, 1)  # attached, alive, but nobody takes requests
+        o = self.fm(EXIT_REFUSED, "fm-offer", p, "--head", 1, "0+2M", "--timeout", 200,
+                    err=r"head 1 did not answer within 200 ms.*MHSLD_E_TIMEDOUT")
+        self.assertEqual((o["status"], o["answer"]), ("MHSLD_E_TIMEDOUT", None))
+        # Nothing was reserved for the head; once a server runs, the first
+        # request it sees is a new one: the withdrawn offer is gone.
+        self.assertEqual(s.cmd("check 0+2M"), "ok no")
+        s.close()
+        srv = self.serve(p, 1)
+        o = self.fm(EXIT_OK, "fm-mbox", p, "--head", 1, "5600")
+        line = srv.line()
+        self.assertEqual(line["served"], "MBOX", "the withdrawn OFFER was served: %r" % line)
+        self.assertEqual(self.head(p, 1)["pending"], [])
+
+    def test_help(self):
+        for v in ("fm-offer", "fm-release", "fm-force-release", "fm-reclaim", "fm-mbox",
+                  "fm-serve"):
+            out = self.ok(v, "--help")
+            self.assertTrue(out.startswith("usage: mhsldctl %s " % v), out)
+            self.assertIn("MHSLD_E_DEAD", out)
+            for line in out.splitlines():
+                self.assertLessEqual(len(line), 80, "help line too wide: %r" % line)
+            self.assertRegex(self.ok("--help"), r"\n  %s +FM: " % v)
+
+
+class TestFmServe(FmBase):
+    """Round trips through fm-serve: offer, release, mailbox commands."""
+
+    def test_offer_release(self):
+        p = self.create()
+        srv = self.serve(p, 0)
+        o = self.fm(EXIT_OK, "fm-offer", p, "--head", 0, "0+4M", "8M+2M",
+                    "--tag", "0123456789abcdef0123456789abcdef")
+        self.assertEqual((o["status"], o["answer"], o["cxl_rc"]), ("MHSLD_OK", "MHSLD_OK", 0))
+        self.assertGreater(o["group"], 0)
+        line = srv.line()
+        self.assertEqual((line["served"], line["status"], line["group"], line["completed"]),
+                         ("OFFER", "MHSLD_OK", o["group"], "MHSLD_OK"), line)
+        self.assertEqual([(e["dpa"], e["length"]) for e in line["extents"]],
+                         [(0, 4 * M), (8 * M, 2 * M)])
+        self.assertEqual(line["tag"], "01234567-89ab-cdef-0123-456789abcdef")
+        self.assertEqual(sorted(self.extents(self.head(p, 0)["pending"])),
+                         [(0, 4 * M), (8 * M, 2 * M)])
+        # The same blocks offered again: the head's refusal names the holder.
+        o = self.fm(EXIT_REFUSED, "fm-offer", p, "--head", 0, "2M+2M",
+                    err=r"head 0 refused the offer: .*block 0x200000 is already pending")
+        self.assertEqual((o["status"], o["answer"]), ("MHSLD_OK", "MHSLD_E_CONFLICT"))
+        self.assertEqual((o["conflict"]["dpa"], o["conflict"]["owner"]), (2 * M, 0))
+        self.assertEqual(srv.line()["status"], "MHSLD_E_CONFLICT")
+        # Text output.
+        out = self.ok("fm-release", p, "--head", 0, "0+2M")
+        self.assertEqual(out, "head 0: asked its host to release 2M\n")
+        line = srv.line()
+        self.assertEqual((line["served"], line["status"], line["tag"]),
+                         ("RELEASE", "MHSLD_OK", None))
+        self.assertIn("Release Capacity event", line["message"])
+
+    def test_offer_conflict_with_other_head(self):
+        p = self.create()
+        self.ok("reserve", p, "--head", 1, "4M+4M")
+        self.ok("commit", p, "--head", 1, "4M+4M")
+        srv = self.serve(p, 0)
+        o = self.fm(EXIT_REFUSED, "fm-offer", p, "--head", 0, "0+8M",
+                    err="block 0x400000 is owned by head 1")
+        self.assertEqual(o["conflict"], {"dpa": 4 * M, "owner": 1, "state": o["conflict"]["state"]})
+        self.assertEqual(srv.line()["status"], "MHSLD_E_CONFLICT")
+        self.assertEqual(self.head(p, 0)["pending"], [], "a refused offer left a reservation")
+
+    def test_mbox(self):
+        p = self.create(heads=3)
+        srv = self.serve(p, 0)
+        o = self.fm(EXIT_OK, "fm-mbox", p, "--head", 0, "5600")
+        self.assertEqual((o["opcode"], o["cxl_rc"], o["answer"]), ("5600h", 0, "MHSLD_OK"))
+        self.assertEqual(o["response"]["nr_hosts"], 3)
+        self.assertEqual(len(o["response_hex"]), 2 * 0x54)
+        srv.line()
+        o = self.fm(EXIT_OK, "fm-mbox", p, "--head", 0, "5500h", "0008")
+        self.assertEqual((o["response"]["nr_heads"], o["response"]["nr_lds"]), (3, 3))
+        self.assertEqual(o["response"]["ld_map"], [0, 1, 2])
+        srv.line()
+        # 5604h from JSON: the served head reserves and would tell its host.
+        add = {"host_id": 0, "policy": "prescriptive",
+               "extents": [{"dpa": "2M", "len": "2M"}, {"dpa": 8 * M, "len": "4M"}]}
+        o = self.fm(EXIT_OK, "fm-mbox", p, "--head", 0, "5604", "--in-json", json.dumps(add))
+        self.assertEqual((o["cxl_rc"], o["response_hex"], o["response"]), (0, "", {}))
+        line = srv.line()
+        self.assertEqual(line["cxl_rc"], 0)
+        self.assertEqual([e["event"] for e in line["events"]], ["Add Capacity"], line)
+        self.assertEqual(sorted(self.extents(self.head(p, 0)["pending"])),
+                         [(2 * M, 2 * M), (8 * M, 4 * M)])
+        # 5603h lists them, decoded.
+        o = self.fm(EXIT_OK, "fm-mbox", p, "--head", 0, "5603", "--in-json",
+                    '{"host_id":0,"count":16}')
+        srv.line()
+        self.assertEqual(o["response"]["host_id"], 0)
+        # The same request as hex gives the same response.
+        hexreq = "0000" + "0000" + "10000000" + "00000000"
+        o2 = self.fm(EXIT_OK, "fm-mbox", p, "--head", 0, "5603", hexreq)
+        srv.line()
+        self.assertEqual(o2["response_hex"], o["response_hex"])
+        # A host the served process has not attached: the dispatcher refuses it.
+        add["host_id"] = 1
+        o = self.fm(EXIT_REFUSED, "fm-mbox", p, "--head", 0, "5604", "--in-json",
+                    json.dumps(add), err=r"5604h .* returned INVALID_INPUT \(02h\)")
+        self.assertEqual((o["answer"], o["cxl_rc"], o["response"]), ("MHSLD_OK", 2, None))
+        self.assertEqual(srv.line()["cxl_rc"], 2)
+        self.assertEqual(self.head(p, 1)["pending"], [])
+        # Text output: three lines.
+        out = self.ok("fm-mbox", p, "--head", 0, "5600").splitlines()
+        srv.line()
+        self.assertRegex(out[0], r"^head 0: 5600h .*: SUCCESS, 84-byte response$")
+        self.assertTrue(out[1].startswith("response_hex: "), out)
+        self.assertEqual(json.loads(out[2][len("response: "):])["nr_hosts"], 3)
+
+    def test_count_and_signal(self):
+        p = self.create()
+        srv = self.serve(p, 0, "--count", 2)
+        self.fm(EXIT_OK, "fm-mbox", p, "--head", 0, "5600")
+        self.fm(EXIT_OK, "fm-release", p, "--head", 0, "0+2M")
+        self.assertEqual(srv.line()["served"], "MBOX")
+        self.assertEqual(srv.line()["served"], "RELEASE")
+        self.assertEqual(srv.line(), {"stopped": "count", "served": 2})
+        srv.proc.wait()
+        self.assertEqual(srv.proc.returncode, 0, srv.proc.stderr.read())
+        self.assertFalse(self.head(p, 0)["alive"])
+        self.expect(EXIT_REFUSED, "fm-mbox", p, "--head", 0, "5600", err="MHSLD_E_DEAD")
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            srv = self.serve(p, 0)
+            self.assertTrue(self.head(p, 0)["alive"])
+            srv.proc.send_signal(sig)
+            self.assertEqual(srv.line(), {"stopped": "signal", "served": 0})
+            srv.proc.wait()
+            self.assertEqual(srv.proc.returncode, 0)
+            self.assertEqual(srv.proc.stderr.read(), "")
+            self.assertFalse(self.head(p, 0)["alive"])
+        self.ok("verify", p)
+
+    def test_two_servers(self):
+        p = self.create(heads=3)
+        s0, s2 = self.serve(p, 0, "--accept"), self.serve(p, 2, "--accept")
+        self.expect(EXIT_REFUSED, "fm-serve", p, "--head", 0, err="live process")
+        self.fm(EXIT_OK, "fm-offer", p, "--head", 0, "0+4M")
+        self.assertEqual(s0.line()["accepted"], "MHSLD_OK")
+        o = self.fm(EXIT_REFUSED, "fm-offer", p, "--head", 2, "2M+4M", err="owned by head 0")
+        self.assertEqual(o["conflict"]["owner"], 0)
+        s2.line()
+        self.fm(EXIT_OK, "fm-offer", p, "--head", 2, "4M+4M")
+        s2.line()
+        self.assertEqual(self.extents(self.head(p, 0)["owned"]), [(0, 4 * M)])
+        self.assertEqual(self.extents(self.head(p, 2)["owned"]), [(4 * M, 4 * M)])
+
+
+class TestFmForce(FmBase):
+    def test_force_release_live_head(self):
+        p = self.create()
+        srv = self.serve(p, 0, "--accept")
+        self.fm(EXIT_OK, "fm-offer", p, "--head", 0, "0+8M")
+        self.assertEqual(srv.line()["accepted"], "MHSLD_OK")
+        self.expect(EXIT_OK, "check", p, "--head", 0, "0+8M")
+        # Not all of it held by head 0: refused, nothing taken.
+        o = self.fm(EXIT_REFUSED, "fm-force-release", p, "--head", 0, "4M+8M",
+                    err="does not hold all of it.*block 0x800000 is free")
+        self.assertEqual(o["status"], "MHSLD_E_NOT_OWNER")
+        self.expect(EXIT_OK, "check", p, "--head", 0, "0+8M")
+        o = self.fm(EXIT_OK, "fm-force-release", p, "--head", 0, "0+4M")
+        self.assertEqual((o["status"], o["cxl_rc"]), ("MHSLD_OK", 0))
+        # From now on the head's access fails; another head claims it at once.
+        self.expect(EXIT_FALSE, "check", p, "--head", 0, "0+4M")
+        self.expect(EXIT_OK, "check", p, "--head", 0, "4M+4M")
+        self.ok("reserve", p, "--head", 1, "0+4M")
+        self.assertEqual(self.extents(self.head(p, 0)["owned"]), [(4 * M, 4 * M)])
+        self.assertTrue(self.head(p, 0)["alive"])
+        self.ok("verify", p)
+
+    def test_force_release_dead_head(self):
+        p = self.create()
+        self.ok("reserve", p, "--head", 0, "0+4M")
+        self.ok("commit", p, "--head", 0, "0+4M")
+        out = self.ok("fm-force-release", p, "--head", 0, "0+2M")
+        self.assertEqual(out, "head 0: took 2M away (forced release)\n")
+        self.assertEqual(self.extents(self.head(p, 0)["owned"]), [(2 * M, 2 * M)])
+        self.ok("reserve", p, "--head", 1, "0+2M")
+        self.ok("verify", p)
+
+
+class TestFmNotice(FmBase):
+    def test_forced_notice(self):
+        """mhsld/fm.h: a live head is told with a FORCED notice in its queue,
+        and keeps serving."""
+        p = self.create()
+        srv = self.serve(p, 0, "--accept")
+        self.fm(EXIT_OK, "fm-offer", p, "--head", 0, "0+8M")
+        srv.line()
+        self.fm(EXIT_OK, "fm-force-release", p, "--head", 0, "2M+4M")
+        line = srv.line()
+        self.assertEqual((line["served"], line["status"]), ("FORCED", "MHSLD_OK"), line)
+        self.assertEqual([(e["dpa"], e["length"]) for e in line["extents"]], [(2 * M, 4 * M)])
+        self.fm(EXIT_OK, "fm-mbox", p, "--head", 0, "5600")
+        self.assertEqual(srv.line()["served"], "MBOX")
+
+    def test_notices_in_chunks(self):
+        """70 extents taken at once: one request, two notices (64 + 6)."""
+        p = self.create(capacity="512M")
+        srv = self.serve(p, 0, "--accept")
+        self.fm(EXIT_OK, "fm-offer", p, "--head", 0, "0+256M")
+        srv.line()
+        ext = ["%d+2M" % (i * 2 * M) for i in range(70)]
+        self.expect(EXIT_USAGE, "fm-force-release", p, "--head", 0,
+                    *["%d+2M" % (i * 2 * M) for i in range(129)], err="at most 128")
+        self.fm(EXIT_OK, "fm-force-release", p, "--head", 0, *ext)
+        got = []
+        while len(got) < 70:
+            line = srv.line()
+            self.assertEqual(line["served"], "FORCED", line)
+            got += [(e["dpa"], e["length"]) for e in line["extents"]]
+        self.assertEqual(got, [(i * 2 * M, 2 * M) for i in range(70)])
+        self.assertEqual(self.extents(self.head(p, 0)["owned"]), [(140 * M, 116 * M)])
+
+
+class TestFmReclaim(FmBase):
+    def test_reclaim_killed_server(self):
+        p = self.create(heads=3)
+        srv = self.serve(p, 0, "--accept")
+        self.fm(EXIT_OK, "fm-offer", p, "--head", 0, "0+4M")
+        srv.line()
+        self.fm(EXIT_OK, "fm-offer", p, "--head", 0, "8M+2M")
+        srv.line()
+        o = self.fm(EXIT_REFUSED, "fm-reclaim", p, "--head", 0,
+                    err=r"live process \(pid %d\): fm-reclaim .*\(MHSLD_E_ALIVE\)" % srv.proc.pid)
+        self.assertEqual(o["status"], "MHSLD_E_ALIVE")
+        self.assertEqual(len(self.head(p, 0)["owned"]), 2)
+        srv.kill()
+        self.assertFalse(self.head(p, 0)["alive"])
+        # Dead: requests are answered as such, and its capacity is still held.
+        self.expect(EXIT_REFUSED, "fm-offer", p, "--head", 0, "16M+2M", err="MHSLD_E_DEAD")
+        self.expect(EXIT_REFUSED, "reserve", p, "--head", 1, "0+2M", err="owned by head 0")
+        o = self.fm(EXIT_OK, "fm-reclaim", p, "--head", 0, "--keep")
+        self.assertEqual((o["mode"], o["blocks_freed"], o["blocks_kept"]), ("keep", 0, 3))
+        o = self.fm(EXIT_OK, "fm-reclaim", p, "--head", 0)
+        self.assertEqual((o["mode"], o["blocks_freed"], o["blocks_kept"]), ("drop", 3, 0))
+        self.assertEqual(self.head(p, 0)["owned"], [])
+        # Another head, served, claims it while head 2 keeps running.
+        s2 = self.serve(p, 2)
+        self.ok("reserve", p, "--head", 1, "0+4M")
+        self.fm(EXIT_OK, "fm-offer", p, "--head", 2, "8M+2M")
+        self.assertEqual(s2.line()["status"], "MHSLD_OK")
+        self.ok("verify", p)
+        out = self.ok("fm-reclaim", p, "--head", 0)
+        self.assertRegex(out, r"^head 0: reclaimed: in-flight none; 0 blocks freed, 0 kept "
+                         r"\(drop\)\n$")
 
 
 if __name__ == "__main__":
