@@ -16,6 +16,7 @@
  *   HDM-decoded access to DC        mhd_access_valid mhsld_access_ok_fast()
  *   4800h-4803h, 5500h, 5501h       mailbox          mhsld_mbox_execute()
  *   realize / unrealize / reset     -                attach/detach/release_all
+ *   fabric manager's queue          FM thread + BH   mhsld_fm_take/complete
  *
  * What cxl-type3 itself keeps about dynamic capacity (its extent list, used
  * by the HDM decoder and by the QMP checks; its pending offers; the extent
@@ -30,11 +31,14 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qemu/cutils.h"
 #include "qemu/error-report.h"
 #include "qemu/log.h"
+#include "qemu/main-loop.h"
 #include "qemu/module.h"
 #include "qemu/notify.h"
 #include "qemu/uuid.h"
+#include "qemu/thread.h"
 #include "hw/cxl/cxl.h"
 #include "hw/cxl/cxl_device.h"
 #include "hw/cxl/cxl_mailbox.h"
@@ -46,6 +50,7 @@
 
 #include "mhsld/mhsld.h"
 #include "mhsld/mailbox.h"
+#include "mhsld/fm.h"
 
 #define TYPE_CXL_MHSLD "cxl-mhsld"
 OBJECT_DECLARE_TYPE(CXLMHSLDState, CXLMHSLDClass, CXL_MHSLD)
@@ -87,6 +92,13 @@ typedef struct CXLMHSLDSharedOffer {
     size_t nolder;
     uint64_t older[MHSLD_MAX_PENDING];
 } CXLMHSLDSharedOffer;
+/* What mhsld_reserve() answered while the fabric manager's offer ran. */
+typedef struct CXLMHSLDReserveOutcome {
+    bool reached;
+    mhsld_status rc;
+    mhsld_conflict conflict;
+    uint64_t group;
+} CXLMHSLDReserveOutcome;
 
 struct CXLMHSLDState {
     CXLType3Dev parent_obj;
@@ -108,6 +120,16 @@ struct CXLMHSLDState {
     QTAILQ_HEAD(, CXLMHSLDSharedOffer) shared_offers;
     uint32_t nr_shared_offers;
     Notifier exit_notifier;
+
+    /* The fabric manager's request queue (docs/fm.md) */
+    QemuThread fm_thread;
+    bool fm_running;          /* fm_thread exists */
+    bool fm_stop;             /* atomic: the thread must exit */
+    bool fm_backoff;          /* atomic: the BH could not read the queue */
+    unsigned fm_taken;        /* atomic: requests the BH took since woken */
+    QemuSemaphore fm_sem;     /* posted by the BH when done, and by stop */
+    QEMUBH *fm_bh;
+    CXLMHSLDReserveOutcome *fm_reserve; /* set while an FM offer runs */
 };
 
 struct CXLMHSLDClass {
@@ -227,6 +249,18 @@ static mhsld_extent *cxl_mhsld_extents(const CXLDCExtentRange *r, uint32_t n)
     return e;
 }
 
+/* Note the engine's answer to an FM offer's claim (cxl_mhsld_fm_offer). */
+static void cxl_mhsld_fm_reserved(CXLMHSLDState *s, mhsld_status rc,
+                                  const mhsld_conflict *c, uint64_t group)
+{
+    if (s->fm_reserve) {
+        s->fm_reserve->reached = true;
+        s->fm_reserve->rc = rc;
+        s->fm_reserve->conflict = *c;
+        s->fm_reserve->group = group;
+    }
+}
+
 /* ---- CXLType3Class multi-headed hooks ------------------------------------ */
 
 static bool cxl_mhsld_reserve(CXLType3Dev *ct3d, const CXLDCExtentRange *ext,
@@ -243,6 +277,7 @@ static bool cxl_mhsld_reserve(CXLType3Dev *ct3d, const CXLDCExtentRange *ext,
         return false;
     }
     rc = mhsld_reserve(s->head, e, n, &group, &c);
+    cxl_mhsld_fm_reserved(s, rc, &c, group);
     if (rc == MHSLD_E_CONFLICT) {
         g_autofree char *holder = cxl_mhsld_holder(s, &c);
 
@@ -784,6 +819,521 @@ static const struct cxl_cmd cxl_mhsld_cmd_set[256][256] = {
                                          cmd_mhd_get_head_info, ~0, 0 },
 };
 
+/* ---- the fabric manager's request queue ---------------------------------- */
+
+/*
+ * A fabric manager (FM) reaches this head through the shared state, with no
+ * socket to this QEMU: any process that has the state open posts requests
+ * into this head's queue (mhsld/fm.h, docs/fm.md, docs/fm-queue.md) and
+ * waits for the answer; this device serves them.
+ *
+ * Why a thread and a bottom half.  What a request does to the device
+ * (cxl-type3's extent lists, its event log, the guest's interrupt) must run
+ * under the BQL, like the QMP command it stands for.  Waiting for requests
+ * must not: the queue's doorbell is a futex word in the shared mapping, which
+ * the main loop cannot poll (it is no file descriptor), and looking at the
+ * queue from a timer would either add the timer's period to every request or
+ * poll under the big lock.  So a thread of its own sleeps in mhsld_fm_wait()
+ * (a futex wait, bounded, woken by the poster), holds no QEMU lock, touches
+ * no device state and only schedules a bottom half on the main loop.  The BH
+ * takes the requests, acts on them under the BQL, answers them and posts
+ * fm_sem; the thread waits for that before it waits on the queue again, so
+ * it never spins while requests sit in the queue and never has more than one
+ * BH outstanding.  Unrealize stops the thread (fm_stop, mhsld_fm_kick(),
+ * fm_sem), joins it and deletes the BH before the head detaches.
+ */
+
+/* Bound of one futex wait: a lost wake-up costs at most this much. */
+#define CXL_MHSLD_FM_WAIT_MS 250
+/*
+ * Pause of the thread when the queue cannot be read, or when two wake-ups in
+ * a row found nothing to take (a co-tenant playing with the doorbell): such
+ * a queue is looked at 20 times a second, not in a loop.
+ */
+#define CXL_MHSLD_FM_BACKOFF_MS 50
+/* Requests served by one BH run before the main loop gets a turn. */
+#define CXL_MHSLD_FM_BATCH MHSLD_FMQ_SLOTS
+/* Host ID of the event records, as the QMP callers of this device give it. */
+#define CXL_MHSLD_FM_HID 0
+
+/* A refusal's text for the FM: the payload of a non-MBOX answer. */
+static void cxl_mhsld_fm_refuse(mhsld_fm_result *res, mhsld_status rc,
+                                const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static void cxl_mhsld_fm_refuse(mhsld_fm_result *res, mhsld_status rc,
+                                const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+    size_t n;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    n = MIN(strlen(msg), (size_t)MHSLD_FMQ_PAYLOAD);
+    memcpy(res->payload, msg, n);
+    res->len = n;
+    res->status = rc;
+}
+
+/* The engine's record of the block holding @dpa (false: not DC capacity). */
+static bool cxl_mhsld_fm_block(CXLMHSLDState *s, uint64_t dpa,
+                               mhsld_block_info *bi)
+{
+    CXLType3Dev *ct3d = CXL_TYPE3(s);
+    uint64_t index = 0;
+    uint8_t r;
+
+    for (r = 0; r < ct3d->dc.num_regions; r++) {
+        const CXLDCRegion *reg = &ct3d->dc.regions[r];
+
+        if (dpa >= reg->base && dpa - reg->base < reg->len) {
+            index += (dpa - reg->base) / reg->block_size;
+            return mhsld_block_info_get(s->st, index, bi) == MHSLD_OK;
+        }
+        index += reg->len / reg->block_size;
+    }
+    return false;
+}
+
+/*
+ * The first block of the request's extents that is not as expected: not
+ * free (@owned false: an offer), or not owned by this head (@owned true: a
+ * release).  False if every block is as expected.
+ */
+static bool cxl_mhsld_fm_conflict(CXLMHSLDState *s,
+                                  const mhsld_fm_request *req, bool owned,
+                                  mhsld_conflict *c)
+{
+    CXLType3Dev *ct3d = CXL_TYPE3(s);
+    uint64_t bs = ct3d->dc.regions[0].block_size;
+    mhsld_block_info bi;
+    uint64_t off;
+    uint32_t i;
+    bool ok;
+
+    for (i = 0; i < req->n; i++) {
+        for (off = 0; off < req->ext[i].len; off += bs) {
+            if (!cxl_mhsld_fm_block(s, req->ext[i].dpa + off, &bi)) {
+                return false;
+            }
+            if (owned) {
+                ok = bi.state == MHSLD_BLOCK_OWNED &&
+                     bi.owner == s->mhd_head;
+            } else {
+                ok = bi.state == MHSLD_BLOCK_FREE;
+            }
+            if (!ok) {
+                c->dpa = req->ext[i].dpa + off;
+                c->owner = bi.owner;
+                c->state = bi.state;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/*
+ * The DC region holding every extent of an offer or release (QMP's requests
+ * name one region), or -1 with the refusal in @res.
+ */
+static int cxl_mhsld_fm_region(CXLMHSLDState *s, const mhsld_fm_request *req,
+                               mhsld_fm_result *res)
+{
+    CXLType3Dev *ct3d = CXL_TYPE3(s);
+    int rid = -1;
+    uint32_t i;
+    uint8_t r;
+
+    if (req->n == 0 || req->n > MHSLD_FMQ_MAX_EXTENTS) {
+        cxl_mhsld_fm_refuse(res, MHSLD_E_ZERO_LEN, "no extents");
+        return -1;
+    }
+    if (!buffer_is_zero(req->tag, sizeof(req->tag))) {
+        cxl_mhsld_fm_refuse(res, MHSLD_E_UNSUPPORTED, "cxl-mhsld head %" PRIu32
+                            ": tagged capacity is not supported", s->mhd_head);
+        return -1;
+    }
+    for (i = 0; i < req->n; i++) {
+        const mhsld_extent *e = &req->ext[i];
+
+        for (r = 0; r < ct3d->dc.num_regions; r++) {
+            const CXLDCRegion *reg = &ct3d->dc.regions[r];
+
+            if (e->dpa >= reg->base && e->dpa - reg->base < reg->len &&
+                e->len <= reg->len - (e->dpa - reg->base)) {
+                break;
+            }
+        }
+        if (r == ct3d->dc.num_regions) {
+            cxl_mhsld_fm_refuse(res, MHSLD_E_RANGE, "cxl-mhsld head %" PRIu32
+                                ": extent DPA 0x%" PRIx64 " length 0x%" PRIx64
+                                " is not inside one DC region", s->mhd_head,
+                                e->dpa, e->len);
+            return -1;
+        }
+        if (rid >= 0 && rid != r) {
+            cxl_mhsld_fm_refuse(res, MHSLD_E_RANGE, "cxl-mhsld head %" PRIu32
+                                ": extents in DC regions %d and %u: one "
+                                "request per region", s->mhd_head, rid, r);
+            return -1;
+        }
+        rid = r;
+    }
+    return rid;
+}
+
+/* The request's extents as QMP's records: offsets into region @rid. */
+static CxlDynamicCapacityExtentList *
+cxl_mhsld_fm_records(CXLMHSLDState *s, const mhsld_fm_request *req, int rid)
+{
+    CXLType3Dev *ct3d = CXL_TYPE3(s);
+    CxlDynamicCapacityExtentList *list = NULL, **tail = &list;
+    uint32_t i;
+
+    for (i = 0; i < req->n; i++) {
+        CxlDynamicCapacityExtent *x = g_new0(CxlDynamicCapacityExtent, 1);
+
+        x->offset = req->ext[i].dpa - ct3d->dc.regions[rid].base;
+        x->len = req->ext[i].len;
+        QAPI_LIST_APPEND(tail, x);
+    }
+    return list;
+}
+
+/*
+ * OFFER: exactly what QMP cxl-add-dynamic-capacity does (its checks, the
+ * claim through mhd_reserve with its error naming the holder, the pending
+ * group, the Add Capacity event records).  The answer carries the engine's
+ * status and conflict, the reservation's group and QMP's error text.
+ */
+static void cxl_mhsld_fm_offer(CXLMHSLDState *s, const mhsld_fm_request *req,
+                               mhsld_fm_result *res)
+{
+    g_autoptr(CxlDynamicCapacityExtentList) records = NULL;
+    CXLMHSLDReserveOutcome out = { .reached = false };
+    Error *err = NULL;
+    mhsld_status rc;
+    int rid;
+
+    rid = cxl_mhsld_fm_region(s, req, res);
+    if (rid < 0) {
+        return;
+    }
+    records = cxl_mhsld_fm_records(s, req, rid);
+    /* Forced releases and reclaims change the engine behind cxl-type3. */
+    cxl_mhsld_sync(s);
+    s->fm_reserve = &out;
+    cxl_process_dynamic_capacity_prescriptive(CXL_TYPE3(s), CXL_MHSLD_FM_HID,
+                                              DC_EVENT_ADD_CAPACITY, rid, NULL,
+                                              false, records, &err);
+    s->fm_reserve = NULL;
+    if (!err) {
+        res->status = MHSLD_OK;
+        res->group = out.group;
+        return;
+    }
+    if (out.reached && out.rc != MHSLD_OK) {
+        rc = out.rc;
+        res->conflict = out.conflict;
+    } else if (cxl_mhsld_fm_conflict(s, req, false, &res->conflict)) {
+        rc = MHSLD_E_CONFLICT; /* already this head's, or pending for it */
+    } else {
+        rc = MHSLD_E_INVAL;
+    }
+    cxl_mhsld_fm_refuse(res, rc, "%s", error_get_pretty(err));
+    error_free(err);
+}
+
+/*
+ * RELEASE: exactly what QMP cxl-release-dynamic-capacity does (its checks,
+ * the Release Capacity event records); the host decides, with 4803h.
+ */
+static void cxl_mhsld_fm_release(CXLMHSLDState *s,
+                                 const mhsld_fm_request *req,
+                                 mhsld_fm_result *res)
+{
+    g_autoptr(CxlDynamicCapacityExtentList) records = NULL;
+    Error *err = NULL;
+    mhsld_status rc = MHSLD_E_INVAL;
+    int rid;
+
+    rid = cxl_mhsld_fm_region(s, req, res);
+    if (rid < 0) {
+        return;
+    }
+    records = cxl_mhsld_fm_records(s, req, rid);
+    cxl_mhsld_sync(s);
+    cxl_process_dynamic_capacity_prescriptive(CXL_TYPE3(s), CXL_MHSLD_FM_HID,
+                                              DC_EVENT_RELEASE_CAPACITY, rid,
+                                              NULL, false, records, &err);
+    if (!err) {
+        res->status = MHSLD_OK;
+        return;
+    }
+    if (cxl_mhsld_fm_conflict(s, req, true, &res->conflict)) {
+        rc = MHSLD_E_NOT_OWNER;
+    }
+    cxl_mhsld_fm_refuse(res, rc, "%s", error_get_pretty(err));
+    error_free(err);
+}
+
+/*
+ * FORCED: mhsld_fm_force_release() has taken the capacity from this head in
+ * the shared state (its accesses already fail).  Tell the host (Forced
+ * Capacity Release event records, what QMP's forced removal would raise)
+ * and drop the extents from cxl-type3's lists (cxl_mhsld_sync).  A notice
+ * naming capacity this head still has is not believed: nothing is raised.
+ */
+static void cxl_mhsld_fm_forced(CXLMHSLDState *s, const mhsld_fm_request *req,
+                                mhsld_fm_result *res)
+{
+    CXLType3Dev *ct3d = CXL_TYPE3(s);
+    uint64_t bs = ct3d->dc.regions[0].block_size;
+    g_autofree CXLDCExtentRaw *raw = NULL;
+    mhsld_block_info bi;
+    uint64_t off;
+    uint32_t i;
+
+    if (req->n == 0 || req->n > MHSLD_FMQ_MAX_EXTENTS) {
+        cxl_mhsld_fm_refuse(res, MHSLD_E_ZERO_LEN, "no extents");
+        return;
+    }
+    for (i = 0; i < req->n; i++) {
+        const mhsld_extent *e = &req->ext[i];
+
+        for (off = 0; off < e->len; off += bs) {
+            if (!cxl_mhsld_fm_block(s, e->dpa + off, &bi) ||
+                (bi.state == MHSLD_BLOCK_OWNED && bi.owner == s->mhd_head) ||
+                (bi.state == MHSLD_BLOCK_SHARED &&
+                 s->mhd_head < 32 && (bi.sharers >> s->mhd_head) & 1)) {
+                cxl_mhsld_fm_refuse(res, MHSLD_E_INVAL, "cxl-mhsld head %"
+                                    PRIu32 ": forced-release notice for DPA "
+                                    "0x%" PRIx64 ", which this head still "
+                                    "has (or is no DC capacity)", s->mhd_head,
+                                    e->dpa + off);
+                return;
+            }
+        }
+    }
+    raw = g_new0(CXLDCExtentRaw, req->n);
+    for (i = 0; i < req->n; i++) {
+        raw[i].start_dpa = req->ext[i].dpa;
+        raw[i].len = req->ext[i].len;
+    }
+    cxl_create_dc_event_records_for_extents(ct3d, CXL_MHSLD_FM_HID,
+                                            DC_EVENT_FORCED_RELEASE_CAPACITY,
+                                            raw, req->n);
+    cxl_mhsld_sync(s);
+    res->status = MHSLD_OK;
+}
+
+/* What the engine's dispatcher asked of this head's host (MBOX requests). */
+typedef struct CXLMHSLDFMNotice {
+    CXLDCEventType type;
+    uint32_t n;
+    CXLDCExtentRaw ext[MHSLD_MAX_EXTENTS];
+} CXLMHSLDFMNotice;
+
+static void cxl_mhsld_fm_notify(void *opaque, const mhsld_mbox_event *ev)
+{
+    GArray *notices = opaque;
+    CXLMHSLDFMNotice nt = { .n = 0 };
+    size_t i;
+
+    switch (ev->type) {
+    case MHSLD_MBOX_EV_ADD:
+    case MHSLD_MBOX_EV_ADD_SHARED:
+        nt.type = DC_EVENT_ADD_CAPACITY;
+        break;
+    case MHSLD_MBOX_EV_RELEASE_REQUEST:
+        nt.type = DC_EVENT_RELEASE_CAPACITY;
+        break;
+    case MHSLD_MBOX_EV_FORCED_RELEASE:
+        nt.type = DC_EVENT_FORCED_RELEASE_CAPACITY;
+        break;
+    default:
+        return;
+    }
+    for (i = 0; i < ev->n && i < MHSLD_MAX_EXTENTS; i++) {
+        nt.ext[i].start_dpa = ev->ext[i].dpa;
+        nt.ext[i].len = ev->ext[i].len;
+        memcpy(nt.ext[i].tag, ev->ext[i].tag, sizeof(nt.ext[i].tag));
+        nt.ext[i].shared_seq = ev->ext[i].shared_seq;
+    }
+    nt.n = i;
+    if (nt.n) {
+        g_array_append_val(notices, nt);
+    }
+}
+
+/*
+ * MBOX: an FM-API command (55xxh, 56xxh) for this head, run by the engine's
+ * dispatcher as a guest's 5500h/5501h are; then cxl-type3 follows the
+ * engine (sync) and the host gets the event records the command implies
+ * (5604h: Add Capacity; 5605h: Release Capacity, or Forced Capacity Release
+ * when forced).  The dispatcher acts on this head only: a command naming
+ * another host is Invalid Input.  The host's own commands (48xxh) are not
+ * the FM's to send.
+ */
+static void cxl_mhsld_fm_mbox(CXLMHSLDState *s, const mhsld_fm_request *req,
+                              mhsld_fm_result *res)
+{
+    g_autoptr(GArray) notices = g_array_new(false, false,
+                                            sizeof(CXLMHSLDFMNotice));
+    mhsld_mbox_ctx ctx;
+    size_t out_len = 0;
+    uint8_t set = req->opcode >> 8;
+    guint i;
+    int rc;
+
+    if ((set != 0x55 && set != 0x56) || req->len > MHSLD_FMQ_PAYLOAD) {
+        res->status = MHSLD_E_UNSUPPORTED;
+        res->cxl_rc = MHSLD_CXL_UNSUPPORTED;
+        return;
+    }
+    mhsld_mbox_ctx_init(&ctx, s->st, s->head);
+    ctx.notify = cxl_mhsld_fm_notify;
+    ctx.notify_opaque = notices;
+    rc = mhsld_mbox_execute(&ctx, req->opcode, req->payload, req->len,
+                            res->payload, MHSLD_FMQ_PAYLOAD, &out_len);
+    res->status = MHSLD_OK;
+    res->cxl_rc = rc;
+    res->len = MIN(out_len, (size_t)MHSLD_FMQ_PAYLOAD);
+    cxl_mhsld_sync(s);
+    for (i = 0; i < notices->len; i++) {
+        const CXLMHSLDFMNotice *nt = &g_array_index(notices, CXLMHSLDFMNotice,
+                                                    i);
+
+        cxl_create_dc_event_records_for_extents(CXL_TYPE3(s),
+                                                CXL_MHSLD_FM_HID, nt->type,
+                                                nt->ext, nt->n);
+    }
+}
+
+static void cxl_mhsld_fm_serve(CXLMHSLDState *s, const mhsld_fm_request *req,
+                               mhsld_fm_result *res)
+{
+    switch (req->kind) {
+    case MHSLD_FM_OFFER:
+        cxl_mhsld_fm_offer(s, req, res);
+        break;
+    case MHSLD_FM_RELEASE:
+        cxl_mhsld_fm_release(s, req, res);
+        break;
+    case MHSLD_FM_FORCED:
+        cxl_mhsld_fm_forced(s, req, res);
+        break;
+    case MHSLD_FM_MBOX:
+        cxl_mhsld_fm_mbox(s, req, res);
+        return;
+    default:
+        cxl_mhsld_fm_refuse(res, MHSLD_E_INVAL, "unknown request kind %"
+                            PRIu32, req->kind);
+        break;
+    }
+    res->cxl_rc = mhsld_mbox_rc_from_status(res->status);
+}
+
+/* Main loop, BQL held: serve what is posted, answer each request. */
+static void cxl_mhsld_fm_bh(void *opaque)
+{
+    CXLMHSLDState *s = opaque;
+    g_autofree mhsld_fm_request *req = g_new(mhsld_fm_request, 1);
+    g_autofree mhsld_fm_result *res = g_new(mhsld_fm_result, 1);
+    mhsld_status rc = MHSLD_E_NOENT;
+    uint32_t slot, i;
+
+    for (i = 0; s->head && i < CXL_MHSLD_FM_BATCH; i++) {
+        rc = mhsld_fm_take(s->head, &slot, req);
+        if (rc != MHSLD_OK) {
+            break;
+        }
+        memset(res, 0, sizeof(*res));
+        res->conflict.owner = MHSLD_OWNER_NONE;
+        cxl_mhsld_fm_serve(s, req, res);
+        qatomic_inc(&s->fm_taken);
+        rc = mhsld_fm_complete(s->head, slot, res);
+        if (rc != MHSLD_OK) {
+            warn_report("cxl-mhsld head %" PRIu32 ": cannot answer an FM "
+                        "request: %s", s->mhd_head, mhsld_strerror(rc));
+        }
+    }
+    if (i == CXL_MHSLD_FM_BATCH) {
+        /* More may be posted: let the main loop have a turn first. */
+        qemu_bh_schedule(s->fm_bh);
+        return;
+    }
+    if (rc != MHSLD_E_NOENT) {
+        warn_report_once("cxl-mhsld head %" PRIu32 ": cannot read its FM "
+                         "request queue: %s", s->mhd_head,
+                         mhsld_strerror(rc));
+        qatomic_set(&s->fm_backoff, true);
+    }
+    qemu_sem_post(&s->fm_sem);
+}
+
+/* No QEMU lock held, no device state touched: wait, then hand to the BH. */
+static void *cxl_mhsld_fm_thread(void *opaque)
+{
+    CXLMHSLDState *s = opaque;
+    unsigned idle = 0;
+    mhsld_status rc;
+
+    while (!qatomic_read(&s->fm_stop)) {
+        rc = mhsld_fm_wait(s->head, CXL_MHSLD_FM_WAIT_MS);
+        if (qatomic_read(&s->fm_stop)) {
+            break;
+        }
+        if (rc == MHSLD_OK) {
+            qatomic_set(&s->fm_taken, 0);
+            qemu_bh_schedule(s->fm_bh);
+            qemu_sem_wait(&s->fm_sem);
+            idle = qatomic_read(&s->fm_taken) ? 0 : idle + 1;
+        }
+        if ((rc != MHSLD_OK && rc != MHSLD_E_TIMEDOUT) || idle > 1 ||
+            qatomic_xchg(&s->fm_backoff, false)) {
+            /* Look again later, not at once (fm_stop cuts it short). */
+            qemu_sem_timedwait(&s->fm_sem, CXL_MHSLD_FM_BACKOFF_MS);
+        }
+    }
+    return NULL;
+}
+
+static void cxl_mhsld_fm_start(CXLMHSLDState *s)
+{
+    qatomic_set(&s->fm_stop, false);
+    qatomic_set(&s->fm_backoff, false);
+    qemu_sem_init(&s->fm_sem, 0);
+    /*
+     * No reentrancy guard: the BH never runs inside this device's MMIO (no
+     * handler of the device polls the main loop), and a BH that a guard
+     * skipped would leave the thread waiting for it.
+     */
+    s->fm_bh = qemu_bh_new(cxl_mhsld_fm_bh, s);
+    qemu_thread_create(&s->fm_thread, "cxl-mhsld-fm", cxl_mhsld_fm_thread, s,
+                       QEMU_THREAD_JOINABLE);
+    s->fm_running = true;
+}
+
+static void cxl_mhsld_fm_stop(CXLMHSLDState *s)
+{
+    if (!s->fm_running) {
+        return;
+    }
+    qatomic_set(&s->fm_stop, true);
+    /* fm_stop is visible before the doorbell moves and the thread wakes. */
+    smp_mb();
+    mhsld_fm_kick(s->head);
+    qemu_sem_post(&s->fm_sem);
+    qemu_thread_join(&s->fm_thread);
+    s->fm_running = false;
+    /* A BH scheduled but not run is cancelled: its requests stay posted. */
+    qemu_bh_delete(s->fm_bh);
+    s->fm_bh = NULL;
+    qemu_sem_destroy(&s->fm_sem);
+}
+
 /* ---- realize ------------------------------------------------------------- */
 
 static bool cxl_mhsld_check_share_props(CXLMHSLDState *s, Error **errp)
@@ -1025,6 +1575,7 @@ static void cxl_mhsld_realize(PCIDevice *pci_dev, Error **errp)
     }
     s->exit_notifier.notify = cxl_mhsld_exit_notify;
     qemu_add_exit_notifier(&s->exit_notifier);
+    cxl_mhsld_fm_start(s);
     return;
 
 err_close:
@@ -1040,6 +1591,7 @@ static void cxl_mhsld_exit(PCIDevice *pci_dev)
     CXLMHSLDState *s = CXL_MHSLD(pci_dev);
     CXLMHSLDClass *mc = CXL_MHSLD_GET_CLASS(s);
 
+    cxl_mhsld_fm_stop(s);
     if (s->head) {
         qemu_remove_exit_notifier(&s->exit_notifier);
         cxl_mhsld_host_gone(s);
