@@ -21,8 +21,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Scenario suites besides tests/scenarios.py (which also runs cxl-test):
 # each takes --qemu, --cxl-test (it may ignore it), --list and scenario
-# names, and ends with "N passed, N failed".
-SUITES=(scenarios_shared.py)
+# names, and ends with "N passed, N failed".  scenarios_fm.py: the fabric
+# manager through the shared state, driven by mhsldctl fm-* (which that
+# script builds).
+SUITES=(scenarios_shared.py scenarios_fm.py)
 
 if [ "${1:-}" = --list ]; then
     python3 "$HERE/tests/scenarios.py" --qemu /nonexistent --cxl-test /nonexistent --list

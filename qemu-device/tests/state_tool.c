@@ -15,20 +15,35 @@
  *                                     dump      every head's owned, pending
  *                                               and shared extents and list
  *                                               generation, or "error: ..."
+ *   state_tool fmq-region STATE HEAD
+ *                                   "OFFSET LENGTH": where HEAD's fabric-
+ *                                   manager request queue lies in the state
+ *                                   file (the one use of the engine's
+ *                                   internal layout: for the co-tenant that
+ *                                   scribbles over it in scenarios_fm.py)
+ *   state_tool fm-offer-time STATE HEAD DPA LEN
+ *                                   post one FM offer (mhsld_fm_submit, 10 s)
+ *                                   and print "STATUS ANSWER MICROSECONDS":
+ *                                   the queue's round trip without a process
+ *                                   start-up (fm_latency in scenarios_fm.py)
  *
  * Exit status: 0 ok, 1 the engine refused or found a problem, 2 usage.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
+#include "mhsld/fm.h"
 #include "mhsld/mhsld.h"
 
 static int usage(const char *prog)
 {
-    fprintf(stderr, "usage: %s validate STATE | recover STATE HEAD | serve STATE\n", prog);
+    fprintf(stderr, "usage: %s validate STATE | recover STATE HEAD | serve STATE | "
+            "fmq-region STATE HEAD | fm-offer-time STATE HEAD DPA LEN\n", prog);
     return 2;
 }
 
@@ -151,6 +166,42 @@ static int do_recover(const char *prog, mhsld_state *st, const char *arg)
     return 0;
 }
 
+static int do_fmq_region(const char *prog, mhsld_state *st, const char *arg)
+{
+    mhsld_geometry g = { .size = sizeof(g) };
+    char *end;
+    unsigned long head = strtoul(arg, &end, 10);
+
+    if (*arg == '\0' || *end != '\0' || mhsld_get_geometry(st, &g) != MHSLD_OK ||
+        head >= g.nr_heads) {
+        fprintf(stderr, "%s: bad head '%s'\n", prog, arg);
+        return 2;
+    }
+    printf("%" PRIu64 " %zu\n", st->lay.fmq_off + head * sizeof(mhsld__fmq),
+           sizeof(mhsld__fmq));
+    return 0;
+}
+
+static int do_fm_offer_time(mhsld_state *st, char **argv)
+{
+    static mhsld_fm_request req;
+    static mhsld_fm_result res;
+    struct timespec t0, t1;
+    mhsld_status rc;
+
+    req.kind = MHSLD_FM_OFFER;
+    req.n = 1;
+    req.ext[0].dpa = strtoull(argv[4], NULL, 0);
+    req.ext[0].len = strtoull(argv[5], NULL, 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = mhsld_fm_submit(st, (uint32_t)strtoul(argv[3], NULL, 10), &req, 10000, &res);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("%s %s %" PRId64 "\n", mhsld_status_name(rc),
+           rc == MHSLD_OK ? mhsld_status_name((mhsld_status)res.status) : "-",
+           (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
+    return rc == MHSLD_OK && res.status == MHSLD_OK ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     mhsld_open_opts o = { .size = sizeof(o), .mode = MHSLD_OPEN_EXISTING };
@@ -161,8 +212,11 @@ int main(int argc, char **argv)
     if (argc < 3 || (strcmp(argv[1], "validate") == 0 && argc != 3) ||
         (strcmp(argv[1], "serve") == 0 && argc != 3) ||
         (strcmp(argv[1], "recover") == 0 && argc != 4) ||
+        (strcmp(argv[1], "fmq-region") == 0 && argc != 4) ||
+        (strcmp(argv[1], "fm-offer-time") == 0 && argc != 6) ||
         (strcmp(argv[1], "validate") != 0 && strcmp(argv[1], "recover") != 0 &&
-         strcmp(argv[1], "serve") != 0)) {
+         strcmp(argv[1], "serve") != 0 && strcmp(argv[1], "fmq-region") != 0 &&
+         strcmp(argv[1], "fm-offer-time") != 0)) {
         return usage(argv[0]);
     }
     o.path = argv[2];
@@ -175,6 +229,10 @@ int main(int argc, char **argv)
         ret = do_validate(argv[0], st);
     } else if (strcmp(argv[1], "serve") == 0) {
         ret = do_serve(st);
+    } else if (strcmp(argv[1], "fm-offer-time") == 0) {
+        ret = do_fm_offer_time(st, argv);
+    } else if (strcmp(argv[1], "fmq-region") == 0) {
+        ret = do_fmq_region(argv[0], st, argv[3]);
     } else {
         ret = do_recover(argv[0], st, argv[3]);
     }
