@@ -4,6 +4,10 @@
 then (with --guest-image) the same story with two Linux guests, told with
 what their kernels and `cxl` print.
 
+With --mhsldctl, a second headless story: the fabric manager is mhsldctl
+acting through the shared state (fm-offer, fm-release, fm-force-release,
+fm-reclaim) on two running heads, with no QMP at all.
+
 usage: demo.py --qemu PATH [--mhsldctl PATH] [--short] [--guest-image DIR]
 """
 
@@ -31,6 +35,8 @@ def main():
     ap.add_argument("--guest-image", help="build-guest.sh's directory: add the Linux guests")
     args = ap.parse_args()
     ok = qtest_story(args)
+    if args.mhsldctl:
+        ok &= fm_story(args)
     if args.guest_image:
         ok &= guest_story(args)
     return 0 if ok else 1
@@ -121,6 +127,115 @@ def qtest_story(args):
             pass
         shutil.rmtree(work, ignore_errors=True)
     say("== demo %s; heads stopped, state removed ==" % ("done" if ok else "FAILED"))
+    return ok
+
+
+def fm_story(args):
+    """The fabric manager through the shared state: mhsldctl fm-* on two
+    running heads, no QMP; each head's host answers through its mailbox."""
+    from qemu_harness import DC_EVENT_ADD_CAPACITY, DC_EVENT_RELEASE_CAPACITY, cfmw_base
+
+    work = tempfile.mkdtemp(prefix="mhsld-demo-fm.")
+    state = "mhsld-demo-fm-%d" % os.getpid()
+    dc_mem = os.path.join(work, "dc-mem")
+    heads = {}
+    ok = True
+    names = {DC_EVENT_ADD_CAPACITY: "Add Capacity",
+             DC_EVENT_RELEASE_CAPACITY: "Release Capacity", 2: "Forced Capacity Release"}
+
+    def say(msg):
+        print(msg, flush=True)
+
+    def start(head, init):
+        q = Qemu(args.qemu, machine_args(dc_mem, DC_SIZE, rfc_device(head, state, init)),
+                 work, "head%d" % head)
+        q.host = Host(q)
+        heads[head] = q
+        say("head %d up (pid %d)" % (head, q.proc.pid))
+        return q
+
+    def fm(verb, head, *rest):
+        cmd = [args.mhsldctl, verb, state, "--head", str(head)] + list(rest)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        shown = " ".join(["mhsldctl", verb, "STATE", "--head", str(head)] + list(rest))
+        out = (p.stdout + p.stderr).strip().splitlines()
+        say("FM $ %s\n     exit %d: %s" % (shown, p.returncode, out[-1] if out else ""))
+        return p.returncode
+
+    def mib(extents):
+        return ", ".join("[%d MiB, +%d MiB)" % (d // MiB, n // MiB) for d, n in extents)
+
+    def events(q, head, deadline=20):
+        end = time.monotonic() + deadline
+        evs = []
+        while not evs and time.monotonic() < end:
+            evs = q.host.dc_events()
+        say("host %d: DC event log: %s" % (head, ", ".join(
+            "%s %s" % (names.get(t, t), mib([(d, n)])) for t, d, n in evs) or "empty"))
+        return [t for t, d, n in evs]
+
+    def ext(off, size):
+        return "%dM+%dM" % (off // MiB, size // MiB)
+
+    say("")
+    say("== the fabric manager through the shared state: mhsldctl fm-*, no QMP "
+        "(shm '%s') ==" % state)
+    try:
+        h0 = start(0, True)
+        h1 = start(1, False)
+        ok &= fm("fm-offer", 0, ext(0, 8 * MiB)) == 0
+        ok &= events(h0, 0) == [DC_EVENT_ADD_CAPACITY]
+        rc = h0.host.add_response([(0, 8 * MiB)])
+        say("host 0: Add DC Response (4802h) -> %s" % (
+            "Success" if rc == RC_SUCCESS else "rc 0x%x" % rc))
+        ok &= rc == RC_SUCCESS
+        ok &= fm("fm-offer", 1, ext(4 * MiB, 8 * MiB)) == 3
+        ok &= fm("fm-offer", 1, ext(16 * MiB, 4 * MiB)) == 0
+        ok &= events(h1, 1) == [DC_EVENT_ADD_CAPACITY]
+        ok &= h1.host.add_response([(16 * MiB, 4 * MiB)]) == RC_SUCCESS
+        say("host 1: Add DC Response (4802h) -> Success")
+        print_map(args, state, "head 0 owns 0-8 MiB, head 1 owns 16-20 MiB", say)
+        ok &= fm("fm-release", 0, ext(6 * MiB, 2 * MiB)) == 0
+        ok &= events(h0, 0) == [DC_EVENT_RELEASE_CAPACITY]
+        rc = h0.host.release([(6 * MiB, 2 * MiB)])
+        say("host 0: Release DC (4803h) -> %s" % (
+            "Success" if rc == RC_SUCCESS else "rc 0x%x" % rc))
+        ok &= rc == RC_SUCCESS
+        hpa = cfmw_base(h0)
+        h0.host.commit_hdm(hpa, DC_SIZE)
+        h0.writeq(hpa + 2 * MiB, 0x1234)
+        ok &= fm("fm-force-release", 0, ext(0, 4 * MiB)) == 0
+        h0.writeq(hpa + 2 * MiB, 0x5678)
+        got = h0.readq(hpa + 2 * MiB)
+        say("host 0: writes 0x5678 at 2 MiB right after, reads back 0x%x: its access "
+            "failed" % got)
+        ok &= got != 0x5678
+        ok &= events(h0, 0) == [2]
+        say("host 0: Get DC Extent List (4801h): %s" % mib(h0.host.extent_list()))
+        ok &= fm("fm-offer", 1, ext(0, 4 * MiB)) == 0
+        ok &= h1.host.accept_offer()[0] == RC_SUCCESS
+        say("host 1: accepted what head 0 lost")
+        heads.pop(1).kill()
+        say("kill -9 head 1: head 0 keeps running; head 1's capacity stays held")
+        ok &= fm("fm-offer", 1, ext(32 * MiB, 2 * MiB), "--timeout", "30000") == 3
+        ok &= fm("fm-reclaim", 1) == 0
+        ok &= fm("fm-offer", 0, ext(0, 4 * MiB), ext(16 * MiB, 4 * MiB)) == 0
+        ok &= h0.host.accept_offer()[0] == RC_SUCCESS
+        say("host 0: accepted head 1's reclaimed capacity; extents %s" %
+            mib(sorted(h0.host.extent_list())))
+        print_map(args, state, "after the FM's reclaim", say)
+    except Exception as e:  # report, then clean up
+        say("FM demo failed: %s" % e)
+        ok = False
+    finally:
+        for q in heads.values():
+            q.quit()
+        try:
+            os.unlink("/dev/shm/" + state)
+        except FileNotFoundError:
+            pass
+        shutil.rmtree(work, ignore_errors=True)
+    say("== FM demo %s; heads stopped, state removed ==" % ("done" if ok else "FAILED"))
     return ok
 
 
