@@ -91,7 +91,8 @@ guest() { qemu-device/run-guest-tests.sh; }
 
 # The demo checks each step itself (exit status); here we also check that it
 # told the story: head 1's add refused naming head 0, host 0's accept, the
-# recovery, a clean end.
+# recovery, the fabric manager acting through the shared state on two
+# running heads (mhsldctl fm-*, with the asan stage's mhsldctl), a clean end.
 demo() {
     local out
     out=$(qemu-device/demo.sh --short 2>&1) || { echo "$out"; return 1; }
@@ -99,6 +100,7 @@ demo() {
     grep -q "REFUSED: .*held by head 0\|REFUSED: .*head 0" <<<"$out" &&
         grep -q "Add DC Response (4802h) -> Success" <<<"$out" &&
         grep -q "head 0 restarted" <<<"$out" &&
+        grep -q "== FM demo done" <<<"$out" &&
         grep -q "== demo done" <<<"$out"
 }
 
