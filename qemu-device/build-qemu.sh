@@ -76,6 +76,7 @@ check_inputs() {
     [ ${#PATCHES[@]} -gt 0 ] || die "no patches in $HERE/patches"
     [ -f "$HERE/cxl_mhsld.c" ] || die "missing $HERE/cxl_mhsld.c"
     [ -f "$HERE/meson.build.in" ] || die "missing $HERE/meson.build.in"
+    [ -f "$HERE/trace-events" ] || die "missing $HERE/trace-events"
     for f in "$REPO"/engine/src/*.c; do [ -f "$f" ] && n=$((n + 1)); done
     [ "$n" -gt 0 ] || die "no engine sources in $REPO/engine/src"
     [ -f "$REPO/engine/include/mhsld/mailbox.h" ] || die "missing engine/include/mhsld/mailbox.h"
@@ -85,7 +86,7 @@ check_inputs() {
 input_files() {
     (cd "$REPO" && {
         printf '%s\n' qemu-device/build-qemu.sh qemu-device/cxl_mhsld.c qemu-device/meson.build.in \
-            qemu-device/devices.mak
+            qemu-device/devices.mak qemu-device/trace-events
         find qemu-device/patches -maxdepth 1 -name '*.patch'
         find engine/include engine/src -type f \( -name '*.c' -o -name '*.h' \)
     } | LC_ALL=C sort)
@@ -280,6 +281,15 @@ lay_tree() {
             sed "s/.*/  '&',/")
         sed -n '/@ENGINE_SOURCES@/,$p' "$HERE/meson.build.in" | sed '1d'
     } >"$stage/hw/mem/mhsld/meson.build"
+    # The device's trace events: hw/mem/mhsld is a trace events subdir
+    # (tracetool generates trace/trace-hw_mem_mhsld.h from its trace-events).
+    cp "$HERE/trace-events" "$stage/hw/mem/mhsld/trace-events"
+    printf '%s\n' '/* SPDX-License-Identifier: GPL-2.0-or-later */' \
+        '#include "trace/trace-hw_mem_mhsld.h"' >"$stage/hw/mem/mhsld/trace.h"
+    [ -f "$stage/meson.build" ] || cp "$pristine/meson.build" "$stage/meson.build"
+    sed -i "s#^    'hw/mem',\$#&\n    'hw/mem/mhsld',#" "$stage/meson.build"
+    grep -qxF "    'hw/mem/mhsld'," "$stage/meson.build" ||
+        die "could not add hw/mem/mhsld to trace_events_subdirs in meson.build"
 
     local new_list
     new_list=$(cd "$stage" && find . -type f | sed 's#^\./##' | LC_ALL=C sort)

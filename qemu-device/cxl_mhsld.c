@@ -47,6 +47,8 @@
 #include "hw/qdev-properties.h"
 #include "hw/resettable.h"
 #include "system/system.h"
+#include "migration/blocker.h"
+#include "trace.h"
 
 #include "mhsld/mhsld.h"
 #include "mhsld/mailbox.h"
@@ -112,6 +114,7 @@ struct CXLMHSLDState {
     char *mhd_exit_policy; /* "keep" (default) or "release" */
 
     /* State */
+    Error *migration_blocker; /* the shared state cannot migrate */
     mhsld_state *st;
     mhsld_head *head;
     /* The parts of an Add DC Response sent with More set (4802h). */
@@ -269,7 +272,7 @@ static bool cxl_mhsld_reserve(CXLType3Dev *ct3d, const CXLDCExtentRange *ext,
     CXLMHSLDState *s = CXL_MHSLD(ct3d);
     g_autofree mhsld_extent *e = cxl_mhsld_extents(ext, n);
     mhsld_conflict c = { .owner = MHSLD_OWNER_NONE };
-    uint64_t group;
+    uint64_t group = 0;
     mhsld_status rc;
 
     if (!s->head) {
@@ -278,6 +281,7 @@ static bool cxl_mhsld_reserve(CXLType3Dev *ct3d, const CXLDCExtentRange *ext,
     }
     rc = mhsld_reserve(s->head, e, n, &group, &c);
     cxl_mhsld_fm_reserved(s, rc, &c, group);
+    trace_cxl_mhsld_reserve(s->mhd_head, n, mhsld_strerror(rc), group);
     if (rc == MHSLD_E_CONFLICT) {
         g_autofree char *holder = cxl_mhsld_holder(s, &c);
 
@@ -297,7 +301,11 @@ static bool cxl_mhsld_access_valid(CXLType3Dev *ct3d, uint64_t dpa,
 {
     CXLMHSLDState *s = CXL_MHSLD(ct3d);
 
-    return s->head && mhsld_access_ok_fast(s->head, dpa, len);
+    if (s->head && mhsld_access_ok_fast(s->head, dpa, len)) {
+        return true;
+    }
+    trace_cxl_mhsld_access_denied(s->mhd_head, dpa, len);
+    return false;
 }
 
 /* ---- cxl-type3's view of the capacity, derived from the engine ---------- */
@@ -353,8 +361,10 @@ static void cxl_mhsld_sync(CXLMHSLDState *s)
         rc = mhsld_pending_list(s->head, groups, MHSLD_MAX_PENDING, &ng);
     }
     if (rc != MHSLD_OK) {
-        warn_report("cxl-mhsld head %" PRIu32 ": cannot read the extent "
-                    "lists: %s", s->mhd_head, mhsld_strerror(rc));
+        /* Runs on every DCD command of the guest: warn once. */
+        warn_report_once("cxl-mhsld head %" PRIu32 ": cannot read the "
+                         "extent lists: %s", s->mhd_head, mhsld_strerror(rc));
+        trace_cxl_mhsld_sync_failed(s->mhd_head, mhsld_strerror(rc));
         return;
     }
     for (i = 0; i < n; i++) {
@@ -365,6 +375,7 @@ static void cxl_mhsld_sync(CXLMHSLDState *s)
     }
     ct3d->dc.total_extent_count = n;
     ct3d->dc.ext_list_gen_seq = gen;
+    trace_cxl_mhsld_sync(s->mhd_head, n, ng, gen);
 
     for (i = 0; i < ng && i < MHSLD_MAX_PENDING; i++) {
         CXLDCExtentGroup *group = NULL;
@@ -603,6 +614,7 @@ static bool cxl_mhsld_add_rsp_shared(CXLMHSLDState *s, const uint8_t *in,
         return false;
     }
     rc = cxl_mhsld_shared_response(s, o, in, len_in);
+    trace_cxl_mhsld_shared_response(s->mhd_head, len_in, rc);
     if (rc != MHSLD_CXL_SUCCESS) {
         qemu_log_mask(LOG_GUEST_ERROR, "cxl-mhsld head %" PRIu32
                       ": Add DC Response to a shared offer refused: %s\n",
@@ -697,6 +709,7 @@ static CXLRetCode cxl_mhsld_mbox(CXLCCI *cci, uint16_t opcode,
     ctx.accum = &s->accum;
     rc = mhsld_mbox_execute(&ctx, opcode, payload_in, len_in, payload_out,
                             cci->payload_max, &out_len);
+    trace_cxl_mhsld_mbox(s->mhd_head, opcode, len_in, rc, out_len);
     if (rc != CXL_MBOX_SUCCESS) {
         qemu_log_mask(LOG_GUEST_ERROR, "cxl-mhsld head %" PRIu32
                       ": mailbox command %04" PRIx16 "h refused: %s\n",
@@ -706,6 +719,10 @@ static CXLRetCode cxl_mhsld_mbox(CXLCCI *cci, uint16_t opcode,
         cxl_mhsld_sync(s);
     }
     if (rc < 0 || rc > CXL_MBOX_MAX || out_len > cci->payload_max) {
+        /* An engine bug, but a guest can repeat it: report it once. */
+        error_report_once("cxl-mhsld head %" PRIu32 ": mailbox command "
+                          "%04" PRIx16 "h: the engine answered %d with %zu "
+                          "bytes", s->mhd_head, opcode, rc, out_len);
         return CXL_MBOX_INTERNAL_ERROR;
     }
     *len_out = out_len;
@@ -1567,8 +1584,18 @@ static void cxl_mhsld_realize(PCIDevice *pci_dev, Error **errp)
     if (*errp) {
         return;
     }
-    if (!cxl_mhsld_open(s, errp)) {
+    /*
+     * Which head owns which capacity lives in the state shared with the
+     * other heads, not in this process: it cannot migrate with the guest.
+     */
+    error_setg(&s->migration_blocker, "cxl-mhsld head %" PRIu32 ": the "
+               "ownership state '%s' is shared with the other heads and "
+               "cannot be migrated", s->mhd_head, s->mhd_state_file);
+    if (migrate_add_blocker(&s->migration_blocker, errp) < 0) {
         goto err_parent;
+    }
+    if (!cxl_mhsld_open(s, errp)) {
+        goto err_blocker;
     }
     if (!cxl_mhsld_attach(s, errp)) {
         goto err_close;
@@ -1576,11 +1603,14 @@ static void cxl_mhsld_realize(PCIDevice *pci_dev, Error **errp)
     s->exit_notifier.notify = cxl_mhsld_exit_notify;
     qemu_add_exit_notifier(&s->exit_notifier);
     cxl_mhsld_fm_start(s);
+    trace_cxl_mhsld_attach(s->mhd_head, s->mhd_state_file);
     return;
 
 err_close:
     mhsld_close(s->st);
     s->st = NULL;
+err_blocker:
+    migrate_del_blocker(&s->migration_blocker);
 err_parent:
     mc->parent_exit(pci_dev);
 }
@@ -1596,10 +1626,12 @@ static void cxl_mhsld_exit(PCIDevice *pci_dev)
         qemu_remove_exit_notifier(&s->exit_notifier);
         cxl_mhsld_host_gone(s);
     }
+    trace_cxl_mhsld_detach(s->mhd_head);
     mhsld_detach(s->head);
     s->head = NULL;
     mhsld_close(s->st);
     s->st = NULL;
+    migrate_del_blocker(&s->migration_blocker);
     mc->parent_exit(pci_dev);
 }
 
@@ -1628,6 +1660,7 @@ static void cxl_mhsld_reset_hold(Object *obj, ResetType type)
     }
     /* A reset host owns nothing: give everything back. */
     rc = mhsld_release_all(s->head, &freed);
+    trace_cxl_mhsld_reset(s->mhd_head, mhsld_strerror(rc), freed);
     if (rc != MHSLD_OK) {
         warn_report("cxl-mhsld head %" PRIu32 ": reset could not release "
                     "its capacity: %s", s->mhd_head, mhsld_strerror(rc));

@@ -607,6 +607,55 @@ def reset_releases(ctx):
 
 
 @scenario
+def migration_blocked(ctx):
+    """The ownership state is shared with the other heads: migration is
+    refused with the blocker's reason, -only-migratable refuses the device,
+    and the head keeps working after a refused migration."""
+    h0 = ctx.start(0, True)
+    r = h0.qmp_raw("migrate", uri="exec:cat >/dev/null")
+    desc = qmp_refused(r, "migrate", "cxl-mhsld head 0", "cannot be migrated")
+    check(h0.alive(), "head 0 died on migrate")
+    check(offer_and_accept(h0, [(0, BLOCK)])[0] == RC_SUCCESS,
+          "head 0 after the refused migration")
+    dev = rfc_device(1, ctx.state, False)
+    rc, err = run_expect_failure(ctx.qemu, ["-only-migratable"] + machine_args(
+        os.path.join(ctx.dir, "dc-mem-1"), DC_SIZE, dev))
+    check(rc != 0 and "only-migratable" in err and "cannot be migrated" in err,
+          "-only-migratable: rc %d, %r" % (rc, err[-400:]))
+    return desc
+
+
+@scenario
+def trace_and_guest_errors(ctx):
+    """The device's trace events (-trace cxl_mhsld_*) and its guest errors
+    (-d guest_errors): a refused Add DC Response is logged as a guest error
+    only when asked for, never on stderr by default."""
+    quiet = ctx.start(1, True)
+    q = Qemu(ctx.qemu, machine_args(ctx.dc_mem, DC_SIZE, rfc_device(0, ctx.state, False)) +
+             ["-trace", "cxl_mhsld_*", "-d", "guest_errors"], ctx.dir, "head0")
+    ctx.heads.append(q)
+    q.host = Host(q)
+    base = q.host.dc_region0_base()
+    for h in (q, quiet):
+        rc, _ = offer_and_accept(h, [(h is quiet and 8 * BLOCK or 0, BLOCK)],
+                                 accept=lambda off: [(base + 30 * BLOCK, BLOCK)])
+        check(rc == RC_INVALID_PA, "response outside the offer: rc 0x%x" % rc)
+    check(q.host.add_response([(base, BLOCK)]) == RC_SUCCESS, "accepting the offer")
+    q.quit()
+    err = q.stderr()
+    for needle in ("cxl_mhsld_attach head 0 attached to state '%s'" % ctx.state,
+                   "cxl_mhsld_reserve head 0: 1 extents: ",
+                   "cxl_mhsld_mbox head 0: opcode 0x4802 in 32 bytes: rc %d" % RC_INVALID_PA,
+                   "cxl_mhsld_mbox head 0: opcode 0x4802 in 32 bytes: rc 0, out 0 bytes",
+                   "cxl_mhsld_sync head 0: 1 extents, 0 pending offers",
+                   "cxl-mhsld head 0: mailbox command 4802h refused"):
+        check(needle in err, "head 0's stderr lacks %r:\n%s" % (needle, err[-2000:]))
+    check("refused" not in quiet.stderr() and "cxl_mhsld" not in quiet.stderr(),
+          "head 1 (no -d, no -trace) logged: %r" % quiet.stderr()[-400:])
+    return "%d trace lines" % sum(1 for ln in err.splitlines() if "cxl_mhsld_" in ln)
+
+
+@scenario
 def guest_attack_suite(ctx):
     """tests/attack.py on cxl-mhsld: the catalogue of malformed requests for
     every CEL opcode, then seeded random mutations (MHSLD_ATTACK_SECONDS,
