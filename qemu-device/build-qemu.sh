@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 #
 # Build qemu-system-x86_64 (QEMU 10.0.x from Debian's trixie source package)
-# with the cxl-mhsld device and its hook patch.
+# with the cxl-mhsld device and its patch series, linked against libmhsld as
+# installed from this repository (found through its pkg-config file).
 #
 # Run as root on Debian 12.  Steps, each skipped when already done:
 #   1. install the build dependencies from Debian's packages (meson 1.7 from
@@ -10,11 +11,18 @@
 #      sources are never edited);
 #   2. fetch the `qemu` source package of trixie with `apt-get source` (same
 #      private configuration) and unpack it once, pristine;
-#   3. lay the patched tree: patches/*.patch + cxl_mhsld.c + the engine
-#      (engine/include, engine/src) over the pristine source; only files
-#      whose content changed are rewritten, so ninja rebuilds incrementally;
-#   4. configure (x86_64-softmmu only) and build;
-#   5. install into the cache, keyed by QEMU version + hash of the inputs.
+#   3. build libmhsld (the engine, cmake) and install it into
+#      $CACHE/engine<flavour>/prefix, when the engine's sources changed
+#      (keyed by their hash; files whose content did not change keep their
+#      mtime, so QEMU only recompiles/relinks what depends on a change);
+#   4. lay the patched tree: patches/*.patch + the device (cxl_mhsld.c,
+#      its meson.build and trace-events under hw/mem/mhsld) over the
+#      pristine source; only files whose content changed are rewritten, so
+#      ninja rebuilds incrementally;
+#   5. configure (x86_64-softmmu only) and build with PKG_CONFIG_PATH
+#      pointing at the installed mhsld.pc (dependency('mhsld'));
+#   6. install into the cache, keyed by QEMU version + hash of the inputs
+#      (the engine's sources and build files among them).
 #
 # The last line on stdout is the path of the built qemu-system-x86_64; the
 # same path is written to $MHSLD_QEMU_CACHE/current (and the cxl-test qtest
@@ -80,6 +88,16 @@ check_inputs() {
     for f in "$REPO"/engine/src/*.c; do [ -f "$f" ] && n=$((n + 1)); done
     [ "$n" -gt 0 ] || die "no engine sources in $REPO/engine/src"
     [ -f "$REPO/engine/include/mhsld/mailbox.h" ] || die "missing engine/include/mhsld/mailbox.h"
+    [ -f "$REPO/engine/mhsld.pc.in" ] || die "missing engine/mhsld.pc.in"
+}
+
+# The engine's inputs: what `cmake --install` of libmhsld depends on.
+engine_files() {
+    (cd "$REPO" && {
+        printf '%s\n' CMakeLists.txt engine/CMakeLists.txt engine/mhsld.pc.in
+        find cmake -maxdepth 1 -name '*.cmake'
+        find engine/include engine/src -type f \( -name '*.c' -o -name '*.h' \)
+    } | LC_ALL=C sort)
 }
 
 # Every input file, as paths relative to the repo, sorted.
@@ -88,17 +106,19 @@ input_files() {
         printf '%s\n' qemu-device/build-qemu.sh qemu-device/cxl_mhsld.c qemu-device/meson.build.in \
             qemu-device/devices.mak qemu-device/trace-events
         find qemu-device/patches -maxdepth 1 -name '*.patch'
-        find engine/include engine/src -type f \( -name '*.c' -o -name '*.h' \)
+        engine_files
     } | LC_ALL=C sort)
 }
 
-inputs_hash() {
-    # Hash names and contents so that a rename also changes the key.
-    (cd "$REPO" && input_files | while IFS= read -r f; do
+# Hash of the files a function lists: names and contents, so that a rename
+# also changes the key.
+files_hash() {
+    (cd "$REPO" && "$1" | while IFS= read -r f; do
         printf '%s\n' "$f"
         sha256sum <"$f"
     done) | sha256sum | cut -c1-16
 }
+inputs_hash() { files_hash input_files; }
 
 # ---- apt, private configuration ------------------------------------------
 
@@ -270,17 +290,11 @@ lay_tree() {
     for p in "${PATCHES[@]}"; do
         patch -s -p1 -N -d "$stage" -i "$p" >&2 || die "patch $(basename "$p") does not apply to $(basename "$pristine")"
     done
-    # The device list, the device and the engine.
-    mkdir -p "$stage/configs/devices/x86_64-softmmu" "$stage/hw/mem/mhsld/engine"
+    # The device list and the device (libmhsld is linked, not copied in).
+    mkdir -p "$stage/configs/devices/x86_64-softmmu" "$stage/hw/mem/mhsld"
     cp "$HERE/devices.mak" "$stage/configs/devices/x86_64-softmmu/mhsld.mak"
     cp "$HERE/cxl_mhsld.c" "$stage/hw/mem/mhsld/cxl_mhsld.c"
-    cp -r "$REPO/engine/include" "$REPO/engine/src" "$stage/hw/mem/mhsld/engine/"
-    {
-        sed -n '1,/@ENGINE_SOURCES@/p' "$HERE/meson.build.in" | sed '$d'
-        (cd "$stage/hw/mem/mhsld" && find engine/src -name '*.c' | LC_ALL=C sort |
-            sed "s/.*/  '&',/")
-        sed -n '/@ENGINE_SOURCES@/,$p' "$HERE/meson.build.in" | sed '1d'
-    } >"$stage/hw/mem/mhsld/meson.build"
+    cp "$HERE/meson.build.in" "$stage/hw/mem/mhsld/meson.build"
     # The device's trace events: hw/mem/mhsld is a trace events subdir
     # (tracetool generates trace/trace-hw_mem_mhsld.h from its trace-events).
     cp "$HERE/trace-events" "$stage/hw/mem/mhsld/trace-events"
@@ -311,6 +325,64 @@ lay_tree() {
     printf '%s\n' "$new_list" >"$WORK/.mhsld-managed"
 }
 
+# ---- libmhsld --------------------------------------------------------------
+
+# Build libmhsld with the project's cmake and install it into
+# $ENGINE/prefix, unless the prefix already holds this engine key.  The
+# install goes through a staging DESTDIR and only files whose content
+# changed are copied, so QEMU's ninja sees exactly what changed (headers:
+# through the compiler's dependency files; libmhsld.a: meson lists it as a
+# link dependency of qemu-system-x86_64).
+install_engine() {
+    local key prefix=$ENGINE/prefix tmp f
+    key=$(files_hash engine_files)
+    if [ -f "$prefix/.mhsld-engine-key" ] && [ "$(cat "$prefix/.mhsld-engine-key")" = "$key" ] &&
+        [ -f "$prefix/lib/pkgconfig/mhsld.pc" ] && [ -f "$prefix/lib/libmhsld.a" ]; then
+        log "libmhsld $key already installed in $prefix"
+        return
+    fi
+    log "building libmhsld (engine key $key) into $prefix"
+    tmp=$(mktemp -d "$CACHE/engine-build.XXXXXX")
+    # shellcheck disable=SC2064
+    trap "rm -rf '$tmp'" RETURN
+    local sanitize=""
+    [ -z "$FLAVOUR" ] || sanitize=address,undefined
+    cmake -S "$REPO" -B "$tmp/build" -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR=lib \
+        -DMHSLD_BUILD_TESTS=OFF -DMHSLD_BUILD_TOOLS=OFF -DMHSLD_BUILD_BENCH=OFF \
+        -DMHSLD_SANITIZE="$sanitize" >"$tmp/cmake.log" 2>&1 || {
+        cat "$tmp/cmake.log" >&2
+        die "configuring libmhsld failed"
+    }
+    cmake --build "$tmp/build" --target mhsld -j"$JOBS" >"$tmp/build.log" 2>&1 || {
+        cat "$tmp/build.log" >&2
+        die "building libmhsld failed"
+    }
+    DESTDIR=$tmp/dest cmake --install "$tmp/build" >"$tmp/install.log" 2>&1 || {
+        cat "$tmp/install.log" >&2
+        die "installing libmhsld failed"
+    }
+    [ -f "$tmp/dest$prefix/lib/pkgconfig/mhsld.pc" ] || die "libmhsld installed no mhsld.pc"
+    # Into the prefix: changed files only; files no longer installed go.
+    mkdir -p "$prefix"
+    rm -f "$prefix/.mhsld-engine-key"
+    (cd "$tmp/dest$prefix" && find . -type f | sed 's#^\./##' | LC_ALL=C sort) >"$tmp/list"
+    while IFS= read -r f; do
+        if [ -f "$prefix/$f" ] && cmp -s "$tmp/dest$prefix/$f" "$prefix/$f"; then
+            continue
+        fi
+        mkdir -p "$(dirname "$prefix/$f")"
+        cp "$tmp/dest$prefix/$f" "$prefix/$f.tmp"
+        mv "$prefix/$f.tmp" "$prefix/$f"
+        log "engine: updated $f"
+    done <"$tmp/list"
+    (cd "$prefix" && find . -type f ! -name .mhsld-engine-key | sed 's#^\./##') |
+        while IFS= read -r f; do
+            grep -qxF "$f" "$tmp/list" || { rm -f "$prefix/$f" && log "engine: removed $f"; }
+        done
+    echo "$key" >"$prefix/.mhsld-engine-key"
+}
+
 # ---- configure and build -------------------------------------------------
 
 CONFIGURE_ARGS=(
@@ -334,6 +406,9 @@ CONFIGURE_ARGS=(
 configure_tree() {
     local b=$WORK/build want
     [ -z "$FLAVOUR" ] || CONFIGURE_ARGS+=(--enable-asan --enable-ubsan)
+    # meson keeps the pkg-config path of the first configure for every later
+    # regeneration: pass it as an option (a fixed path per flavour).
+    CONFIGURE_ARGS+=("-Dpkg_config_path=$PKG_CONFIG_PATH")
     want=$(printf '%s\n' "${CONFIGURE_ARGS[@]}")
     if [ -f "$b/build.ninja" ] && [ -f "$b/.mhsld-configure-args" ] &&
         [ "$want" = "$(cat "$b/.mhsld-configure-args")" ]; then
@@ -449,11 +524,19 @@ VERSION=$(cat "$PRISTINE/VERSION")
 KEY=$VERSION$FLAVOUR-$HASH
 OUT=$CACHE/out/$KEY
 WORK=$CACHE/work/qemu-$VERSION$FLAVOUR
+ENGINE=$CACHE/engine$FLAVOUR
 log "QEMU $VERSION, key $KEY"
 
+install_engine
+# QEMU's meson finds libmhsld through mhsld.pc (configure and every ninja
+# run that re-runs meson see the same path).
+export PKG_CONFIG_PATH=$ENGINE/prefix/lib/pkgconfig
+pkg-config --exists 'mhsld >= 0.1' || die "pkg-config does not find mhsld in $PKG_CONFIG_PATH"
 lay_tree "$PRISTINE"
 configure_tree
 build_tree
+"$WORK/build/qemu-system-x86_64" -device help 2>/dev/null | grep -q '"cxl-mhsld"' ||
+    die "the build has no cxl-mhsld device (was libmhsld found by meson?)"
 install_result "$OUT"
 echo "$OUT/bin/qemu-system-x86_64" >"$CURRENT"
 # Keep the cache small: drop other outputs of this version and flavour.
