@@ -53,9 +53,12 @@ die() { printf '[build-qemu] error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
     cat >&2 <<EOF
-usage: $0 [--print-key] [--force] [--fetch-only]
+usage: $0 [--print-key] [--force] [--fetch-only] [--device-patch]
   --print-key  print the cache key of the current inputs and exit
   --fetch-only install dependencies and fetch the source, print its path
+  --device-patch  print the cxl-mhsld patch (the device as hw/mem/mhsld,
+               made from this repository's files) that applies on top of
+               patches/*.patch, and exit
   --force      rebuild even if the cache holds this key
 EOF
     exit 2
@@ -64,11 +67,13 @@ EOF
 FORCE=0
 PRINT_KEY=0
 FETCH_ONLY=0
+DEVICE_PATCH=0
 for a in "$@"; do
     case $a in
     --force) FORCE=1 ;;
     --print-key) PRINT_KEY=1 ;;
     --fetch-only) FETCH_ONLY=1 ;;
+    --device-patch) DEVICE_PATCH=1 ;;
     -h | --help) usage ;;
     *) usage ;;
     esac
@@ -85,6 +90,7 @@ check_inputs() {
     [ -f "$HERE/cxl_mhsld.c" ] || die "missing $HERE/cxl_mhsld.c"
     [ -f "$HERE/meson.build.in" ] || die "missing $HERE/meson.build.in"
     [ -f "$HERE/trace-events" ] || die "missing $HERE/trace-events"
+    [ -f "$HERE/device-patch.msg" ] || die "missing $HERE/device-patch.msg"
     for f in "$REPO"/engine/src/*.c; do [ -f "$f" ] && n=$((n + 1)); done
     [ "$n" -gt 0 ] || die "no engine sources in $REPO/engine/src"
     [ -f "$REPO/engine/include/mhsld/mailbox.h" ] || die "missing engine/include/mhsld/mailbox.h"
@@ -104,7 +110,7 @@ engine_files() {
 input_files() {
     (cd "$REPO" && {
         printf '%s\n' qemu-device/build-qemu.sh qemu-device/cxl_mhsld.c qemu-device/meson.build.in \
-            qemu-device/devices.mak qemu-device/trace-events
+            qemu-device/devices.mak qemu-device/trace-events qemu-device/device-patch.msg
         find qemu-device/patches -maxdepth 1 -name '*.patch'
         engine_files
     } | LC_ALL=C sort)
@@ -262,48 +268,101 @@ install_if_changed() {
     log "updated ${dst#"$WORK"/}"
 }
 
-# Bring $WORK to pristine + patches + device + engine, touching only what
-# changed.  $WORK/.mhsld-managed lists the files we manage.
+# The author and Signed-off-by of the cxl-mhsld patch (as of the series).
+PATCH_NAME="mhsld developers"
+PATCH_EMAIL="maintainers@users.noreply.r-seed-dc032837.example"
+
+# Copy $2 (a path relative to the tree) from the pristine tree $3 into the
+# stage $1 unless staged already.
+stage_file() {
+    if [ -f "$3/$2" ] && [ ! -f "$1/$2" ]; then
+        mkdir -p "$1/$(dirname "$2")"
+        cp "$3/$2" "$1/$2"
+    fi
+}
+
+# The files a patch creates or modifies.
+patch_files() { sed -n 's#^+++ b/\([^[:space:]]*\).*#\1#p' "$1"; }
+
+# Stage into $1 every file the series touches, from the pristine tree $2,
+# and apply the series.
+stage_series() {
+    local stage=$1 pristine=$2 p f
+    for p in "${PATCHES[@]}"; do
+        while IFS= read -r f; do stage_file "$stage" "$f" "$pristine"; done < <(patch_files "$p")
+    done
+    for p in "${PATCHES[@]}"; do
+        patch -s -p1 -N -d "$stage" -i "$p" >&2 || die "patch $(basename "$p") does not apply to $(basename "$pristine")"
+    done
+}
+
+# Print the cxl-mhsld patch (git format-patch form) against the tree of
+# $1 (staged files) over $2 (pristine): the device, its meson.build and
+# trace events as hw/mem/mhsld/, made from this repository's files, and
+# the lines that hook them into QEMU's build and MAINTAINERS.  Generated,
+# not stored, so that qemu-device/cxl_mhsld.c stays the one copy.
+device_patch() {
+    local stage=$1 pristine=$2 t f n=$((${#PATCHES[@]} + 1))
+    # Fixed dates: the same inputs give the same patch.
+    local git=(env GIT_AUTHOR_DATE="2026-12-02T00:00:00+0000" GIT_COMMITTER_DATE="2026-12-02T00:00:00+0000"
+        git -c "user.name=$PATCH_NAME" -c "user.email=$PATCH_EMAIL"
+        -c init.defaultBranch=master -c commit.gpgsign=false -c core.autocrlf=false)
+    t=$(mktemp -d "${TMPDIR:-/tmp}/mhsld-device-patch.XXXXXX")
+    # shellcheck disable=SC2064
+    trap "rm -rf '$t'" RETURN
+    for f in MAINTAINERS meson.build hw/mem/meson.build; do
+        mkdir -p "$t/tree/$(dirname "$f")"
+        if [ -f "$stage/$f" ]; then cp "$stage/$f" "$t/tree/$f"; else cp "$pristine/$f" "$t/tree/$f"; fi
+    done
+    (cd "$t/tree" && "${git[@]}" init -q && "${git[@]}" add -A && "${git[@]}" commit -q -m base) >&2 ||
+        die "device patch: git failed"
+    # The trace events subdir, the build subdir, the maintainers.
+    sed -i "s#^    'hw/mem',\$#&\n    'hw/mem/mhsld',#" "$t/tree/meson.build"
+    grep -qxF "    'hw/mem/mhsld'," "$t/tree/meson.build" ||
+        die "device patch: no 'hw/mem' line in trace_events_subdirs of meson.build"
+    sed -i "s#^mem_ss.add(when: 'CONFIG_CXL_MEM_DEVICE', if_true: files('cxl_type3.c'))\$#&\nsubdir('mhsld')#" \
+        "$t/tree/hw/mem/meson.build"
+    grep -qxF "subdir('mhsld')" "$t/tree/hw/mem/meson.build" ||
+        die "device patch: no cxl_type3.c line in hw/mem/meson.build"
+    printf '\n%s\n' "CXL multi-headed single logical device (cxl-mhsld)" >"$t/maintainers"
+    printf '%s\n' "M: $PATCH_NAME <$PATCH_EMAIL>" "S: Maintained" "F: hw/mem/mhsld/" >>"$t/maintainers"
+    sed -i "/^F: qapi\/cxl\.json\$/r $t/maintainers" "$t/tree/MAINTAINERS"
+    grep -qxF "F: hw/mem/mhsld/" "$t/tree/MAINTAINERS" ||
+        die "device patch: no 'F: qapi/cxl.json' line in MAINTAINERS"
+    mkdir -p "$t/tree/hw/mem/mhsld"
+    cp "$HERE/cxl_mhsld.c" "$t/tree/hw/mem/mhsld/cxl_mhsld.c"
+    cp "$HERE/meson.build.in" "$t/tree/hw/mem/mhsld/meson.build"
+    cp "$HERE/trace-events" "$t/tree/hw/mem/mhsld/trace-events"
+    printf '%s\n' '/* SPDX-License-Identifier: GPL-2.0-or-later */' \
+        '#include "trace/trace-hw_mem_mhsld.h"' >"$t/tree/hw/mem/mhsld/trace.h"
+    # The commit message: qemu-device/device-patch.msg (subject line, blank
+    # line, body), signed off.
+    { cat "$HERE/device-patch.msg"; printf '\nSigned-off-by: %s <%s>\n' "$PATCH_NAME" "$PATCH_EMAIL"; } >"$t/msg"
+    (cd "$t/tree" && "${git[@]}" add -A && "${git[@]}" commit -q -F "$t/msg" &&
+        "${git[@]}" format-patch -1 --stdout --subject-prefix="PATCH $n/$n" --signature=2.39.5) ||
+        die "device patch: git format-patch failed"
+}
+
+# Bring $WORK to pristine + the series + the cxl-mhsld patch, touching only
+# what changed.  $WORK/.mhsld-managed lists the files we manage.
 lay_tree() {
-    local pristine=$1 stage
+    local pristine=$1 stage f
     stage=$(mktemp -d "$CACHE/stage.XXXXXX")
     # shellcheck disable=SC2064
-    trap "rm -rf '$stage'" RETURN
+    trap "rm -rf '$stage' '$stage.patch'" RETURN
     if [ ! -d "$WORK" ]; then
         log "copying the pristine source to $WORK"
         cp -a "$pristine" "$WORK.tmp"
         mv "$WORK.tmp" "$WORK"
         : >"$WORK/.mhsld-managed"
     fi
-    # Files the patches touch, staged from the pristine tree, then patched.
-    local touched=() p f
-    for p in "${PATCHES[@]}"; do
-        while IFS= read -r f; do touched+=("$f"); done \
-            < <(sed -n 's#^+++ b/\([^[:space:]]*\).*#\1#p' "$p")
-    done
-    for f in "${touched[@]}"; do
-        if [ -f "$pristine/$f" ] && [ ! -f "$stage/$f" ]; then
-            mkdir -p "$stage/$(dirname "$f")"
-            cp "$pristine/$f" "$stage/$f"
-        fi
-    done
-    for p in "${PATCHES[@]}"; do
-        patch -s -p1 -N -d "$stage" -i "$p" >&2 || die "patch $(basename "$p") does not apply to $(basename "$pristine")"
-    done
-    # The device list and the device (libmhsld is linked, not copied in).
-    mkdir -p "$stage/configs/devices/x86_64-softmmu" "$stage/hw/mem/mhsld"
+    stage_series "$stage" "$pristine"
+    device_patch "$stage" "$pristine" >"$stage.patch"
+    while IFS= read -r f; do stage_file "$stage" "$f" "$pristine"; done < <(patch_files "$stage.patch")
+    patch -s -p1 -N -d "$stage" -i "$stage.patch" >&2 || die "the cxl-mhsld patch does not apply"
+    # The device list of this build (--with-devices-x86_64=mhsld).
+    mkdir -p "$stage/configs/devices/x86_64-softmmu"
     cp "$HERE/devices.mak" "$stage/configs/devices/x86_64-softmmu/mhsld.mak"
-    cp "$HERE/cxl_mhsld.c" "$stage/hw/mem/mhsld/cxl_mhsld.c"
-    cp "$HERE/meson.build.in" "$stage/hw/mem/mhsld/meson.build"
-    # The device's trace events: hw/mem/mhsld is a trace events subdir
-    # (tracetool generates trace/trace-hw_mem_mhsld.h from its trace-events).
-    cp "$HERE/trace-events" "$stage/hw/mem/mhsld/trace-events"
-    printf '%s\n' '/* SPDX-License-Identifier: GPL-2.0-or-later */' \
-        '#include "trace/trace-hw_mem_mhsld.h"' >"$stage/hw/mem/mhsld/trace.h"
-    [ -f "$stage/meson.build" ] || cp "$pristine/meson.build" "$stage/meson.build"
-    sed -i "s#^    'hw/mem',\$#&\n    'hw/mem/mhsld',#" "$stage/meson.build"
-    grep -qxF "    'hw/mem/mhsld'," "$stage/meson.build" ||
-        die "could not add hw/mem/mhsld to trace_events_subdirs in meson.build"
 
     local new_list
     new_list=$(cd "$stage" && find . -type f | sed 's#^\./##' | LC_ALL=C sort)
@@ -481,6 +540,21 @@ mkdir -p "$CACHE/src" "$CACHE/out" "$CACHE/work"
 if [ "$PRINT_KEY" = 1 ]; then
     d=$(find "$CACHE/src" -mindepth 1 -maxdepth 1 -type d -name 'qemu-10.0*' 2>/dev/null | sort -V | tail -n1)
     echo "${d:+$(cat "$d/VERSION")$FLAVOUR-}$(inputs_hash)"
+    exit 0
+fi
+
+# The cxl-mhsld patch needs the pristine source only, not the build lock.
+if [ "$DEVICE_PATCH" = 1 ]; then
+    check_inputs
+    exec 8>"$CACHE/.lock-src"
+    flock 8
+    install_deps
+    PRISTINE=$(fetch_source)
+    flock -u 8
+    stage=$(mktemp -d "$CACHE/stage.XXXXXX")
+    trap 'rm -rf "$stage"' EXIT
+    stage_series "$stage" "$PRISTINE"
+    device_patch "$stage" "$PRISTINE"
     exit 0
 fi
 

@@ -656,6 +656,35 @@ def trace_and_guest_errors(ctx):
 
 
 @scenario
+def checkpatch(ctx):
+    """QEMU's scripts/checkpatch.pl: 0 errors, 0 warnings on every patch of
+    patches/, on the generated cxl-mhsld patch, and on cxl_mhsld.c
+    (--file)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    dev = os.path.dirname(here)
+    build = os.path.join(dev, "build-qemu.sh")
+    p = subprocess.run([build, "--fetch-only"], capture_output=True, text=True, timeout=1200)
+    check(p.returncode == 0, "build-qemu.sh --fetch-only: %s" % p.stderr[-1000:])
+    tool = os.path.join(p.stdout.strip().splitlines()[-1], "scripts", "checkpatch.pl")
+    p = subprocess.run([build, "--device-patch"], capture_output=True, text=True, timeout=600)
+    check(p.returncode == 0 and p.stdout.startswith("From "),
+          "build-qemu.sh --device-patch: %s" % p.stderr[-1000:])
+    device_patch = os.path.join(ctx.dir, "cxl-mhsld.patch")
+    with open(device_patch, "w") as f:
+        f.write(p.stdout)
+    pdir = os.path.join(dev, "patches")
+    runs = [[os.path.join(pdir, n)] for n in sorted(os.listdir(pdir)) if n.endswith(".patch")]
+    runs += [[device_patch], ["--file", os.path.join(dev, "cxl_mhsld.c")]]
+    for r in runs:
+        p = subprocess.run(["perl", tool, "--no-tree", "--color=never"] + r,
+                           capture_output=True, text=True, timeout=300)
+        check(p.returncode == 0 and "total: 0 errors, 0 warnings," in p.stdout,
+              "checkpatch %s:\n%s" % (" ".join(os.path.basename(a) for a in r),
+                                       (p.stdout + p.stderr)[-3000:]))
+    return "%d patches and cxl_mhsld.c: 0 errors, 0 warnings" % (len(runs) - 1)
+
+
+@scenario
 def guest_attack_suite(ctx):
     """tests/attack.py on cxl-mhsld: the catalogue of malformed requests for
     every CEL opcode, then seeded random mutations (MHSLD_ATTACK_SECONDS,
