@@ -90,6 +90,7 @@ mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_
     mhsld__view_fill(h, st, head);
     h->epoch = mhsld__load64(&hr->epoch) + 1;
     /* Fence every handle of an older incarnation before touching anything. */
+    MHSLD__STEP();
     mhsld__store64(&hr->epoch, h->epoch);
     mhsld__store32(&hr->pid, (uint32_t)getpid());
     /* A sequence behind the head's own pending reservations (a damaged
