@@ -230,7 +230,11 @@ mhsld_status mhsld__act_begin(mhsld_state *st, uint32_t head, uint64_t deadline_
                 *taken = b;
                 return MHSLD_OK;
             }
-            continue; /* the head came or went: look again */
+            /* The head came or went, or a co-tenant rewrote the word: look
+             * again, but within the deadline like every other wait (a
+             * writer that changes the word between every load and CAS
+             * would otherwise hold the forcer here for as long as it
+             * keeps writing). */
         }
         /* HEAD: the live head is in an operation (or a co-tenant wrote
          * the word): wait, bounded. */

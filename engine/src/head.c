@@ -72,6 +72,19 @@ mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_
         free(h);
         return s;
     }
+    /* The actor lock before anything is read: with only the liveness lock,
+     * an outsider (a forced release, a FORCE recovery) could still take the
+     * FREE baton of the dead incarnation and act as the head between the
+     * read of the sequence floor below and the store of it, which would
+     * roll the record's sequence back and make this incarnation draw the
+     * outsider's sequences again.  Busy: nothing was written. */
+    mhsld__lockref actor = {.fd = -1, .head = NULL};
+    s = mhsld__lock_actor(st, head, &actor);
+    if (s != MHSLD_OK) {
+        mhsld__unlock_head(&h->lock);
+        free(h);
+        return s;
+    }
     mhsld__headrec *hr = &st->heads[head];
     /* A truncated file (SIGBUS beyond its end) or a damaged record is
      * refused before anything is written. */
@@ -79,6 +92,7 @@ mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_
     if (s == MHSLD_OK)
         s = mhsld__seq_floor(hr, &h->seq);
     if (s != MHSLD_OK) {
+        mhsld__unlock_head(&actor);
         mhsld__unlock_head(&h->lock);
         free(h);
         return s;
@@ -100,16 +114,12 @@ mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_
     mhsld__store64(&hr->seq, h->seq);
     mhsld_recover_report rep;
     memset(&rep, 0, sizeof(rep));
-    mhsld__lockref actor = {.fd = -1, .head = NULL};
-    s = mhsld__lock_actor(st, head, &actor); /* a FORCE recoverer may still act */
-    if (s == MHSLD_OK) {
-        /* Under both locks nobody holds the baton (a dead previous
-         * incarnation or outsider may have left it held). */
-        mhsld__baton_reset(h);
-        s = recover_locked(st, head, (flags & MHSLD_ATTACH_KEEP) ? MHSLD_RECOVER_KEEP : 0, &h->seq,
-                           &rep);
-        mhsld__unlock_head(&actor);
-    }
+    /* Under both locks nobody holds the baton (a dead previous incarnation
+     * or outsider may have left it held). */
+    mhsld__baton_reset(h);
+    s = recover_locked(st, head, (flags & MHSLD_ATTACH_KEEP) ? MHSLD_RECOVER_KEEP : 0, &h->seq,
+                       &rep);
+    mhsld__unlock_head(&actor);
     if (s != MHSLD_OK) {
         mhsld__unlock_head(&h->lock);
         free(h);
