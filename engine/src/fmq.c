@@ -18,9 +18,13 @@
  * the slot and holds it until it has freed the slot (or withdrawn or
  * abandoned it).  So a slot that is CLAIMED, POSTED (not a notice) or DONE
  * and whose byte nobody holds was left by a dead poster: the next poster
- * (which then holds the byte itself) or the head's take frees it; a POSTED
- * request of a dead poster is withdrawn, never executed.  A notice (FORCED
- * with timeout 0) has no poster once POSTED: only the head frees it.
+ * (which then holds the byte itself) or the head's take frees it.  A poster
+ * also holds the byte of its generation's parity (MHSLD__LOCK_FMQ_POST,
+ * taken after the claim, before POSTED, dropped with the slot's byte): take
+ * judges a POSTED request's poster by that byte, not the slot's, which a new
+ * poster holds while it reclaims a dead poster's slot, so a POSTED request
+ * of a dead poster is withdrawn, never executed.  A notice (FORCED with
+ * timeout 0) has no poster once POSTED: only the head frees it.
  *
  * Dead heads.  The taker's epoch (low 32 bits) is in the word of a TAKEN,
  * ABANDONED or DONE slot.  A poster waiting on a slot gives up with
@@ -70,6 +74,15 @@ static mhsld__fmq *queue_of(const mhsld_state *st, uint32_t head)
 static off_t slot_lock_off(uint32_t head, uint32_t i)
 {
     return (off_t)(MHSLD__LOCK_FMQ + (off_t)head * MHSLD_FMQ_SLOTS + i);
+}
+
+/* The byte of the poster of generation gen of slot i (internal.h).  Two
+ * generations in a row never share it, and the poster of generation g-2
+ * dropped it together with the slot's byte before generation g was
+ * claimed. */
+static off_t post_lock_off(uint32_t head, uint32_t i, uint32_t gen)
+{
+    return (off_t)(MHSLD__LOCK_FMQ_POST + ((off_t)head * MHSLD_FMQ_SLOTS + i) * 2 + (gen & 1u));
 }
 
 /* The futex is the low half of the slot word (little-endian, internal.h). */
@@ -339,8 +352,21 @@ mhsld_status mhsld_fm_submit(mhsld_state *st, uint32_t head, const mhsld_fm_requ
         }
         if (r > 0)
             continue; /* a live poster's */
-        if (claim_slot(st, head, &q->slot[i], &claimed))
-            break;
+        if (claim_slot(st, head, &q->slot[i], &claimed)) {
+            uint32_t cg = mhsld__fmqw_gen(claimed);
+            int pr = mhsld__byte_trylock(lk.fd, post_lock_off(head, i, cg));
+            if (pr == 0)
+                break;
+            /* Held by a process outside the engine (a poster drops it with
+             * the slot's byte): give the slot back, nothing was posted. */
+            MHSLD__STEP();
+            (void)mhsld__cas64(&q->slot[i].word, claimed, mhsld__fmqw(MHSLD__FMQ_FREE, 0, cg, 0));
+            if (pr < 0) {
+                mhsld__set_errno(errno);
+                mhsld__unlock_head(&lk);
+                return MHSLD_E_IO;
+            }
+        }
         mhsld__byte_unlock(lk.fd, slot_lock_off(head, i));
     }
     if (i == MHSLD_FMQ_SLOTS) {
@@ -521,8 +547,9 @@ mhsld_status mhsld_fm_take(mhsld_head *h, uint32_t *slot, mhsld_fm_request *req)
             return MHSLD_E_NOENT;
         mhsld__fmq_slot *sl = &q->slot[best];
         uint32_t g = mhsld__fmqw_gen(bw), notice = mhsld__fmqw_notice(bw);
-        if (!notice && mhsld__byte_held(h->st->fd, slot_lock_off(h->head, best)) == 0) {
-            /* Its poster died: withdrawn, never executed. */
+        if (!notice && mhsld__byte_held(h->st->fd, post_lock_off(h->head, best, g)) == 0) {
+            /* Its poster died: withdrawn, never executed.  (Not the slot's
+             * byte: a new poster reclaiming the slot holds that one.) */
             MHSLD__STEP();
             (void)mhsld__cas64(&sl->word, bw, mhsld__fmqw(MHSLD__FMQ_FREE, 0, g, 0));
             continue;

@@ -57,6 +57,13 @@
  * poster that owns the slot for as long as it does (fmq.c): an owned slot
  * whose byte nobody holds was left by a dead poster. */
 #define MHSLD__LOCK_FMQ (MHSLD__LOCK_BASE + 8192)
+/* Two more bytes per FM queue slot ((head * MHSLD_FMQ_SLOTS + slot) * 2 +
+ * generation parity), the one of its generation held by the poster of a
+ * request from before it is POSTED until the poster lets the slot go: what
+ * tells take whether a POSTED request's poster lives.  The slot's byte
+ * cannot, since a new poster holds it while it reclaims a dead poster's
+ * slot (fmq.c). */
+#define MHSLD__LOCK_FMQ_POST (MHSLD__LOCK_BASE + 12288)
 
 /* ---- block word ----------------------------------------------------------
  * bits  0..5   owner head (exclusive states); 63 = none
