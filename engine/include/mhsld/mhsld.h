@@ -21,7 +21,13 @@
  *     table; no call takes a lock on the ownership path.
  *   - Calls on ONE head handle must not overlap (a head is one host: QEMU
  *     serialises them under its BQL).  mhsld_access_ok() is the exception: it
- *     is read-only and may run from any thread at any time.
+ *     is read-only and may run from any thread at any time.  So are the FM
+ *     queue's server calls (mhsld/fm.h): mhsld_fm_wait() and mhsld_fm_kick()
+ *     may run on a serving thread beside the head's other calls, and
+ *     mhsld_fm_take() and mhsld_fm_complete() on two threads.  Two
+ *     overlapping ownership operations of one handle are not merely racy:
+ *     the second finds the head's baton held by the first and, taking it for
+ *     a co-tenant's write, recovers the first one's journal under it.
  *   - Another process may act as a live head from outside it
  *     (mhsld_fm_force_release(), mhsld_recover() with FORCE).  The head's
  *     operations that change ownership then wait for it, at most 1 s, and
