@@ -278,6 +278,15 @@ mhsld_status mhsld_extents_get(mhsld_state *st, uint32_t head, uint32_t kind, si
                                mhsld_extent *ext, uint8_t (*tags)[MHSLD_TAG_SIZE], size_t cap,
                                size_t *returned, size_t *total, uint32_t *generation)
 {
+    return mhsld_extents_get_seq(st, head, kind, start, ext, tags, NULL, cap, returned, total,
+                                 generation);
+}
+
+mhsld_status mhsld_extents_get_seq(mhsld_state *st, uint32_t head, uint32_t kind, size_t start,
+                                   mhsld_extent *ext, uint8_t (*tags)[MHSLD_TAG_SIZE],
+                                   uint16_t *seqs, size_t cap, size_t *returned, size_t *total,
+                                   uint32_t *generation)
+{
     if (!st || kind > MHSLD_EXT_ALL || (cap && !ext))
         return MHSLD_E_INVAL;
     if (head >= st->geo.nr_heads)
@@ -308,6 +317,8 @@ mhsld_status mhsld_extents_get(mhsld_state *st, uint32_t head, uint32_t kind, si
                 ext[out].len = run_len << st->block_shift;
                 if (tags)
                     memset(tags[out], 0, MHSLD_TAG_SIZE);
+                if (seqs)
+                    seqs[out] = 0;
                 out++;
             }
             idx++;
@@ -331,6 +342,8 @@ mhsld_status mhsld_extents_get(mhsld_state *st, uint32_t head, uint32_t kind, si
                     ext[out].len = r.count << st->block_shift;
                     if (tags)
                         mhsld__tag_load(&st->slots[i], tags[out]);
+                    if (seqs)
+                        seqs[out] = (uint16_t)(mhsld__load64(&st->slots[i].sseq) & 0xffffu);
                     out++;
                 }
                 idx++;
@@ -364,6 +377,8 @@ mhsld_status mhsld_shared_list(mhsld_state *st, mhsld_shared_info *out, size_t c
             out[k].ext.dpa = mhsld__block_dpa(st, r.start);
             out[k].ext.len = r.count << st->block_shift;
             mhsld__tag_load(&st->slots[i], out[k].tag);
+            out[k].seq = (uint16_t)(mhsld__load64(&st->slots[i].sseq) & 0xffffu);
+            out[k].pad = 0;
             k++;
         }
         t++;

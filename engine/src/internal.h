@@ -265,7 +265,12 @@ typedef struct mhsld__slot {
     uint64_t start; /* block index */
     uint64_t count;
     uint8_t tag[MHSLD_TAG_SIZE] __attribute__((aligned(8)));
-    uint8_t pad[24];
+    /* Shared Extent Sequence (CXL r3.1 DC extent record, 16 bits), written
+     * by the creator before the slot turns ACTIVE, like start, count and
+     * tag; read once per look, as data (it steers nothing).  Zero in states
+     * written before it existed (this was padding). */
+    uint64_t sseq;
+    uint8_t pad[16];
 } __attribute__((aligned(64))) mhsld__slot;
 
 /* Geometry as stored in the header (fixed widths, native order + BOM). */

@@ -790,7 +790,7 @@ static int share_transient(const mhsld_state *st, uint64_t b)
 }
 
 static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_t dpa,
-                                   const uint8_t *tag, mhsld_conflict *conflict)
+                                   const uint8_t *tag, uint16_t seq, mhsld_conflict *conflict)
 {
     mhsld_state *st = h->st;
     mhsld__bext r = *rp;
@@ -804,11 +804,13 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
         uint64_t ss = mhsld__load64(&sl->start), sc = mhsld__load64(&sl->count);
         uint8_t st_tag[MHSLD_TAG_SIZE];
         mhsld__tag_load(sl, st_tag);
+        uint64_t sseq = mhsld__load64(&sl->sseq);
         if (mhsld__load64(&sl->word) != w)
             return MHSLD__RETRY; /* retired or recycled while we read it */
         if (ss + sc <= r.start || r.start + r.count <= ss)
             continue;
-        if (ss != r.start || sc != r.count || memcmp(st_tag, tag, MHSLD_TAG_SIZE) != 0)
+        if (ss != r.start || sc != r.count || memcmp(st_tag, tag, MHSLD_TAG_SIZE) != 0 ||
+            sseq != seq)
             return MHSLD_E_TAG;
         if (mhsld__slot_sharers(w) & me) {
             if (conflict) {
@@ -856,6 +858,7 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
         mhsld__store64(&sl->start, r.start);
         mhsld__store64(&sl->count, r.count);
         mhsld__tag_store(sl, tag);
+        mhsld__store64(&sl->sseq, seq);
         uint64_t se =
             mhsld__entry(MHSLD__E_NOOWNER, MHSLD_BLOCK_SHARED, mhsld__stamp(h->head, op.seq)) |
             ((uint64_t)i << MHSLD__E_SLOT_SHIFT);
@@ -879,7 +882,8 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
 }
 
 static mhsld_status share_add_held(mhsld_head *h, const mhsld_extent *ext,
-                                   const uint8_t tag[MHSLD_TAG_SIZE], mhsld_conflict *conflict)
+                                   const uint8_t tag[MHSLD_TAG_SIZE], uint16_t seq,
+                                   mhsld_conflict *conflict)
 {
     mhsld_status s;
     if (!ext || !tag)
@@ -896,7 +900,7 @@ static mhsld_status share_add_held(mhsld_head *h, const mhsld_extent *ext,
      * bounded in time (a creator that died mid-way needs recovery first). */
     uint64_t deadline = now_ns() + MHSLD__SHARE_WAIT_NS;
     for (;;) {
-        s = share_add_once(h, &r, ext->dpa, tag, conflict);
+        s = share_add_once(h, &r, ext->dpa, tag, seq, conflict);
         if (s != MHSLD__RETRY)
             return s;
         if (now_ns() > deadline)
@@ -905,15 +909,22 @@ static mhsld_status share_add_held(mhsld_head *h, const mhsld_extent *ext,
     }
 }
 
-mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
-                             const uint8_t tag[MHSLD_TAG_SIZE], mhsld_conflict *conflict)
+mhsld_status mhsld_share_add_seq(mhsld_head *h, const mhsld_extent *ext,
+                                 const uint8_t tag[MHSLD_TAG_SIZE], uint16_t seq,
+                                 mhsld_conflict *conflict)
 {
     mhsld_status s = head_enter(h);
     if (s != MHSLD_OK)
         return s;
-    s = share_add_held(h, ext, tag, conflict);
+    s = share_add_held(h, ext, tag, seq, conflict);
     head_leave(h);
     return s;
+}
+
+mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
+                             const uint8_t tag[MHSLD_TAG_SIZE], mhsld_conflict *conflict)
+{
+    return mhsld_share_add_seq(h, ext, tag, 0, conflict);
 }
 
 static uint64_t share_retire_run(const mhsld__op *op, const mhsld__jsnap *j, uint64_t from_step)

@@ -326,9 +326,18 @@ mhsld_status mhsld_pending_get(const mhsld_head *h, uint64_t group, mhsld_extent
  * for that to finish and then joins, creates or gets MHSLD_E_TAG, as in
  * some sequential order.  The wait is bounded: MHSLD_E_BUSY if the other
  * head died half-way and still needs recovery.  Blocks become FREE when the
- * last sharer leaves. */
+ * last sharer leaves.  mhsld_share_add() is mhsld_share_add_seq() with
+ * Shared Extent Sequence 0. */
 mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
                              const uint8_t tag[MHSLD_TAG_SIZE], mhsld_conflict *conflict);
+/* The same with the extent's Shared Extent Sequence (CXL r3.1 DC extent
+ * record: orders the extents of one tag; 16 bits on the wire).  The creator
+ * sets it; a joiner must give the same one, else MHSLD_E_TAG (as for a
+ * different tag).  Reported by mhsld_shared_list() and
+ * mhsld_extents_get_seq(). */
+mhsld_status mhsld_share_add_seq(mhsld_head *h, const mhsld_extent *ext,
+                                 const uint8_t tag[MHSLD_TAG_SIZE], uint16_t seq,
+                                 mhsld_conflict *conflict);
 mhsld_status mhsld_share_release(mhsld_head *h, const mhsld_extent *ext);
 
 /* May this head access every byte of [dpa, dpa+len)?  True only if every block
@@ -451,6 +460,12 @@ typedef enum mhsld_extent_kind {
 mhsld_status mhsld_extents_get(mhsld_state *st, uint32_t head, uint32_t kind, size_t start,
                                mhsld_extent *ext, uint8_t (*tags)[MHSLD_TAG_SIZE], size_t cap,
                                size_t *returned, size_t *total, uint32_t *generation);
+/* The same, with each extent's Shared Extent Sequence into seqs[i] (0 for
+ * an exclusive extent) if seqs is non-NULL. */
+mhsld_status mhsld_extents_get_seq(mhsld_state *st, uint32_t head, uint32_t kind, size_t start,
+                                   mhsld_extent *ext, uint8_t (*tags)[MHSLD_TAG_SIZE],
+                                   uint16_t *seqs, size_t cap, size_t *returned, size_t *total,
+                                   uint32_t *generation);
 
 typedef struct mhsld_block_info {
     uint64_t dpa;
@@ -470,6 +485,8 @@ typedef struct mhsld_shared_info {
     uint32_t sharers; /* bit mask */
     mhsld_extent ext;
     uint8_t tag[MHSLD_TAG_SIZE];
+    uint16_t seq; /* Shared Extent Sequence */
+    uint16_t pad;
 } mhsld_shared_info;
 /* Active shared extents: up to cap, *n = number written, *total = all. */
 mhsld_status mhsld_shared_list(mhsld_state *st, mhsld_shared_info *out, size_t cap, size_t *n,
