@@ -378,6 +378,7 @@ mhsld_status mhsld_shared_list(mhsld_state *st, mhsld_shared_info *out, size_t c
             out[k].ext.len = r.count << st->block_shift;
             mhsld__tag_load(&st->slots[i], out[k].tag);
             out[k].seq = (uint16_t)(mhsld__load64(&st->slots[i].sseq) & 0xffffu);
+            out[k].fm_ref = (uint8_t)mhsld__slot_fmref(w);
             out[k].pad = 0;
             k++;
         }

@@ -129,16 +129,30 @@ static inline uint64_t mhsld__prog(uint64_t seq, uint64_t idx)
 /* ---- shared slot word ----------------------------------------------------
  * bits  0..31  sharers (bit per head)
  * bits 32..33  slot state
- * bits 34..39  head that created or retires it
- * bits 40..63  low 24 bits of that head's operation sequence */
+ * bits 34..38  head that created or retires it
+ * bit  39      the fabric manager holds a reference (Dynamic Capacity Add
+ *              Reference, 5606h): an ACTIVE slot keeps its blocks while it
+ *              is set, with no sharer left (bit 39 was the top bit of a
+ *              6-bit head field that never held a head >= 32, so states
+ *              written before it existed read "no reference")
+ * bits 40..63  low 24 bits of that head's operation sequence
+ * The reference is in the word, not beside it, so that the last sharer's
+ * leave (which retires the slot) and the FM's Add Reference are ordered by
+ * one CAS: either the leave sees the reference and keeps the blocks, or the
+ * Add Reference finds the slot retiring or free. */
 #define MHSLD__SLOT_FREE 0u
 #define MHSLD__SLOT_CREATING 1u
 #define MHSLD__SLOT_ACTIVE 2u
 #define MHSLD__SLOT_RETIRING 3u
+#define MHSLD__SLOT_FMREF (1ull << 39)
 static inline uint64_t mhsld__slotw(uint32_t sharers, uint32_t st, uint32_t head, uint64_t seq)
 {
-    return (uint64_t)sharers | ((uint64_t)st << 32) | ((uint64_t)(head & 63u) << 34) |
+    return (uint64_t)sharers | ((uint64_t)st << 32) | ((uint64_t)(head & 31u) << 34) |
            ((seq & 0xffffffull) << 40);
+}
+static inline int mhsld__slot_fmref(uint64_t w)
+{
+    return (w & MHSLD__SLOT_FMREF) != 0;
 }
 static inline uint32_t mhsld__slot_sharers(uint64_t w)
 {
@@ -150,7 +164,7 @@ static inline uint32_t mhsld__slot_state(uint64_t w)
 }
 static inline uint32_t mhsld__slot_head(uint64_t w)
 {
-    return (uint32_t)((w >> 34) & 63u);
+    return (uint32_t)((w >> 34) & 31u);
 }
 static inline uint64_t mhsld__slot_seq(uint64_t w)
 {

@@ -927,13 +927,19 @@ mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
     return mhsld_share_add_seq(h, ext, tag, 0, conflict);
 }
 
+/* A SHARE_LEAVE journal's `group` field (unused otherwise): the retire is
+ * the fabric manager's Remove Reference of an extent with no sharer, made
+ * through this head, whose extent list does not change. */
+#define MHSLD__LEAVE_FM 1u
+
 static uint64_t share_retire_run(const mhsld__op *op, const mhsld__jsnap *j, uint64_t from_step)
 {
     mhsld__headrec *hr = op->hr;
     uint64_t freed = give_back_steps(op, j->r, j->n, from_step, mhsld__count_steps(j->r, j->n), 0);
     MHSLD__STEP();
     mhsld__store64(&op->st->slots[j->slot].word, 0);
-    mhsld__bump_list_gen(hr);
+    if (j->group != MHSLD__LEAVE_FM)
+        mhsld__bump_list_gen(hr);
     mhsld__journal_end(hr);
     return freed;
 }
@@ -950,7 +956,9 @@ mhsld_status mhsld__share_leave_as(mhsld_state *st, uint32_t head, uint64_t *las
         uint64_t w = mhsld__load64(&sl->word);
         if (mhsld__slot_state(w) != MHSLD__SLOT_ACTIVE || !(mhsld__slot_sharers(w) & me))
             return MHSLD_E_NOT_OWNER;
-        if (mhsld__slot_sharers(w) != me) {
+        /* Not the last holder (another sharer, or the FM's reference): the
+         * blocks stay; leaving is one CAS. */
+        if (mhsld__slot_sharers(w) != me || mhsld__slot_fmref(w)) {
             revoke_begin(hr);
             MHSLD__STEP();
             bool left = mhsld__cas64(&sl->word, w, w & ~(uint64_t)me);
@@ -1015,6 +1023,153 @@ mhsld_status mhsld_share_release(mhsld_head *h, const mhsld_extent *ext)
         return s;
     s = share_release_held(h, ext);
     head_leave(h);
+    return s;
+}
+
+/* ---- fabric-manager references on a tag (5606h/5607h) ----------------- */
+
+/* Slot i's word if the slot is ACTIVE and carries tag (tag loaded between
+ * two loads of the same word, so it belongs to that word's extent); 0 if it
+ * does not; MHSLD__SLOT_RETIRING << 32 (never an ACTIVE word) if the word
+ * changed while the tag was read. */
+#define MHSLD__SLOT_MOVED ((uint64_t)MHSLD__SLOT_RETIRING << 32)
+static uint64_t slot_with_tag(const mhsld_state *st, uint32_t i, const uint8_t *tag)
+{
+    const mhsld__slot *sl = &st->slots[i];
+    uint64_t w = mhsld__load64(&sl->word);
+    if (mhsld__slot_state(w) != MHSLD__SLOT_ACTIVE)
+        return 0;
+    uint8_t t[MHSLD_TAG_SIZE];
+    mhsld__tag_load(sl, t);
+    if (mhsld__load64(&sl->word) != w)
+        return MHSLD__SLOT_MOVED;
+    return memcmp(t, tag, MHSLD_TAG_SIZE) == 0 ? w : 0;
+}
+
+static mhsld_status fm_ref_add_held(mhsld_head *h, const uint8_t *tag)
+{
+    mhsld_state *st = h->st;
+    uint32_t found = 0, set = 0;
+    for (uint32_t i = 0; i < MHSLD_MAX_SHARED; i++) {
+        unsigned tries = 0;
+        for (; tries < MHSLD__SHARE_TRIES; tries++) {
+            uint64_t w = slot_with_tag(st, i, tag);
+            if (w == MHSLD__SLOT_MOVED)
+                continue;
+            if (w == 0)
+                break;
+            if (mhsld__slot_fmref(w)) {
+                found++;
+                break;
+            }
+            MHSLD__STEP();
+            if (mhsld__cas64(&st->slots[i].word, w, w | MHSLD__SLOT_FMREF)) {
+                found++;
+                set++;
+                break;
+            }
+        }
+        if (tries == MHSLD__SHARE_TRIES)
+            return MHSLD_E_BUSY; /* only a co-tenant's writes get here */
+    }
+    if (!found)
+        return MHSLD_E_TAG;
+    return set ? MHSLD_OK : MHSLD_E_EXISTS;
+}
+
+mhsld_status mhsld_fm_ref_add(mhsld_head *h, const uint8_t tag[MHSLD_TAG_SIZE])
+{
+    if (!tag)
+        return MHSLD_E_INVAL;
+    mhsld_status s = head_enter(h);
+    if (s != MHSLD_OK)
+        return s;
+    s = fm_ref_add_held(h, tag);
+    head_leave(h);
+    return s;
+}
+
+/* Drop the FM's reference on slot i (word w, ACTIVE, reference held).  With
+ * sharers left it is one CAS.  With none, the slot is retired exactly as by
+ * a last sharer's leave, journalled in h's journal (op SHARE_LEAVE, marked
+ * MHSLD__LEAVE_FM so that h's list generation does not move): recovery of h
+ * finishes it.  MHSLD__RETRY if the word changed. */
+static mhsld_status fm_ref_drop(mhsld_head *h, uint32_t i, uint64_t w, uint64_t *freed)
+{
+    mhsld_state *st = h->st;
+    mhsld__slot *sl = &st->slots[i];
+    if (mhsld__slot_sharers(w) != 0) {
+        MHSLD__STEP();
+        return mhsld__cas64(&sl->word, w, w & ~MHSLD__SLOT_FMREF) ? MHSLD_OK : MHSLD__RETRY;
+    }
+    mhsld__headrec *hr = h->hr;
+    mhsld__jsnap j;
+    mhsld__jsnap_init(&j, MHSLD__OP_SHARE_LEAVE, i, 0);
+    j.group = MHSLD__LEAVE_FM;
+    j.n = 1;
+    if (!mhsld__slot_range(st, i, &j.r[0]))
+        return MHSLD_E_CORRUPT;
+    mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr, &h->seq)};
+    if (!op.seq)
+        return MHSLD_E_NOSPACE;
+    j.seq = op.seq;
+    mhsld__journal_publish(hr, &j);
+    MHSLD__STEP();
+    if (!mhsld__cas64(&sl->word, w, mhsld__slotw(0, MHSLD__SLOT_RETIRING, h->head, op.seq))) {
+        mhsld__journal_end(hr);
+        return MHSLD__RETRY;
+    }
+    uint64_t n = share_retire_run(&op, &j, 0);
+    if (freed)
+        *freed += n;
+    return MHSLD_OK;
+}
+
+static mhsld_status fm_ref_remove_held(mhsld_head *h, const uint8_t *tag, uint64_t *freed)
+{
+    mhsld_state *st = h->st;
+    uint32_t found = 0, dropped = 0;
+    for (uint32_t i = 0; i < MHSLD_MAX_SHARED; i++) {
+        unsigned tries = 0;
+        for (; tries < MHSLD__SHARE_TRIES; tries++) {
+            uint64_t w = slot_with_tag(st, i, tag);
+            if (w == MHSLD__SLOT_MOVED)
+                continue;
+            if (w == 0)
+                break;
+            found++;
+            if (!mhsld__slot_fmref(w))
+                break;
+            mhsld_status s = fm_ref_drop(h, i, w, freed);
+            if (s == MHSLD_OK) {
+                dropped++;
+                break;
+            }
+            if (s != MHSLD__RETRY)
+                return s;
+            found--; /* looked at again */
+        }
+        if (tries == MHSLD__SHARE_TRIES)
+            return MHSLD_E_BUSY; /* only a co-tenant's writes get here */
+    }
+    if (!found)
+        return MHSLD_E_TAG;
+    return dropped ? MHSLD_OK : MHSLD_E_NOT_OWNER;
+}
+
+mhsld_status mhsld_fm_ref_remove(mhsld_head *h, const uint8_t tag[MHSLD_TAG_SIZE],
+                                 uint64_t *freed_blocks)
+{
+    if (!tag)
+        return MHSLD_E_INVAL;
+    uint64_t n = 0;
+    mhsld_status s = head_enter(h);
+    if (s != MHSLD_OK)
+        return s;
+    s = fm_ref_remove_held(h, tag, &n);
+    head_leave(h);
+    if (freed_blocks)
+        *freed_blocks = n;
     return s;
 }
 

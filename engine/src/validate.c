@@ -143,7 +143,8 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
             break;
         }
         uint32_t sh = mhsld__slot_sharers(sw);
-        if (!sh || (nh < 32 && (sh >> nh))) {
+        /* No sharer is allowed only while the FM holds a reference. */
+        if ((!sh && !mhsld__slot_fmref(sw)) || (nh < 32 && (sh >> nh))) {
             s = fail(msg, msglen, "shared slot %u has sharers 0x%x for %u heads", i, sh, nh);
             break;
         }

@@ -24,6 +24,8 @@ typedef struct snap {
     uint8_t owner[2 * NBLK];
     uint32_t sharers[2 * NBLK];
     uint32_t pending[3];
+    uint8_t fm_ref[4]; /* of the first shared extents (mhsld_shared_list order) */
+    uint16_t seq[4];
 } snap;
 
 static void take(mhsld_state *st, snap *s)
@@ -40,6 +42,13 @@ static void take(mhsld_state *st, snap *s)
         mhsld_head_info hi;
         REQUIRE(mhsld_head_info_get(st, h, &hi) == MHSLD_OK);
         s->pending[h] = hi.nr_pending;
+    }
+    mhsld_shared_info si[4];
+    size_t n = 0;
+    REQUIRE(mhsld_shared_list(st, si, 4, &n, NULL) == MHSLD_OK);
+    for (size_t i = 0; i < n; i++) {
+        s->fm_ref[i] = si[i].fm_ref;
+        s->seq[i] = si[i].seq;
     }
 }
 
@@ -174,6 +183,37 @@ static mhsld_status op_release_all(mhsld_head *h0)
     return mhsld_release_all(h0, NULL);
 }
 
+/* Fabric-manager references (5606h/5607h), made through head 0. */
+static mhsld_status op_fmref_add(mhsld_head *h0)
+{
+    return mhsld_fm_ref_add(h0, TAG);
+}
+
+static mhsld_status op_fmref_remove(mhsld_head *h0)
+{
+    return mhsld_fm_ref_remove(h0, TAG, NULL);
+}
+
+static void setup_shared_by_1_fmref(mhsld_head *h0, mhsld_head *h1, mhsld_head *h2)
+{
+    setup_shared_by_1(h0, h1, h2);
+    REQUIRE(mhsld_fm_ref_add(h1, TAG) == MHSLD_OK);
+}
+
+/* The extent is held by the FM's reference alone: its last sharer left. */
+static void setup_fmref_only(mhsld_head *h0, mhsld_head *h1, mhsld_head *h2)
+{
+    setup_shared_by_1_fmref(h0, h1, h2);
+    mhsld_extent e = {SH_BASE + 60 * BS, 8 * BS};
+    REQUIRE(mhsld_share_release(h1, &e) == MHSLD_OK);
+}
+
+static void setup_shared_by_0_fmref(mhsld_head *h0, mhsld_head *h1, mhsld_head *h2)
+{
+    setup_shared_by_0(h0, h1, h2);
+    REQUIRE(mhsld_fm_ref_add(h0, TAG) == MHSLD_OK);
+}
+
 static const scenario scenarios[] = {
     {"reserve", setup_none, op_reserve, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
     {"reserve-conflict", setup_none, op_reserve, MHSLD_E_CONFLICT, 1, MHSLD_RECOVER_KEEP, 1},
@@ -185,6 +225,11 @@ static const scenario scenarios[] = {
     {"share-leave-last", setup_shared_by_0, op_share_leave, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
     {"share-leave", setup_shared_by_01, op_share_leave, MHSLD_OK, 0, MHSLD_RECOVER_KEEP, 0},
     {"release-all", setup_everything, op_release_all, MHSLD_OK, 1, MHSLD_RECOVER_DROP, 0},
+    {"fmref-add", setup_shared_by_1, op_fmref_add, MHSLD_OK, 0, MHSLD_RECOVER_KEEP, 0},
+    {"fmref-remove", setup_shared_by_1_fmref, op_fmref_remove, MHSLD_OK, 0, MHSLD_RECOVER_KEEP, 0},
+    {"fmref-remove-last", setup_fmref_only, op_fmref_remove, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
+    {"share-leave-fmref", setup_shared_by_0_fmref, op_share_leave, MHSLD_OK, 0, MHSLD_RECOVER_KEEP,
+     0},
 };
 
 static void die(void *arg)

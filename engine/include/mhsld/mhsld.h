@@ -326,8 +326,10 @@ mhsld_status mhsld_pending_get(const mhsld_head *h, uint64_t group, mhsld_extent
  * for that to finish and then joins, creates or gets MHSLD_E_TAG, as in
  * some sequential order.  The wait is bounded: MHSLD_E_BUSY if the other
  * head died half-way and still needs recovery.  Blocks become FREE when the
- * last sharer leaves.  mhsld_share_add() is mhsld_share_add_seq() with
- * Shared Extent Sequence 0. */
+ * last sharer leaves, unless the fabric manager holds a reference on the
+ * extent's tag (mhsld_fm_ref_add below): then they stay allocated, with no
+ * sharer, until the reference is removed.  mhsld_share_add() is
+ * mhsld_share_add_seq() with Shared Extent Sequence 0. */
 mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
                              const uint8_t tag[MHSLD_TAG_SIZE], mhsld_conflict *conflict);
 /* The same with the extent's Shared Extent Sequence (CXL r3.1 DC extent
@@ -339,6 +341,22 @@ mhsld_status mhsld_share_add_seq(mhsld_head *h, const mhsld_extent *ext,
                                  const uint8_t tag[MHSLD_TAG_SIZE], uint16_t seq,
                                  mhsld_conflict *conflict);
 mhsld_status mhsld_share_release(mhsld_head *h, const mhsld_extent *ext);
+
+/* Fabric-manager references on a tag (CXL r3.1 FM API 5606h/5607h).  The FM
+ * is not a head: h is the head the call acts through (any attached head; the
+ * last step of a removal is journalled in its journal, so a crash is
+ * finished by its recovery like a last sharer's leave).  The reference is a
+ * flag per shared extent (the FM holds at most one per tag), set on every
+ * active shared extent carrying the tag.
+ *   add:    MHSLD_OK, MHSLD_E_TAG (no active shared extent has the tag),
+ *           MHSLD_E_EXISTS (the FM already holds a reference on every one)
+ *   remove: MHSLD_OK, MHSLD_E_TAG (no such extent), MHSLD_E_NOT_OWNER (the
+ *           FM holds no reference on it); an extent with no sharer left is
+ *           retired and its blocks freed (*freed_blocks, optional, counts
+ *           them). */
+mhsld_status mhsld_fm_ref_add(mhsld_head *h, const uint8_t tag[MHSLD_TAG_SIZE]);
+mhsld_status mhsld_fm_ref_remove(mhsld_head *h, const uint8_t tag[MHSLD_TAG_SIZE],
+                                 uint64_t *freed_blocks);
 
 /* May this head access every byte of [dpa, dpa+len)?  True only if every block
  * touched is OWNED by the head or SHARED with it.  Exact at block edges and
@@ -485,8 +503,9 @@ typedef struct mhsld_shared_info {
     uint32_t sharers; /* bit mask */
     mhsld_extent ext;
     uint8_t tag[MHSLD_TAG_SIZE];
-    uint16_t seq; /* Shared Extent Sequence */
-    uint16_t pad;
+    uint16_t seq;   /* Shared Extent Sequence */
+    uint8_t fm_ref; /* 1: the fabric manager holds a reference (sharers may be 0) */
+    uint8_t pad;
 } mhsld_shared_info;
 /* Active shared extents: up to cap, *n = number written, *total = all. */
 mhsld_status mhsld_shared_list(mhsld_state *st, mhsld_shared_info *out, size_t cap, size_t *n,
