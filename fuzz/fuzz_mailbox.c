@@ -11,7 +11,7 @@
  *               response buffer (2 KiB, 24, 8 or 0 bytes); bit 6: the caller
  *               provides mhsld_mbox_accum (split 4802h responses)
  *   then per command:
- *          u8   opcode: 0..11 one of the twelve commands, otherwise a raw
+ *          u8   opcode: 0..14 one of the fifteen commands, otherwise a raw
  *               16-bit opcode follows
  *          u16  payload length (modulo what is left)
  *          ...  payload
@@ -24,8 +24,8 @@
  *   - a command that fails writes no response (out_len 0) and changes
  *     nothing: every block word (with its generation) and every head's
  *     counters are compared before and after;
- *   - a query (5500h, 5501h, 4800h, 4801h, 5600h, 5601h, 5603h) changes
- *     nothing even when it succeeds;
+ *   - a query (5500h, 5501h, 4800h, 4801h, 5600h, 5601h, 5603h, 5608h)
+ *     changes nothing even when it succeeds;
  *   - a successful response decodes with the command's output decoder and
  *     re-encodes to the same bytes; it never exceeds the buffer, and its
  *     length is within the command table's out_min..out_max;
@@ -112,13 +112,16 @@ DEFINE_RT(region_extents_in, mhsld_mbox_region_extents_in)
 DEFINE_RT(region_extents_out, mhsld_mbox_region_extents_out)
 DEFINE_RT(dc_add_in, mhsld_mbox_dc_add_in)
 DEFINE_RT(dc_release_in, mhsld_mbox_dc_release_in)
+DEFINE_RT(dc_tag_ref_in, mhsld_mbox_dc_tag_ref_in)
+DEFINE_RT(dc_list_tags_in, mhsld_mbox_dc_list_tags_in)
+DEFINE_RT(dc_list_tags_out, mhsld_mbox_dc_list_tags_out)
 
-static const rt_fn all_rt[] = {rt_mhd_info_in,       rt_mhd_info_out,       rt_head_info_in,
-                               rt_head_info_out,     rt_dc_config_in,       rt_dc_config_out,
-                               rt_dc_extents_in,     rt_dc_extents_out,     rt_dc_update_in,
-                               rt_dcd_info_out,      rt_host_region_cfg_in, rt_host_region_cfg_out,
-                               rt_set_region_cfg_in, rt_region_extents_in,  rt_region_extents_out,
-                               rt_dc_add_in,         rt_dc_release_in};
+static const rt_fn all_rt[] = {
+    rt_mhd_info_in,       rt_mhd_info_out,      rt_head_info_in,       rt_head_info_out,
+    rt_dc_config_in,      rt_dc_config_out,     rt_dc_extents_in,      rt_dc_extents_out,
+    rt_dc_update_in,      rt_dcd_info_out,      rt_host_region_cfg_in, rt_host_region_cfg_out,
+    rt_set_region_cfg_in, rt_region_extents_in, rt_region_extents_out, rt_dc_add_in,
+    rt_dc_release_in,     rt_dc_tag_ref_in,     rt_dc_list_tags_in,    rt_dc_list_tags_out};
 
 typedef struct cmd_desc {
     uint16_t opcode;
@@ -127,7 +130,8 @@ typedef struct cmd_desc {
     bool query; /* changes nothing even on success */
 } cmd_desc;
 
-static const cmd_desc cmds[12] = {
+#define NR_CMDS 15u
+static const cmd_desc cmds[NR_CMDS] = {
     {MHSLD_MBOX_OP_GET_MHD_INFO, rt_mhd_info_in, rt_mhd_info_out, true},
     {MHSLD_MBOX_OP_GET_HEAD_INFO, rt_head_info_in, rt_head_info_out, true},
     {MHSLD_MBOX_OP_GET_DC_CONFIG, rt_dc_config_in, rt_dc_config_out, true},
@@ -140,6 +144,9 @@ static const cmd_desc cmds[12] = {
     {MHSLD_MBOX_OP_GET_DC_REGION_EXTENTS, rt_region_extents_in, rt_region_extents_out, true},
     {MHSLD_MBOX_OP_INITIATE_DC_ADD, rt_dc_add_in, NULL, false},
     {MHSLD_MBOX_OP_INITIATE_DC_RELEASE, rt_dc_release_in, NULL, false},
+    {MHSLD_MBOX_OP_DC_ADD_REFERENCE, rt_dc_tag_ref_in, NULL, false},
+    {MHSLD_MBOX_OP_DC_REMOVE_REFERENCE, rt_dc_tag_ref_in, NULL, false},
+    {MHSLD_MBOX_OP_DC_LIST_TAGS, rt_dc_list_tags_in, rt_dc_list_tags_out, true},
 };
 
 /* ---- the device ---------------------------------------------------------- */
@@ -187,10 +194,10 @@ static void prepare(mhsld_head *h0, uint32_t what, uint64_t bs)
         mhsld_extent x[2] = {{6 * bs, 2 * bs}, {9 * bs, bs}};
         FUZZ_ASSERT(mhsld_reserve(h0, x, 2, &group, NULL) == MHSLD_OK);
     }
-    if (what & 4u) { /* a shared extent */
+    if (what & 4u) { /* a shared extent (Shared Extent Sequence 7) */
         mhsld_extent x = {16 * bs, 2 * bs};
         uint8_t tag[MHSLD_TAG_SIZE] = {0x11, 0x22, 0x33};
-        FUZZ_ASSERT(mhsld_share_add(h0, &x, tag, NULL) == MHSLD_OK);
+        FUZZ_ASSERT(mhsld_share_add_seq(h0, &x, tag, 7, NULL) == MHSLD_OK);
     }
 }
 
@@ -240,10 +247,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t nblocks = mhsld_block_count(st);
     for (unsigned c = 0; c < MAX_CMDS && !fuzz_dp_empty(&dp); c++) {
         uint32_t sel = fuzz_dp_u8(&dp);
-        const cmd_desc *cd = sel < 12 ? &cmds[sel] : NULL;
+        const cmd_desc *cd = sel < NR_CMDS ? &cmds[sel] : NULL;
         uint16_t opcode = cd ? cd->opcode : fuzz_dp_u16(&dp);
         if (!cd)
-            for (unsigned i = 0; i < 12; i++)
+            for (unsigned i = 0; i < NR_CMDS; i++)
                 if (cmds[i].opcode == opcode)
                     cd = &cmds[i];
         size_t len = fuzz_dp_u16(&dp);

@@ -561,7 +561,7 @@ def threads_seeds():
 
 MB = 2 << 20  # the mailbox target's block size; region 0 at 4..11 blocks, region 1 at 16..19
 MB_OPS = [0x5500, 0x5501, 0x4800, 0x4801, 0x4802, 0x4803, 0x5600, 0x5601, 0x5602, 0x5603,
-          0x5604, 0x5605]
+          0x5604, 0x5605, 0x5606, 0x5607, 0x5608]
 
 
 def mb_cmd(opcode, payload, raw=False):
@@ -619,7 +619,11 @@ def mailbox_seeds():
         "region_extents": [mb_cmd(0x5603, struct.pack("<HHII", 0, 0, 16, 0)),
                            mb_cmd(0x5603, struct.pack("<HHII", 1, 0, 1, 0)),
                            mb_cmd(0x5603, struct.pack("<HHII", 0, 1, 1, 0))],
-        "unknown": [mb_cmd(0x0001, b""), mb_cmd(0x4804, b"\0\0"), mb_cmd(0x5606, b"")],
+        "unknown": [mb_cmd(0x0001, b""), mb_cmd(0x4804, b"\0\0"), mb_cmd(0x5609, b"")],
+        "list_tags": [mb_cmd(0x5608, struct.pack("<II", 0, 8)),
+                      mb_cmd(0x5608, struct.pack("<II", 1, 1)),
+                      mb_cmd(0x5608, struct.pack("<II", 2, 1)),
+                      mb_cmd(0x5608, struct.pack("<I", 0))],
     }
     for name, cmds in q.items():
         seeds["q_" + name] = bytes([full]) + b"".join(cmds)
@@ -692,6 +696,39 @@ def mailbox_seeds():
         mb_cmd(0x5605, mb_release(0, 0x10 | 0x20, 2 * MB, tag=b"\x11\x22\x33")),
         mb_cmd(0x5605, mb_release(1, 0xC0, MB)),
         mb_cmd(0x5605, mb_release(3, 1, MB, exts=[(4 * MB, MB)]))])
+    # FM references on a tag (5606h/5607h): add, add again, list, the last
+    # sharer leaves (the blocks stay), remove (they are freed); an unknown
+    # tag, a remove with no reference, bad lengths; the raw opcode path too.
+    shtag = b"\x11\x22\x33"
+    seeds["fm_tag_ref"] = bytes([full]) + b"".join([
+        mb_cmd(0x5606, shtag.ljust(16, b"\0")),
+        mb_cmd(0x5606, shtag.ljust(16, b"\0")),
+        mb_cmd(0x5608, struct.pack("<II", 0, 8)),
+        mb_cmd(0x4803, mb_update([(16 * MB, 2 * MB)])),
+        mb_cmd(0x5608, struct.pack("<II", 0, 8)),
+        mb_cmd(0x5607, shtag.ljust(16, b"\0")),
+        mb_cmd(0x5607, shtag.ljust(16, b"\0")),
+        mb_cmd(0x5608, struct.pack("<II", 0, 8))])
+    seeds["fm_tag_ref_shared_add"] = bytes([full]) + b"".join([
+        mb_cmd(0x5604, mb_add(1, 3, 1, 2 * MB, tag=tag, exts=[(18 * MB, 2 * MB, tag, 3)])),
+        mb_cmd(0x5604, mb_add(0, 3, 1, 2 * MB, tag=tag, exts=[(18 * MB, 2 * MB, tag, 4)])),
+        mb_cmd(0x5606, tag),
+        mb_cmd(0x5605, mb_release(1, 0x10, 2 * MB, tag=tag)),
+        mb_cmd(0x5608, struct.pack("<II", 0, 8)),
+        mb_cmd(0x5603, struct.pack("<HHII", 1, 0, 16, 0)),
+        mb_cmd(0x5607, tag)])
+    seeds["fm_tag_ref_bad"] = bytes([full]) + b"".join([
+        mb_cmd(0x5606, b"\x99" * 16),
+        mb_cmd(0x5607, shtag.ljust(16, b"\0")),
+        mb_cmd(0x5606, b"\0" * 15),
+        mb_cmd(0x5607, b"\0" * 17),
+        mb_cmd(0x5608, struct.pack("<II", 9, 1)),
+        mb_cmd(0x5606, shtag.ljust(16, b"\0"), raw=True),
+        mb_cmd(0x5607, shtag.ljust(16, b"\0"), raw=True)])
+    seeds["fm_tag_ref_no_self"] = bytes([HEAD1 | SHARED]) + b"".join([
+        mb_cmd(0x5606, shtag.ljust(16, b"\0")),
+        mb_cmd(0x5608, struct.pack("<II", 0, 8)),
+        mb_cmd(0x5607, shtag.ljust(16, b"\0"))])
     device_seeds(seeds)
     return seeds
 

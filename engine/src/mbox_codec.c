@@ -452,6 +452,56 @@ static const message dc_release_in_msg = {
 #undef W
 #undef M
 
+/* ---- 5606h/5607h Dynamic Capacity Add / Remove Reference (CXL r3.1 7.6.7.6.7-8) - */
+
+#define W mhsld_wire_dc_tag_ref_in
+#define M mhsld_mbox_dc_tag_ref_in
+static const field dc_tag_ref_in_f[] = {
+    RAW(W, tag, M, tag),
+};
+static const message dc_tag_ref_in_msg = FIXED(M, W, dc_tag_ref_in_f);
+#undef W
+#undef M
+
+/* ---- 5608h Dynamic Capacity List Tags (CXL r3.1 7.6.7.6.9) ------------------- */
+
+#define W mhsld_wire_dc_list_tags_in
+#define M mhsld_mbox_dc_list_tags_in
+static const field dc_list_tags_in_f[] = {
+    NUM(W, start, M, start),
+    NUM(W, count, M, count),
+};
+static const message dc_list_tags_in_msg = FIXED(M, W, dc_list_tags_in_f);
+#undef W
+#undef M
+
+#define W mhsld_wire_dc_tag_info
+#define M mhsld_mbox_dc_tag_info
+static const field dc_tag_info_f[] = {
+    RAW(W, tag, M, tag),
+    FLAGS(W, flags, M, flags, MHSLD_MBOX_TAG_FM_REF),
+    RSVD(W, rsvd),
+    RAW(W, ref_bitmap, M, ref_bitmap),
+    RAW(W, pending_bitmap, M, pending_bitmap),
+};
+#undef W
+#undef M
+
+#define W mhsld_wire_dc_list_tags_out
+#define M mhsld_mbox_dc_list_tags_out
+static const field dc_list_tags_out_f[] = {
+    NUM(W, generation, M, generation),
+    NUM(W, total, M, total),
+    FLAGS(W, validity, M, validity, MHSLD_MBOX_TAGS_REF_VALID | MHSLD_MBOX_TAGS_PENDING_VALID),
+    RSVD(W, rsvd),
+};
+static const message dc_list_tags_out_msg = {
+    LIST(M, W, dc_list_tags_out_f, returned, returned, mhsld_wire_dc_tag_info, dc_tag_info_f, tag,
+         MHSLD_CXL_INVALID_INPUT),
+};
+#undef W
+#undef M
+
 /* ---- the walker ------------------------------------------------------------- */
 
 static uint64_t ld_le(const uint8_t *p, size_t size)
@@ -724,6 +774,9 @@ CODEC(region_extents_in, mhsld_mbox_region_extents_in)
 CODEC(region_extents_out, mhsld_mbox_region_extents_out)
 CODEC(dc_add_in, mhsld_mbox_dc_add_in)
 CODEC(dc_release_in, mhsld_mbox_dc_release_in)
+CODEC(dc_tag_ref_in, mhsld_mbox_dc_tag_ref_in)
+CODEC(dc_list_tags_in, mhsld_mbox_dc_list_tags_in)
+CODEC(dc_list_tags_out, mhsld_mbox_dc_list_tags_out)
 
 /* ---- the tables checked against themselves ------------------------------------ */
 
@@ -748,6 +801,9 @@ static const struct {
     {"region_extents_out", &region_extents_out_msg},
     {"dc_add_in", &dc_add_in_msg},
     {"dc_release_in", &dc_release_in_msg},
+    {"dc_tag_ref_in", &dc_tag_ref_in_msg},
+    {"dc_list_tags_in", &dc_list_tags_in_msg},
+    {"dc_list_tags_out", &dc_list_tags_out_msg},
 };
 
 /* One record: fields in wire order covering [0, size) exactly (the count,

@@ -276,10 +276,11 @@ static int extent_page(const mhsld_mbox_ctx *c, uint32_t host, uint32_t start, u
 {
     mhsld_extent ext[MHSLD_MBOX_LIST_MAX];
     uint8_t tags[MHSLD_MBOX_LIST_MAX][MHSLD_TAG_SIZE];
+    uint16_t seqs[MHSLD_MBOX_LIST_MAX];
     size_t want = min_sz(min_sz(count, room), MHSLD_MBOX_LIST_MAX);
     size_t got = 0, all = 0;
-    TRY_ENGINE(mhsld_extents_get(c->st, host, MHSLD_EXT_ALL, start, ext, tags, want, &got, &all,
-                                 generation));
+    TRY_ENGINE(mhsld_extents_get_seq(c->st, host, MHSLD_EXT_ALL, start, ext, tags, seqs, want, &got,
+                                     &all, generation));
     if (start > all) {
         return MHSLD_CXL_INVALID_INPUT;
     }
@@ -291,6 +292,7 @@ static int extent_page(const mhsld_mbox_ctx *c, uint32_t host, uint32_t start, u
         out[i].dpa = ext[i].dpa;
         out[i].len = ext[i].len;
         memcpy(out[i].tag, tags[i], MHSLD_TAG_SIZE);
+        out[i].shared_seq = seqs[i];
     }
     *returned = (uint32_t)got;
     *total = (uint32_t)all;
@@ -796,7 +798,7 @@ static int add_shared(const mhsld_mbox_ctx *c, const mhsld_geometry *g,
     }
     for (size_t i = 0; i < q->count; i++) {
         mhsld_conflict cf;
-        mhsld_status s = mhsld_share_add(h, &e[i], q->ext[i].tag, &cf);
+        mhsld_status s = mhsld_share_add_seq(h, &e[i], q->ext[i].tag, q->ext[i].shared_seq, &cf);
         if (s != MHSLD_OK) {
             while (i-- > 0) { /* undo: leave (or drop) what this command joined */
                 (void)mhsld_share_release(h, &e[i]);
@@ -928,6 +930,134 @@ static int h_dc_release(const mhsld_mbox_ctx *c, const uint8_t *in, size_t in_le
     return MHSLD_CXL_SUCCESS;
 }
 
+/* ---- 5606h/5607h Dynamic Capacity Add / Remove Reference ---------------------------------- */
+
+/* The head an FM-API command without a host acts through: the mailbox's own
+ * head, else the first head attached in this process (ctx->heads). */
+static int fm_actor(const mhsld_mbox_ctx *c, mhsld_head **h)
+{
+    if (c->self != NULL) {
+        *h = c->self;
+        return MHSLD_CXL_SUCCESS;
+    }
+    for (uint32_t i = 0; i < MHSLD_MAX_HEADS; i++) {
+        if (c->heads[i] != NULL) {
+            *h = c->heads[i];
+            return MHSLD_CXL_SUCCESS;
+        }
+    }
+    return MHSLD_CXL_INTERNAL_ERROR; /* no head to act through: the caller's setup */
+}
+
+/* Unknown tag, a second reference, removing one that is not held: Invalid
+ * Input, like 5605h's release by an unknown tag. */
+static int ref_rc(mhsld_status s)
+{
+    if (s == MHSLD_E_TAG || s == MHSLD_E_EXISTS || s == MHSLD_E_NOT_OWNER) {
+        return MHSLD_CXL_INVALID_INPUT;
+    }
+    return mhsld_mbox_rc_from_status(s);
+}
+
+static int h_dc_add_ref(const mhsld_mbox_ctx *c, const uint8_t *in, size_t in_len, uint8_t *out,
+                        size_t cap, size_t *out_len)
+{
+    (void)out;
+    (void)cap;
+    (void)out_len;
+    mhsld_mbox_dc_tag_ref_in q;
+    mhsld_head *h = NULL;
+    TRY(mhsld_mbox_dc_tag_ref_in_decode(in, in_len, &q));
+    TRY(fm_actor(c, &h));
+    return ref_rc(mhsld_fm_ref_add(h, q.tag));
+}
+
+static int h_dc_remove_ref(const mhsld_mbox_ctx *c, const uint8_t *in, size_t in_len, uint8_t *out,
+                           size_t cap, size_t *out_len)
+{
+    (void)out;
+    (void)cap;
+    (void)out_len;
+    mhsld_mbox_dc_tag_ref_in q;
+    mhsld_head *h = NULL;
+    TRY(mhsld_mbox_dc_tag_ref_in_decode(in, in_len, &q));
+    TRY(fm_actor(c, &h));
+    return ref_rc(mhsld_fm_ref_remove(h, q.tag, NULL));
+}
+
+/* ---- 5608h Dynamic Capacity List Tags --------------------------------------------------- */
+
+/* FNV-1a over the bytes of the list: the generation changes whenever a tag,
+ * its FM reference or its sharers change (a 32-bit digest of the list: two
+ * different lists collide with probability 2^-32). */
+static uint32_t fnv1a(uint32_t h, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static int h_dc_list_tags(const mhsld_mbox_ctx *c, const uint8_t *in, size_t in_len, uint8_t *out,
+                          size_t cap, size_t *out_len)
+{
+    mhsld_mbox_dc_list_tags_in q;
+    mhsld_shared_info sh[MHSLD_MAX_SHARED];
+    size_t nsh = 0;
+    TRY(mhsld_mbox_dc_list_tags_in_decode(in, in_len, &q));
+    TRY_ENGINE(mhsld_shared_list(c->st, sh, MHSLD_MAX_SHARED, &nsh, NULL));
+    if (nsh > MHSLD_MAX_SHARED) {
+        return MHSLD_CXL_INTERNAL_ERROR;
+    }
+    /* Distinct tags in slot order; per tag, the union of its extents'
+     * sharers and whether the FM holds a reference on any of them. */
+    mhsld_mbox_dc_list_tags_out local;
+    mhsld_mbox_dc_list_tags_out *rp = &local;
+    memset(rp, 0, sizeof(*rp));
+    uint32_t ntags = 0;
+    for (size_t k = 0; k < nsh; k++) {
+        uint32_t t = 0;
+        while (t < ntags && memcmp(rp->tag[t].tag, sh[k].tag, MHSLD_TAG_SIZE) != 0) {
+            t++;
+        }
+        if (t == ntags) {
+            memcpy(rp->tag[t].tag, sh[k].tag, MHSLD_TAG_SIZE);
+            ntags++;
+        }
+        for (uint32_t b = 0; b < 32; b++) {
+            if ((sh[k].sharers >> b) & 1u) {
+                rp->tag[t].ref_bitmap[b / 8] |= (uint8_t)(1u << (b % 8));
+            }
+        }
+        if (sh[k].fm_ref) {
+            rp->tag[t].flags |= MHSLD_MBOX_TAG_FM_REF;
+        }
+    }
+    if (q.start > ntags) {
+        return MHSLD_CXL_INVALID_INPUT;
+    }
+    uint32_t gen = 2166136261u;
+    for (uint32_t t = 0; t < ntags; t++) {
+        gen = fnv1a(gen, rp->tag[t].tag, MHSLD_TAG_SIZE);
+        gen = fnv1a(gen, &rp->tag[t].flags, 1);
+        gen = fnv1a(gen, rp->tag[t].ref_bitmap, sizeof(rp->tag[t].ref_bitmap));
+    }
+    const size_t hdr = sizeof(mhsld_wire_dc_list_tags_out);
+    uint32_t n = (uint32_t)min_sz(min_sz(q.count, ntags - q.start),
+                                  (cap - hdr) / sizeof(mhsld_wire_dc_tag_info));
+    memmove(&rp->tag[0], &rp->tag[q.start], n * sizeof(rp->tag[0]));
+    memset(&rp->tag[n], 0, (MHSLD_MAX_SHARED - n) * sizeof(rp->tag[0]));
+    rp->generation = gen;
+    rp->total = ntags;
+    rp->returned = n;
+    /* Reference bitmaps: the heads sharing the tag's extents.  Pending
+     * bitmaps: the engine holds no pending shared offer (a shared add takes
+     * effect at once), so they are valid and empty. */
+    rp->validity = MHSLD_MBOX_TAGS_REF_VALID | MHSLD_MBOX_TAGS_PENDING_VALID;
+    return mhsld_mbox_dc_list_tags_out_encode(rp, out, cap, out_len);
+}
+
 /* ---- the command table and the dispatcher ------------------------------------------------ */
 
 /* Fixed input of wire struct W. */
@@ -953,6 +1083,7 @@ static int h_dc_release(const mhsld_mbox_ctx *c, const uint8_t *in, size_t in_le
 #define HOST_REGION_OUT (sizeof(mhsld_wire_host_region_cfg_out) + sizeof(mhsld_wire_dc_limits))
 #define REGION_EXTENTS_OUT sizeof(mhsld_wire_region_extents_out)
 #define EXT_LIST (MHSLD_MBOX_LIST_MAX * sizeof(mhsld_wire_dc_extent))
+#define LIST_TAGS_OUT sizeof(mhsld_wire_dc_list_tags_out)
 
 static const mbox_command commands[] = {
     {{.opcode = MHSLD_MBOX_OP_GET_DC_CONFIG,
@@ -1029,6 +1160,26 @@ static const mbox_command commands[] = {
       OUT(0, 0),
       .effects = FM_CONFIG_EFFECTS},
      h_dc_release},
+    /* An FM reference keeps capacity allocated (or frees it): it changes
+     * what the device holds at once, as 5604h/5605h do. */
+    {{.opcode = MHSLD_MBOX_OP_DC_ADD_REFERENCE,
+      .name = "DC_ADD_REFERENCE",
+      IN_FIXED(mhsld_wire_dc_tag_ref_in),
+      OUT(0, 0),
+      .effects = FM_CONFIG_EFFECTS},
+     h_dc_add_ref},
+    {{.opcode = MHSLD_MBOX_OP_DC_REMOVE_REFERENCE,
+      .name = "DC_REMOVE_REFERENCE",
+      IN_FIXED(mhsld_wire_dc_tag_ref_in),
+      OUT(0, 0),
+      .effects = FM_CONFIG_EFFECTS},
+     h_dc_remove_ref},
+    {{.opcode = MHSLD_MBOX_OP_DC_LIST_TAGS,
+      .name = "DC_LIST_TAGS",
+      IN_FIXED(mhsld_wire_dc_list_tags_in),
+      OUT(LIST_TAGS_OUT, LIST_TAGS_OUT + MHSLD_MAX_SHARED * sizeof(mhsld_wire_dc_tag_info)),
+      .effects = 0},
+     h_dc_list_tags},
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -79,6 +79,9 @@ DEF_DECODE(region_extents_in, mhsld_mbox_region_extents_in)
 DEF_DECODE(region_extents_out, mhsld_mbox_region_extents_out)
 DEF_DECODE(dc_add_in, mhsld_mbox_dc_add_in)
 DEF_DECODE(dc_release_in, mhsld_mbox_dc_release_in)
+DEF_DECODE(dc_tag_ref_in, mhsld_mbox_dc_tag_ref_in)
+DEF_DECODE(dc_list_tags_in, mhsld_mbox_dc_list_tags_in)
+DEF_DECODE(dc_list_tags_out, mhsld_mbox_dc_list_tags_out)
 #define DECODE(name, p, n, out) dec_##name((p), (n), (out))
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -163,9 +166,21 @@ static void test_command_table(void)
         uint16_t op;
         size_t len;
     } want[] = {
-        {0x4800, 2}, {0x4801, 8}, {0x4802, MHSLD_MBOX_VARIABLE}, {0x4803, MHSLD_MBOX_VARIABLE},
-        {0x5500, 2}, {0x5501, 2}, {0x5600, 0}, {0x5601, 4}, {0x5602, 16}, {0x5603, 12},
-        {0x5604, MHSLD_MBOX_VARIABLE}, {0x5605, MHSLD_MBOX_VARIABLE},
+        {0x4800, 2},
+        {0x4801, 8},
+        {0x4802, MHSLD_MBOX_VARIABLE},
+        {0x4803, MHSLD_MBOX_VARIABLE},
+        {0x5500, 2},
+        {0x5501, 2},
+        {0x5600, 0},
+        {0x5601, 4},
+        {0x5602, 16},
+        {0x5603, 12},
+        {0x5604, MHSLD_MBOX_VARIABLE},
+        {0x5605, MHSLD_MBOX_VARIABLE},
+        {0x5606, 16},
+        {0x5607, 16},
+        {0x5608, 8},
     };
     size_t n = sizeof(want) / sizeof(want[0]);
     CHECK(mhsld_mbox_command_count() == n);
@@ -193,7 +208,7 @@ static void test_descriptor_tables(void)
 {
     char why[256] = "";
     int n = mhsld__mbox_codec_selfcheck(why, sizeof(why));
-    if (n != 17) {
+    if (n != 20) {
         fprintf(stderr, "descriptor tables: %d (%s)\n", n, why);
         failures++;
     }
@@ -225,6 +240,9 @@ static void test_command_table_sizes(void)
         {0x5603, 0x0C, 0, 0x18, 0x18 + MHSLD_MBOX_LIST_MAX * 0x28, 0},
         {0x5604, 0x20, 0x28, 0, 0, FM_EFF},
         {0x5605, 0x20, 0x28, 0, 0, FM_EFF},
+        {0x5606, 0x10, 0, 0, 0, FM_EFF},
+        {0x5607, 0x10, 0, 0, 0, FM_EFF},
+        {0x5608, 8, 0, 0x10, 0x10 + MHSLD_MAX_SHARED * 0x54, 0},
     };
 #undef FM_EFF
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -537,6 +555,78 @@ static void test_golden_region_extents(void)
     CHECK(n == sizeof(out) && memcmp(e, out, n) == 0);
 }
 
+/* 5606h/5607h in: the tag, 16 bytes as they are (libcxlmi
+ * cxlmi_cmd_fmapi_dc_add_ref / _remove_ref). */
+static void test_golden_tag_ref(void)
+{
+    uint8_t in[16];
+    for (size_t i = 0; i < sizeof(in); i++) {
+        in[i] = (uint8_t)(0xA0 + i);
+    }
+    mhsld_mbox_dc_tag_ref_in q;
+    CHECK_RC(DECODE(dc_tag_ref_in, in, sizeof(in), &q), OK);
+    CHECK(memcmp(q.tag, in, 16) == 0);
+    uint8_t e[32];
+    size_t n = 0;
+    CHECK_RC(mhsld_mbox_dc_tag_ref_in_encode(&q, e, sizeof(e), &n), OK);
+    CHECK(n == 16 && memcmp(e, in, n) == 0);
+    CHECK_RC(DECODE(dc_tag_ref_in, in, 15, &q), IPL);
+    CHECK_RC(DECODE(dc_tag_ref_in, in, 0, &q), IPL);
+}
+
+/* 5608h in: start index, tags count; out: generation, total, returned,
+ * validity bitmap, 3 reserved, then 54h-byte tag records (tag, flags, 3
+ * reserved, 32-byte reference bitmap, 32-byte pending bitmap). */
+static void test_golden_list_tags(void)
+{
+    const uint8_t in[] = {0x02, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00};
+    mhsld_mbox_dc_list_tags_in q;
+    CHECK_RC(DECODE(dc_list_tags_in, in, sizeof(in), &q), OK);
+    CHECK(q.start == 2 && q.count == 5);
+    uint8_t out[0x10 + 2 * 0x54];
+    memset(out, 0, sizeof(out));
+    put_le(out, 0xCAFE, 4);       /* generation */
+    put_le(out + 0x04, 4, 4);     /* total */
+    put_le(out + 0x08, 2, 4);     /* returned */
+    out[0x0C] = 0x03;             /* validity */
+    out[0x10] = 0x11;             /* tag 0 */
+    out[0x10 + 0x10] = 0x01;      /* flags: FM reference */
+    out[0x10 + 0x14] = 0x05;      /* reference bitmap: hosts 0 and 2 */
+    out[0x10 + 0x34 + 31] = 0x80; /* pending bitmap: host 255 */
+    out[0x64] = 0x22;             /* tag 1 */
+    out[0x64 + 0x14 + 3] = 0x01;  /* host 24 */
+    mhsld_mbox_dc_list_tags_out r;
+    CHECK_RC(DECODE(dc_list_tags_out, out, sizeof(out), &r), OK);
+    CHECK(r.generation == 0xCAFE && r.total == 4 && r.returned == 2 && r.validity == 3);
+    CHECK(r.tag[0].tag[0] == 0x11 && r.tag[0].flags == 1 && r.tag[0].ref_bitmap[0] == 5 &&
+          r.tag[0].pending_bitmap[31] == 0x80 && r.tag[1].tag[0] == 0x22 && r.tag[1].flags == 0 &&
+          r.tag[1].ref_bitmap[3] == 1);
+    static uint8_t e[0x10 + MHSLD_MAX_SHARED * 0x54];
+    size_t n = 0;
+    CHECK_RC(mhsld_mbox_dc_list_tags_out_encode(&r, e, sizeof(e), &n), OK);
+    CHECK(n == sizeof(out) && memcmp(e, out, n) == 0);
+    /* reserved bytes, unknown validity and flag bits, a count the length
+     * does not hold */
+    const size_t bad[] = {0x0D, 0x0E, 0x0F, 0x10 + 0x11, 0x10 + 0x12, 0x10 + 0x13};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint8_t c[sizeof(out)];
+        memcpy(c, out, sizeof(out));
+        c[bad[i]] = 1;
+        CHECK_RC(DECODE(dc_list_tags_out, c, sizeof(c), &r), INV);
+    }
+    uint8_t c[sizeof(out)];
+    memcpy(c, out, sizeof(out));
+    c[0x0C] = 0x04;
+    CHECK_RC(DECODE(dc_list_tags_out, c, sizeof(c), &r), INV);
+    memcpy(c, out, sizeof(out));
+    c[0x10 + 0x10] = 0x02;
+    CHECK_RC(DECODE(dc_list_tags_out, c, sizeof(c), &r), INV);
+    CHECK_RC(DECODE(dc_list_tags_out, out, sizeof(out) - 1, &r), IPL);
+    memcpy(c, out, sizeof(out));
+    put_le(c + 0x08, 3, 4);
+    CHECK_RC(DECODE(dc_list_tags_out, c, sizeof(c), &r), IPL);
+}
+
 static void test_golden_dc_add(void)
 {
     uint8_t in[0x20 + 0x28];
@@ -586,7 +676,7 @@ static void test_golden_dc_release(void)
  * zeroed before being filled, so memcmp also covers padding). */
 #define ROUND_TRIP(name, type, x)                                                                  \
     do {                                                                                           \
-        static uint8_t buf_[MHSLD_MAX_EXTENTS * 0x28 + 4096];                                      \
+        static uint8_t buf_[0x10 + MHSLD_MAX_SHARED * 0x54 + 4096];                                \
         size_t n_ = 0;                                                                             \
         CHECK_RC(mhsld_mbox_##name##_encode(&(x), buf_, sizeof(buf_), &n_), OK);                   \
         type *y_ = calloc(1, sizeof(type));                                                        \
@@ -793,6 +883,36 @@ static void test_round_trips(void)
             }
             ROUND_TRIP(dc_release_in, mhsld_mbox_dc_release_in, x);
         }
+        {
+            mhsld_mbox_dc_tag_ref_in x;
+            memset(&x, 0, sizeof(x));
+            rnd_tag(x.tag);
+            ROUND_TRIP(dc_tag_ref_in, mhsld_mbox_dc_tag_ref_in, x);
+        }
+        {
+            mhsld_mbox_dc_list_tags_in x;
+            memset(&x, 0, sizeof(x));
+            x.start = (uint32_t)rnd();
+            x.count = (uint32_t)rnd();
+            ROUND_TRIP(dc_list_tags_in, mhsld_mbox_dc_list_tags_in, x);
+        }
+        {
+            static mhsld_mbox_dc_list_tags_out x;
+            memset(&x, 0, sizeof(x));
+            x.generation = (uint32_t)rnd();
+            x.total = (uint32_t)rnd();
+            x.returned = (uint32_t)(rnd() % (MHSLD_MAX_SHARED + 1));
+            x.validity = (uint8_t)(rnd() & 3u);
+            for (size_t i = 0; i < x.returned; i++) {
+                rnd_tag(x.tag[i].tag);
+                x.tag[i].flags = (uint8_t)(rnd() & 1u);
+                for (size_t k = 0; k < 32; k++) {
+                    x.tag[i].ref_bitmap[k] = rnd8();
+                    x.tag[i].pending_bitmap[k] = rnd8();
+                }
+            }
+            ROUND_TRIP(dc_list_tags_out, mhsld_mbox_dc_list_tags_out, x);
+        }
     }
 }
 
@@ -809,6 +929,8 @@ static void test_fixed_lengths(void)
     mhsld_mbox_set_region_cfg_in f;
     mhsld_mbox_region_extents_in g;
     static mhsld_mbox_dcd_info_out h;
+    mhsld_mbox_dc_tag_ref_in t;
+    mhsld_mbox_dc_list_tags_in l;
     for (size_t len = 0; len < 0x60; len++) {
         uint8_t big[0x60];
         memset(big, 0, sizeof(big));
@@ -820,6 +942,8 @@ static void test_fixed_lengths(void)
         CHECK_RC(DECODE(set_region_cfg_in, big, len, &f), len == 16 ? OK : IPL);
         CHECK_RC(DECODE(region_extents_in, big, len, &g), len == 12 ? OK : IPL);
         CHECK_RC(DECODE(dcd_info_out, big, len, &h), len == 0x54 ? OK : IPL);
+        CHECK_RC(DECODE(dc_tag_ref_in, big, len, &t), len == 16 ? OK : IPL);
+        CHECK_RC(DECODE(dc_list_tags_in, big, len, &l), len == 8 ? OK : IPL);
     }
 }
 
@@ -1123,6 +1247,8 @@ int main(void)
     test_golden_region_extents();
     test_golden_dc_add();
     test_golden_dc_release();
+    test_golden_tag_ref();
+    test_golden_list_tags();
     test_round_trips();
     test_fixed_lengths();
     test_reserved_fields();

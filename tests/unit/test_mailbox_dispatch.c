@@ -348,8 +348,8 @@ static void test_dispatch_generic(void)
     fx_open(&f, "generic");
     uint8_t in[64];
     memset(in, 0, sizeof(in));
-    const uint16_t unknown[] = {0x0000, 0x0001, 0x4400, 0x4804, 0x48FF, 0x5502, 0x55FF,
-                                0x5606, 0x5700, 0xFFFF};
+    const uint16_t unknown[] = {0x0000, 0x0001, 0x4400, 0x4804, 0x48FF,
+                                0x5502, 0x55FF, 0x5609, 0x5700, 0xFFFF};
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
         CHECK_NO_CHANGE(&f, exec(&f.c[0], unknown[i], in, 2, NULL, NULL), UNS);
     }
@@ -1209,6 +1209,7 @@ static void check_response(uint16_t op, const uint8_t *out, size_t n)
         mhsld_mbox_dcd_info_out e;
         mhsld_mbox_host_region_cfg_out f;
         mhsld_mbox_region_extents_out g;
+        mhsld_mbox_dc_list_tags_out h;
     } u;
     switch (op) {
     case MHSLD_MBOX_OP_GET_MHD_INFO:
@@ -1231,6 +1232,9 @@ static void check_response(uint16_t op, const uint8_t *out, size_t n)
         break;
     case MHSLD_MBOX_OP_GET_DC_REGION_EXTENTS:
         CHECK_RC(mhsld_mbox_region_extents_out_decode(out, n, &u.g), OK);
+        break;
+    case MHSLD_MBOX_OP_DC_LIST_TAGS:
+        CHECK_RC(mhsld_mbox_dc_list_tags_out_decode(out, n, &u.h), OK);
         break;
     default:
         CHECK(n == 0); /* commands without a response payload */
@@ -1281,6 +1285,13 @@ static size_t seed(uint16_t op, uint8_t *b, size_t cap)
         mhsld_st64(b + 0x20, (rnd() & 1 ? R1 : R0) + blk * BS);
         mhsld_st64(b + 0x28, BS);
         return 0x20 + 0x28;
+    case MHSLD_MBOX_OP_DC_ADD_REFERENCE:
+    case MHSLD_MBOX_OP_DC_REMOVE_REFERENCE:
+        b[0] = (uint8_t)(rnd() % 3); /* a tag that may or may not exist */
+        return 16;
+    case MHSLD_MBOX_OP_DC_LIST_TAGS:
+        b[4] = 8;
+        return 8;
     default:
         return 0;
     }

@@ -104,6 +104,9 @@ int mhsld_mbox_rc_from_status(mhsld_status st);
 #define MHSLD_MBOX_OP_GET_DC_REGION_EXTENTS 0x5603u /* CXL r3.1 7.6.7.6.4 */
 #define MHSLD_MBOX_OP_INITIATE_DC_ADD 0x5604u      /* CXL r3.1 7.6.7.6.5 */
 #define MHSLD_MBOX_OP_INITIATE_DC_RELEASE 0x5605u  /* CXL r3.1 7.6.7.6.6 */
+#define MHSLD_MBOX_OP_DC_ADD_REFERENCE 0x5606u     /* CXL r3.1 7.6.7.6.7 */
+#define MHSLD_MBOX_OP_DC_REMOVE_REFERENCE 0x5607u  /* CXL r3.1 7.6.7.6.8 */
+#define MHSLD_MBOX_OP_DC_LIST_TAGS 0x5608u         /* CXL r3.1 7.6.7.6.9 */
 
 /* QEMU's mailbox payload limit (CXL_MAILBOX_MAX_PAYLOAD_SIZE, 2 KiB). */
 #define MHSLD_MBOX_PAYLOAD_MAX 2048u
@@ -365,6 +368,44 @@ typedef struct mhsld_wire_dc_release_in {
 } mhsld_wire_dc_release_in;
 _Static_assert(sizeof(mhsld_wire_dc_release_in) == 0x20, "5605h header is 20h bytes");
 
+/* 5606h Dynamic Capacity Add Reference and 5607h Dynamic Capacity Remove
+ * Reference, CXL r3.1 7.6.7.6.7 / 7.6.7.6.8 (input; no output): the tag.
+ * Layout as libcxlmi's cxlmi_cmd_fmapi_dc_add_ref / _remove_ref. */
+typedef struct mhsld_wire_dc_tag_ref_in {
+    uint8_t tag[16];
+} mhsld_wire_dc_tag_ref_in;
+_Static_assert(sizeof(mhsld_wire_dc_tag_ref_in) == 0x10, "5606h/5607h input is 10h bytes");
+
+/* 5608h Dynamic Capacity List Tags, CXL r3.1 7.6.7.6.9.  Layout as
+ * libcxlmi's cxlmi_cmd_fmapi_dc_list_tags_req / _rsp (field names there:
+ * start index, tags count; generation number, total tags, tags returned,
+ * validity bitmap; per tag: tag, flags, reference bitmap, pending
+ * reference bitmap).  The meaning of the validity bitmap and flag bits is
+ * this library's (docs/mailbox.md): the layout source does not give it. */
+typedef struct mhsld_wire_dc_list_tags_in {
+    uint8_t start[4];
+    uint8_t count[4];
+} mhsld_wire_dc_list_tags_in;
+_Static_assert(sizeof(mhsld_wire_dc_list_tags_in) == 8, "5608h input is 8 bytes");
+typedef struct mhsld_wire_dc_list_tags_out {
+    uint8_t generation[4];
+    uint8_t total[4];
+    uint8_t returned[4];
+    uint8_t validity;
+    uint8_t rsvd[3];
+    /* followed by `returned` mhsld_wire_dc_tag_info */
+} mhsld_wire_dc_list_tags_out;
+_Static_assert(sizeof(mhsld_wire_dc_list_tags_out) == 0x10, "5608h output header is 10h bytes");
+typedef struct mhsld_wire_dc_tag_info {
+    uint8_t tag[16];
+    uint8_t flags;
+    uint8_t rsvd[3];
+    uint8_t ref_bitmap[32];     /* bit n: host n */
+    uint8_t pending_bitmap[32]; /* bit n: host n */
+} mhsld_wire_dc_tag_info;
+_Static_assert(sizeof(mhsld_wire_dc_tag_info) == 0x54, "5608h tag record is 54h bytes");
+_Static_assert(offsetof(mhsld_wire_dc_tag_info, ref_bitmap) == 0x14, "reference bitmap at 14h");
+
 /* Flag and policy values. */
 #define MHSLD_MBOX_UPDATE_MORE 0x01u           /* 4802h/4803h flags bit 0 */
 #define MHSLD_MBOX_REGION_SANITIZE 0x01u       /* 4800h/5602h flags, 5601h sanitize */
@@ -379,6 +420,9 @@ _Static_assert(sizeof(mhsld_wire_dc_release_in) == 0x20, "5605h header is 20h by
 #define MHSLD_MBOX_RELEASE_POLICY_MASK 0x0Fu   /* 5605h flags */
 #define MHSLD_MBOX_RELEASE_FORCED 0x10u
 #define MHSLD_MBOX_RELEASE_SANITIZE 0x20u
+#define MHSLD_MBOX_TAGS_REF_VALID 0x01u     /* 5608h validity: reference bitmaps valid */
+#define MHSLD_MBOX_TAGS_PENDING_VALID 0x02u /* 5608h validity: pending bitmaps valid */
+#define MHSLD_MBOX_TAG_FM_REF 0x01u         /* 5608h tag flags: the FM holds a reference */
 
 /* ---- decoded (trusted) structs ------------------------------------------ */
 
@@ -538,6 +582,28 @@ typedef struct mhsld_mbox_dc_release_in {
     mhsld_mbox_dc_extent ext[MHSLD_MAX_EXTENTS];
 } mhsld_mbox_dc_release_in;
 
+typedef struct mhsld_mbox_dc_tag_ref_in {
+    uint8_t tag[MHSLD_TAG_SIZE];
+} mhsld_mbox_dc_tag_ref_in;
+
+typedef struct mhsld_mbox_dc_list_tags_in {
+    uint32_t start;
+    uint32_t count;
+} mhsld_mbox_dc_list_tags_in;
+typedef struct mhsld_mbox_dc_tag_info {
+    uint8_t tag[MHSLD_TAG_SIZE];
+    uint8_t flags; /* MHSLD_MBOX_TAG_FM_REF only */
+    uint8_t ref_bitmap[32];
+    uint8_t pending_bitmap[32];
+} mhsld_mbox_dc_tag_info;
+typedef struct mhsld_mbox_dc_list_tags_out {
+    uint32_t generation;
+    uint32_t total;
+    uint32_t returned; /* <= MHSLD_MAX_SHARED */
+    uint8_t validity;  /* MHSLD_MBOX_TAGS_* only */
+    mhsld_mbox_dc_tag_info tag[MHSLD_MAX_SHARED];
+} mhsld_mbox_dc_list_tags_out;
+
 /* ---- codec ----------------------------------------------------------------
  * decode(buf, len, out): Success, or Invalid Payload Length (len is not the
  * command's length / does not match the counts in it), Invalid Input (a
@@ -569,6 +635,9 @@ MHSLD_MBOX_CODEC(region_extents_in, mhsld_mbox_region_extents_in);
 MHSLD_MBOX_CODEC(region_extents_out, mhsld_mbox_region_extents_out);
 MHSLD_MBOX_CODEC(dc_add_in, mhsld_mbox_dc_add_in);
 MHSLD_MBOX_CODEC(dc_release_in, mhsld_mbox_dc_release_in);
+MHSLD_MBOX_CODEC(dc_tag_ref_in, mhsld_mbox_dc_tag_ref_in);
+MHSLD_MBOX_CODEC(dc_list_tags_in, mhsld_mbox_dc_list_tags_in);
+MHSLD_MBOX_CODEC(dc_list_tags_out, mhsld_mbox_dc_list_tags_out);
 
 #undef MHSLD_MBOX_CODEC
 
