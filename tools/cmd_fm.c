@@ -470,7 +470,7 @@ int verb_fm_mbox(struct cmd *c)
     if (!ctl_fm_opcode_ok(opcode))
         return ctl_usage(c,
                          "opcode %04Xh is not an FM-API command mhsldctl sends (5500h, 5501h, "
-                         "5600h-5605h)",
+                         "5600h-5608h)",
                          (unsigned)opcode);
     info = mhsld_mbox_command(opcode);
     name = info != NULL && info->name != NULL ? info->name : "?";

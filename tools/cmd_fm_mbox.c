@@ -30,7 +30,7 @@
 bool ctl_fm_opcode_ok(uint16_t opcode)
 {
     return opcode == MHSLD_MBOX_OP_GET_MHD_INFO || opcode == MHSLD_MBOX_OP_GET_HEAD_INFO ||
-           (opcode >= MHSLD_MBOX_OP_GET_DCD_INFO && opcode <= MHSLD_MBOX_OP_INITIATE_DC_RELEASE);
+           (opcode >= MHSLD_MBOX_OP_GET_DCD_INFO && opcode <= MHSLD_MBOX_OP_DC_LIST_TAGS);
 }
 
 static bool seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -108,14 +108,17 @@ static bool get_bool(json_object *o, const char *where, const char *key, bool *o
     return true;
 }
 
-static bool get_tag(json_object *o, const char *where, const char *key, uint8_t tag[MHSLD_TAG_SIZE],
-                    char *err, size_t errlen)
+static bool get_tag(json_object *o, const char *where, const char *key, bool required,
+                    uint8_t tag[MHSLD_TAG_SIZE], char *err, size_t errlen)
 {
     json_object *f;
     char e[CTL_ERRLEN];
 
-    if (!json_object_object_get_ex(o, key, &f) || f == NULL)
+    if (!json_object_object_get_ex(o, key, &f) || f == NULL) {
+        if (required)
+            return seterr(err, errlen, "%s'%s' is required", where, key);
         return true;
+    }
     if (!json_object_is_type(f, json_type_string))
         return seterr(err, errlen, "%s'%s' must be a string (32 hex digits or a UUID)", where, key);
     if (!ctl_parse_tag(json_object_get_string(f), tag, e, sizeof(e)))
@@ -181,7 +184,7 @@ static bool get_extents(json_object *o, mhsld_mbox_dc_extent *ext, uint32_t *cou
         if (!only_keys(e, where, keys, err, errlen) ||
             !get_u(e, where, "dpa", UINT64_MAX, true, &x.dpa, err, errlen) ||
             !get_u(e, where, "len", UINT64_MAX, true, &x.len, err, errlen) ||
-            !get_tag(e, where, "tag", x.tag, err, errlen) ||
+            !get_tag(e, where, "tag", false, x.tag, err, errlen) ||
             !get_u(e, where, "shared_seq", UINT16_MAX, false, &seq, err, errlen))
             return false;
         if (x.len == 0)
@@ -264,6 +267,14 @@ static const struct jfield f_dc_release[] = {
     {"extents", F_EXTENTS, offsetof(mhsld_mbox_dc_release_in, ext), 0, false, 0},
 };
 
+static const struct jfield f_tag_ref[] = {
+    {"tag", F_TAG, offsetof(mhsld_mbox_dc_tag_ref_in, tag), 0, true, 0},
+};
+static const struct jfield f_list_tags[] = {
+    U(mhsld_mbox_dc_list_tags_in, "start", start, false),
+    U(mhsld_mbox_dc_list_tags_in, "count", count, false),
+};
+
 typedef int (*encode_fn)(const void *in, uint8_t *buf, size_t cap, size_t *len);
 typedef int (*decode_fn)(const uint8_t *buf, size_t len, void *out);
 
@@ -285,6 +296,8 @@ CODEC(set_region_cfg_in, mhsld_mbox_set_region_cfg_in)
 CODEC(region_extents_in, mhsld_mbox_region_extents_in)
 CODEC(dc_add_in, mhsld_mbox_dc_add_in)
 CODEC(dc_release_in, mhsld_mbox_dc_release_in)
+CODEC(dc_tag_ref_in, mhsld_mbox_dc_tag_ref_in)
+CODEC(dc_list_tags_in, mhsld_mbox_dc_list_tags_in)
 
 static const struct request {
     uint16_t opcode;
@@ -310,6 +323,9 @@ static const struct request {
       set_region_cfg_in),
     R(MHSLD_MBOX_OP_GET_DC_REGION_EXTENTS, f_region_extents, mhsld_mbox_region_extents_in,
       region_extents_in),
+    R(MHSLD_MBOX_OP_DC_ADD_REFERENCE, f_tag_ref, mhsld_mbox_dc_tag_ref_in, dc_tag_ref_in),
+    R(MHSLD_MBOX_OP_DC_REMOVE_REFERENCE, f_tag_ref, mhsld_mbox_dc_tag_ref_in, dc_tag_ref_in),
+    R(MHSLD_MBOX_OP_DC_LIST_TAGS, f_list_tags, mhsld_mbox_dc_list_tags_in, dc_list_tags_in),
 #undef R
     {MHSLD_MBOX_OP_INITIATE_DC_ADD, f_dc_add, sizeof(f_dc_add) / sizeof(f_dc_add[0]),
      sizeof(mhsld_mbox_dc_add_in), offsetof(mhsld_mbox_dc_add_in, count), enc_dc_add_in,
@@ -383,7 +399,7 @@ static bool read_request(const struct request *r, json_object *o, uint8_t *in, c
             break;
         }
         case F_TAG:
-            if (!get_tag(o, "", f->key, p, err, errlen))
+            if (!get_tag(o, "", f->key, f->required, p, err, errlen))
                 return false;
             break;
         case F_EXTENTS:
@@ -630,6 +646,51 @@ static json_object *resp_region_extents(const mhsld_mbox_region_extents_out *r)
     return o;
 }
 
+/* o[key]: the heads whose bit is set in a 256-bit host bitmap (bit n: host
+ * n), or null when the validity bitmap says the bitmap is not valid. */
+static void jheads(json_object *o, const char *key, const uint8_t bm[32], bool valid)
+{
+    json_object *arr;
+    unsigned n;
+
+    if (!valid) {
+        ctl_jnull(o, key);
+        return;
+    }
+    arr = ctl_jnew(json_object_new_array());
+    for (n = 0; n < 256; n++)
+        if (bm[n / 8] & (1u << (n % 8)))
+            ctl_jpush(arr, ju(n));
+    ctl_jadd(o, key, arr);
+}
+
+static json_object *resp_list_tags(const mhsld_mbox_dc_list_tags_out *r)
+{
+    json_object *o = ctl_jnew(json_object_new_object()), *arr = ctl_jnew(json_object_new_array());
+    bool ref_valid = (r->validity & MHSLD_MBOX_TAGS_REF_VALID) != 0;
+    bool pending_valid = (r->validity & MHSLD_MBOX_TAGS_PENDING_VALID) != 0;
+    char t[CTL_FMTLEN];
+    size_t i;
+
+    ctl_jadd(o, "generation", ju(r->generation));
+    ctl_jadd(o, "total", ju(r->total));
+    ctl_jadd(o, "returned", ju(r->returned));
+    ctl_jadd(o, "validity", ju(r->validity));
+    for (i = 0; i < r->returned && i < MHSLD_MAX_SHARED; i++) {
+        const mhsld_mbox_dc_tag_info *g = &r->tag[i];
+        json_object *x = ctl_jnew(json_object_new_object());
+        ctl_jadd(x, "tag", ctl_jnew(json_object_new_string(ctl_fmt_tag(g->tag, t))));
+        ctl_jadd(x, "flags", ju(g->flags));
+        ctl_jadd(x, "fm_reference",
+                 ctl_jnew(json_object_new_boolean((g->flags & MHSLD_MBOX_TAG_FM_REF) != 0)));
+        jheads(x, "references", g->ref_bitmap, ref_valid);
+        jheads(x, "pending", g->pending_bitmap, pending_valid);
+        ctl_jpush(arr, x);
+    }
+    ctl_jadd(o, "tags", arr);
+    return o;
+}
+
 /* Decode into a heap copy of `type` (the list structs are large) and
  * convert it with fn. */
 #define DECODE(type, codec, fn)                                                                    \
@@ -668,9 +729,14 @@ json_object *ctl_fm_mbox_response(uint16_t opcode, const uint8_t *buf, size_t le
         DECODE(mhsld_mbox_region_extents_out, mhsld_mbox_region_extents_out_decode,
                resp_region_extents);
         break;
+    case MHSLD_MBOX_OP_DC_LIST_TAGS:
+        DECODE(mhsld_mbox_dc_list_tags_out, mhsld_mbox_dc_list_tags_out_decode, resp_list_tags);
+        break;
     case MHSLD_MBOX_OP_SET_DC_REGION_CONFIG:
     case MHSLD_MBOX_OP_INITIATE_DC_ADD:
     case MHSLD_MBOX_OP_INITIATE_DC_RELEASE:
+    case MHSLD_MBOX_OP_DC_ADD_REFERENCE:
+    case MHSLD_MBOX_OP_DC_REMOVE_REFERENCE:
         /* no response payload */
         if (len != 0)
             rc = MHSLD_CXL_INVALID_PAYLOAD_LENGTH;

@@ -204,14 +204,17 @@ static const struct verb verbs[] = {
      "STATE --head N OPCODE [PAYLOAD_HEX | --in-json JSON]\n"
      "         [--timeout MS] [--json]",
      "FM: run an FM-API command on a head's mailbox dispatcher",
-     "OPCODE is hex (5604, 5604h, 0x5604): 5500h, 5501h or 5600h-5605h.  The\n"
+     "OPCODE is hex (5604, 5604h, 0x5604): 5500h, 5501h or 5600h-5608h.  The\n"
      "payload is hex digits (at most 1024 bytes; 5600h takes none) or, with\n"
      "--in-json, an object the engine's codec encodes, e.g. for 5604h\n"
      "  {\"host_id\":0,\"policy\":\"prescriptive\",\"extents\":[{\"dpa\":0,\"len\":\"2M\"}]}\n"
+     "for 5606h/5607h (FM reference on a tag) {\"tag\":\"<UUID or 32 hex digits>\"},\n"
+     "for 5608h (List Tags) {\"start\":0,\"count\":12}\n"
      "(fields as in mhsld/mailbox.h, host as host_id; numbers may be strings with\n"
      "K/M/G/T suffixes).  A payload the codec rejects is refused before anything is\n"
-     "sent (exit 2).  Prints the CXL return code, the response as hex and decoded;\n"
-     "a return code other than SUCCESS exits 3.\n"},
+     "sent (exit 2).  Prints the CXL return code, the response as hex and decoded\n"
+     "(5608h: per tag fm_reference and the heads in its bitmaps); a return code\n"
+     "other than SUCCESS exits 3.\n"},
     {"fm-serve", verb_fm_serve,
      B(O_HEAD) | B(O_COUNT) | B(O_ACCEPT) | B(O_JSON) | B(O_ALLOW_FOREIGN), 0, 0, false,
      "STATE --head N [--count K] [--accept] [--json]",
