@@ -1040,7 +1040,7 @@ class TestFmCommandLine(FmBase):
             {"dpa": i * 2 * M, "len": 2 * M} for i in range(25)]})
         cases = [
             (["fm-mbox", p, "--head", 0, "4802", "00"], "not an FM-API command"),
-            (["fm-mbox", p, "--head", 0, "5606h", "00"], "not an FM-API command"),
+            (["fm-mbox", p, "--head", 0, "5609h", "00"], "not an FM-API command"),
             (["fm-mbox", p, "--head", 0, "0x1234"], "not an FM-API command"),
             (["fm-mbox", p, "--head", 0, "zz"], "not a hex digit"),
             (["fm-mbox", p, "--head", 0, "56045", "00"], "up to 4 hex digits"),
@@ -1049,6 +1049,18 @@ class TestFmCommandLine(FmBase):
             (["fm-mbox", p, "--head", 0, "5500", "000000"], "not a valid 5500h request"),
             (["fm-mbox", p, "--head", 0, "5600", "00"], "not a valid 5600h request"),
             (["fm-mbox", p, "--head", 0, "5604", oversize], "larger than the 1024"),
+            (["fm-mbox", p, "--head", 0, "5606", "00" * 15], "not a valid 5606h request"),
+            (["fm-mbox", p, "--head", 0, "5607", "00" * 17], "not a valid 5607h request"),
+            (["fm-mbox", p, "--head", 0, "5608", "00" * 7], "not a valid 5608h request"),
+            (["fm-mbox", p, "--head", 0, "5606"], "needs a payload"),
+            (["fm-mbox", p, "--head", 0, "5606", "--in-json", "{}"], "'tag' is required"),
+            (["fm-mbox", p, "--head", 0, "5607", "--in-json", '{"tag":"xyz"}'], "'tag': "),
+            (["fm-mbox", p, "--head", 0, "5607", "--in-json", '{"tag":1}'], "must be a string"),
+            (["fm-mbox", p, "--head", 0, "5606", "--in-json", '{"tag":"%s","host_id":0}'
+              % ("0" * 32)], "unknown key 'host_id'"),
+            (["fm-mbox", p, "--head", 0, "5608", "--in-json", '{"start":-1}'], "negative"),
+            (["fm-mbox", p, "--head", 0, "5608", "--in-json", '{"count":"0x100000000"}'],
+             "more than 4294967295"),
             (["fm-mbox", p, "--head", 0, "5604"], "needs a payload"),
             (["fm-mbox", p, "--head", 0, "5604", "00", "--in-json", "{}"], "not both"),
             (["fm-mbox", p, "--head", 0, "5604", "--in-json", big_add], "more than the 1024"),
@@ -1261,6 +1273,107 @@ class TestFmServe(FmBase):
         s2.line()
         self.assertEqual(self.extents(self.head(p, 0)["owned"]), [(0, 4 * M)])
         self.assertEqual(self.extents(self.head(p, 2)["owned"]), [(4 * M, 4 * M)])
+
+
+class TestFmTags(FmBase):
+    """5606h-5608h through fm-serve: the FM's reference on a shared extent's
+    tag keeps its blocks allocated after the last sharer leaves."""
+
+    TAG = "00112233-4455-6677-8899-aabbccddeeff"
+    TAG2 = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+
+    def mbox(self, srv, rc, opcode, *payload, err=None):
+        """fm-mbox on the served head; wait for the line it serves; return the object."""
+        o = self.fm(rc, "fm-mbox", self.p, "--head", 1, opcode, *payload, err=err)
+        line = srv.line()
+        self.assertEqual((line["served"], line["opcode"], line["cxl_rc"]),
+                         ("MBOX", o["opcode"], o["cxl_rc"]), line)
+        return o
+
+    def tags(self, srv, start=0, count=16):
+        o = self.mbox(srv, EXIT_OK, "5608", "--in-json",
+                      json.dumps({"start": start, "count": count}))
+        return o["response"]
+
+    def test_fm_reference_keeps_blocks(self):
+        p = self.p = self.new_path()
+        self.ok("create", p, "--regions", "0+32M,1G+32M:shared", "--heads", 3)
+        self.ok("share-add", p, "--head", 0, "--tag", self.TAG, "1G+4M")
+        self.ok("share-add", p, "--head", 2, "--tag", self.TAG, "1G+4M")
+        self.ok("share-add", p, "--head", 0, "--tag", self.TAG2, "1032M+2M")
+        srv = self.serve(p, 1)  # not a sharer: it acts for the FM
+
+        # 5608h lists both tags in slot order, with their sharers.
+        r = self.tags(srv)
+        self.assertEqual((r["total"], r["returned"], r["validity"]), (2, 2, 3))
+        self.assertEqual(r["tags"], [
+            {"tag": self.TAG, "flags": 0, "fm_reference": False, "references": [0, 2],
+             "pending": []},
+            {"tag": self.TAG2, "flags": 0, "fm_reference": False, "references": [0],
+             "pending": []}])
+        gen0 = r["generation"]
+        # The same request as hex: the same response.
+        o = self.mbox(srv, EXIT_OK, "5608", "00000000" + "10000000")
+        self.assertEqual(o["response"], r)
+        self.assertEqual(len(o["response_hex"]), 2 * (0x10 + 2 * 0x54))
+        # start and count select a window; total stays the number of tags.
+        r1 = self.tags(srv, start=1, count=1)
+        self.assertEqual((r1["total"], r1["returned"], [t["tag"] for t in r1["tags"]]),
+                         (2, 1, [self.TAG2]))
+        self.assertEqual(self.tags(srv, start=2)["tags"], [])
+        o = self.mbox(srv, EXIT_REFUSED, "5608", "--in-json", '{"start":3,"count":1}')
+        self.assertEqual((o["cxl_rc"], o["response"]), (2, None))
+
+        # 5606h: the FM takes a reference on TAG.
+        before = self.show(p)
+        o = self.mbox(srv, EXIT_OK, "5606", "--in-json", json.dumps({"tag": self.TAG}))
+        self.assertEqual((o["cxl_rc"], o["response_hex"], o["response"]), (0, "", {}))
+        r = self.tags(srv)
+        self.assertEqual([(t["tag"], t["flags"], t["fm_reference"], t["references"])
+                          for t in r["tags"]],
+                         [(self.TAG, 1, True, [0, 2]), (self.TAG2, 0, False, [0])])
+        self.assertNotEqual(r["generation"], gen0)
+        self.assertEqual(self.show(p), before, "a reference changed the extents")
+        # A second reference, or one on a tag no extent carries: the CXL
+        # return code, exit 3, nothing changed.
+        o = self.mbox(srv, EXIT_REFUSED, "5606", "--in-json", json.dumps({"tag": self.TAG}),
+                      err=r"5606h .* returned INVALID_INPUT \(02h\)")
+        self.assertEqual((o["answer"], o["cxl_rc"]), ("MHSLD_OK", 2))
+        self.mbox(srv, EXIT_REFUSED, "5606", "f" * 32, err="INVALID_INPUT")
+        self.mbox(srv, EXIT_REFUSED, "5607", "--in-json", json.dumps({"tag": "e" * 32}),
+                  err="INVALID_INPUT")
+        # No reference on TAG2: removing one is refused.
+        self.mbox(srv, EXIT_REFUSED, "5607", self.TAG2.replace("-", ""), err="INVALID_INPUT")
+        self.assertEqual(self.show(p), before, "a refused 5606h/5607h changed the state")
+        self.assertEqual(self.tags(srv)["generation"], r["generation"])
+
+        # The sharers leave: the extent stays, with no sharer, its blocks allocated.
+        self.ok("share-release", p, "--head", 0, "1G+4M")
+        self.ok("share-release", p, "--head", 2, "1G+4M")
+        d = self.show(p)
+        self.assertEqual([(sh["dpa"], sh["length"], sh["tag"], sh["sharers"])
+                          for sh in d["shared"]],
+                         [(G, 4 * M, self.TAG, []), (G + 8 * M, 2 * M, self.TAG2, [0])])
+        self.assertEqual((d["heads"][0]["shared_bytes"], d["heads"][2]["shared_bytes"]),
+                         (2 * M, 0))
+        self.expect(EXIT_REFUSED, "reserve", p, "--head", 2, "1G+2M", err="shared")
+        r = self.tags(srv)
+        self.assertEqual([(t["tag"], t["fm_reference"], t["references"]) for t in r["tags"]],
+                         [(self.TAG, True, []), (self.TAG2, False, [0])])
+
+        # 5607h (as hex) drops the reference: the extent is retired, its blocks free.
+        o = self.mbox(srv, EXIT_OK, "5607", self.TAG.replace("-", ""))
+        self.assertEqual((o["cxl_rc"], o["response"]), (0, {}))
+        d = self.show(p)
+        self.assertEqual([(sh["dpa"], sh["tag"]) for sh in d["shared"]], [(G + 8 * M, self.TAG2)])
+        r = self.tags(srv)
+        self.assertEqual((r["total"], [t["tag"] for t in r["tags"]]), (1, [self.TAG2]))
+        # Removing it again: no extent has the tag any more.
+        self.mbox(srv, EXIT_REFUSED, "5607", "--in-json", json.dumps({"tag": self.TAG}),
+                  err="INVALID_INPUT")
+        self.assertEqual(self.show(p), d)
+        self.ok("reserve", p, "--head", 2, "1G+4M")
+        self.ok("verify", p)
 
 
 class TestFmForce(FmBase):
