@@ -164,7 +164,7 @@ int verb_fm_serve(struct cmd *c); /* cmd_fm_serve.c */
 /* ---- FM-API payloads as JSON (cmd_fm_mbox.c) --------------------------- */
 
 /* Is opcode one of the FM-API commands mhsldctl sends (5500h, 5501h,
- * 5600h-5605h)? */
+ * 5600h-5608h)? */
 bool ctl_fm_opcode_ok(uint16_t opcode);
 /* The request payload of `opcode` built from a JSON object with the codec's
  * encode function.  Returns a CTL_EXIT_* code; err says why on failure. */
