@@ -12,7 +12,7 @@
  * the guest is decoded only by libmhsld's mailbox codec.
  *
  *   QMP cxl-add-dynamic-capacity    mhd_reserve      mhsld_reserve()
- *     (enable-shared-access + tag)  mhd_share        mhsld_share_add()
+ *     (enable-shared-access + tag)  mhd_share        mhsld_share_add_seq()
  *   HDM-decoded access to DC        mhd_access_valid mhsld_access_ok_fast()
  *   4800h-4803h, 5500h, 5501h       mailbox          mhsld_mbox_execute()
  *   realize / unrealize / reset     -                attach/detach/release_all
@@ -398,11 +398,37 @@ static void cxl_mhsld_sync(CXLMHSLDState *s)
 
 /* ---- shared capacity (enable-shared-access, tag-based release) ---------- */
 
+/*
+ * The Shared Extent Sequence of the active shared extent with exactly the
+ * range of @e and tag @tag, if there is one.
+ */
+static bool cxl_mhsld_shared_seq(const CXLMHSLDState *s, const mhsld_extent *e,
+                                 const uint8_t *tag, uint16_t *seq)
+{
+    g_autofree mhsld_shared_info *sh = g_new0(mhsld_shared_info,
+                                              MHSLD_MAX_SHARED);
+    size_t n = 0, i;
+
+    if (mhsld_shared_list(s->st, sh, MHSLD_MAX_SHARED, &n, NULL) != MHSLD_OK) {
+        return false;
+    }
+    for (i = 0; i < n && i < MHSLD_MAX_SHARED; i++) {
+        if (sh[i].ext.dpa == e->dpa && sh[i].ext.len == e->len &&
+            !memcmp(sh[i].tag, tag, MHSLD_TAG_SIZE)) {
+            *seq = sh[i].seq;
+            return true;
+        }
+    }
+    return false;
+}
+
 static void cxl_mhsld_share_error(CXLMHSLDState *s, const mhsld_extent *e,
+                                  const uint8_t *tag, uint16_t seq,
                                   mhsld_status rc, const mhsld_conflict *c,
                                   Error **errp)
 {
     g_autofree char *holder = NULL;
+    uint16_t have;
 
     switch (rc) {
     case MHSLD_E_NOT_SHARABLE:
@@ -414,6 +440,15 @@ static void cxl_mhsld_share_error(CXLMHSLDState *s, const mhsld_extent *e,
         return;
     case MHSLD_E_TAG:
         holder = cxl_mhsld_sharers(s, e->dpa, e->len);
+        if (cxl_mhsld_shared_seq(s, e, tag, &have) && have != seq) {
+            error_setg(errp, "cxl-mhsld head %" PRIu32 ": cannot share [0x%"
+                       PRIx64 ", +0x%" PRIx64 ") with Shared Extent Sequence "
+                       "%u: it is %s with sequence %u", s->mhd_head, e->dpa,
+                       e->len, seq, holder, have);
+            error_append_hint(errp, "Offer the extents of a tag in the same "
+                              "order on every head.\n");
+            return;
+        }
         error_setg(errp, "cxl-mhsld head %" PRIu32 ": cannot share [0x%"
                    PRIx64 ", +0x%" PRIx64 ") with this tag: it overlaps "
                    "capacity %s", s->mhd_head, e->dpa, e->len, holder);
@@ -432,9 +467,11 @@ static void cxl_mhsld_share_error(CXLMHSLDState *s, const mhsld_extent *e,
 
 /*
  * CXLType3Class::mhd_share: the first head to share an extent creates it,
- * later heads with the same range and tag join it (mhsld_share_add); all
- * or nothing over the extents of one request.  The offer is kept until
- * the host answers it with Add DC Response.
+ * later heads with the same range, tag and Shared Extent Sequence join it
+ * (mhsld_share_add_seq); all or nothing over the extents of one request.
+ * An extent's sequence is its index in @ext, the order of the QMP command,
+ * as in the Add Capacity event records cxl-type3 sends.  The offer is kept
+ * until the host answers it with Add DC Response.
  */
 static bool cxl_mhsld_share(CXLType3Dev *ct3d, const CXLDCExtentRange *ext,
                             uint32_t n, const uint8_t *tag, Error **errp)
@@ -463,9 +500,9 @@ static bool cxl_mhsld_share(CXLType3Dev *ct3d, const CXLDCExtentRange *ext,
     for (i = 0; i < n; i++) {
         mhsld_conflict c = { .owner = MHSLD_OWNER_NONE };
 
-        rc = mhsld_share_add(s->head, &e[i], tag, &c);
+        rc = mhsld_share_add_seq(s->head, &e[i], tag, i, &c);
         if (rc != MHSLD_OK) {
-            cxl_mhsld_share_error(s, &e[i], rc, &c, errp);
+            cxl_mhsld_share_error(s, &e[i], tag, i, rc, &c, errp);
             while (i-- > 0) { /* leave (or drop) what this request joined */
                 mhsld_share_release(s->head, &e[i]);
             }

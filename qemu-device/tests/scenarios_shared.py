@@ -15,6 +15,7 @@ and runner this file reuses.  Prints one line per scenario and a final
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import struct
@@ -206,6 +207,71 @@ def shared_three_heads_tag(ctx):
     rc, _ = scenarios.offer_and_accept(hs[3], [(8 * BLOCK, 4 * BLOCK)])
     check(rc == RC_SUCCESS, "the last sharer's release freed the blocks: rc 0x%x" % rc)
     return "3 sharers, 4801h tag+seq, %s" % desc.split(": ", 1)[-1]
+
+
+@shared_scenario
+def shared_tag_sequence(ctx):
+    """A tag over two extents, offered to two heads in one command each: the
+    Shared Extent Sequence is the extent's position in the command (0, 1),
+    the same in each head's event records and 4801h (listed in DPA order,
+    which is not the sequence order here).  A third head offering the same
+    tag and ranges in the other order is refused naming the sequences, and
+    so is one whose third extent is out of order after two that fit (the
+    extent it joined and the one it created are undone); neither changes the
+    events, 4801h or the state (but for the second, head 2's list
+    generation); the right order then joins."""
+    hs = start_sharable(ctx, 3)
+    base = hs[0].host.dc_region0_base()
+    first, second = (12 * BLOCK, BLOCK), (8 * BLOCK, 2 * BLOCK)  # seq 0, seq 1
+    d0, l0 = base + first[0], first[1]
+    d1, l1 = base + second[0], second[1]
+    t = tag_bytes(TAG)
+    want = [(d1, l1, t, 1), (d0, l0, t, 0)]
+    for q in hs[:2]:
+        qmp_ok(share(q, [first, second], TAG), "%s: QMP share of two extents" % q.name)
+        ev = events(q)
+        check(ev == [(DC_EVENT_ADD_CAPACITY, d0, l0, t, 0),
+                     (DC_EVENT_ADD_CAPACITY, d1, l1, t, 1)],
+              "%s: DC events %r" % (q.name, ev))
+        lists(q, want, "before the host's response")
+        rc = q.host.add_response([(d0, l0), (d1, l1)])
+        check(rc == RC_SUCCESS, "%s: 4802h accepting both: rc 0x%x" % (q.name, rc))
+        lists(q, want, "after accepting")
+
+    h2 = hs[2]
+    before = [extents_4801(q) for q in hs]
+    d = dump(ctx)
+    desc = qmp_refused(share(h2, [second, first], TAG),
+                       "the same tag and ranges, sequences swapped",
+                       "Shared Extent Sequence 0", "shared by heads 0,1", "with sequence 1",
+                       TAG)
+    check(events(h2) == [], "the refused share sent events")
+    after = [extents_4801(q) for q in hs]
+    check(after == before, "the refused share changed 4801h: %r, was %r" % (after, before))
+    check(dump(ctx) == d, "the refused share changed the state: %r, was %r" % (dump(ctx), d))
+    # Refused at its third extent: the extent it joined is left and the one
+    # it created is dropped.  Only head 2's list generation moves (with the
+    # join and leave undone, as for any share refused after its first extent).
+    qmp_refused(share(h2, [first, (20 * BLOCK, BLOCK), second], TAG),
+                "a third extent out of order", "Shared Extent Sequence 2",
+                "with sequence 1")
+    check(events(h2) == [], "the refused share sent events")
+    after = [extents_4801(q) for q in hs]
+    check(after[:2] == before[:2] and after[2][1] == [],
+          "the refused share changed 4801h: %r, was %r" % (after, before))
+    nogen = re.compile(r"\bh2 gen \d+")
+    check(nogen.sub("h2", dump(ctx)) == nogen.sub("h2", d),
+          "the refused share changed the state: %r, was %r" % (dump(ctx), d))
+    # The block the refused command created for a moment is free again.
+    rc, _ = scenarios.offer_and_accept(h2, [(20 * BLOCK, BLOCK)])
+    check(rc == RC_SUCCESS, "the undone extent's block is free: rc 0x%x" % rc)
+    # The right order still joins.
+    qmp_ok(share(h2, [first, second], TAG), "head 2 in the right order")
+    ev = events(h2)
+    check([e[4] for e in ev] == [0, 1], "head 2 events %r" % ev)
+    lists(h2, [(d1, l1, t, 1), (d0, l0, t, 0), (base + 20 * BLOCK, BLOCK, bytes(16), 0)],
+          "head 2 joined")
+    return "seq 0,1 in events and 4801h; %s" % desc
 
 
 @shared_scenario
