@@ -324,7 +324,9 @@ uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *
     return MHSLD__STEPS_BAD;
 }
 
-/* Give back word steps [k0, k1) of ranges r, numbering CAS tags from base+k. */
+/* Give back word steps [k0, k1) of ranges r, numbering CAS tags from base+k;
+ * k1 = MHSLD__ALL_STEPS: to the last step (no separate count needed). */
+#define MHSLD__ALL_STEPS UINT64_MAX
 /* Taking access away from op->head: begin (odd) before the first store that
  * removes access, settle (even) after the last.  Settling is idempotent, so
  * recovery settles whatever a dead head left odd. */
@@ -416,9 +418,11 @@ static uint64_t precheck_free(const mhsld_state *st, const mhsld__bext *r, uint3
 }
 
 /* Claim every step of r (journal already published as op with op->seq).
- * Returns the number of steps claimed; *fail_block is set on conflict. */
-static uint64_t claim_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t entry,
-                            uint64_t *fail_block)
+ * 1: every step claimed.  0: a conflict at *fail_block, after *claimed
+ * steps (the ones to undo).  The caller needs no separate count of the
+ * steps: stopping early is the only way to claim fewer than all. */
+static int claim_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t entry,
+                       uint64_t *claimed, uint64_t *fail_block)
 {
     stepit it;
     uint64_t w, m, k = 0, busy;
@@ -426,13 +430,15 @@ static uint64_t claim_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t 
     while (stepit_next(&it, &w, &m)) {
         if (!mhsld__occ_set(op, w, m, k, &busy)) {
             *fail_block = (w << 6) + (uint64_t)__builtin_ctzll(busy);
-            return k;
+            *claimed = k;
+            return 0;
         }
         mhsld__fill(op, w, m, entry, r, n);
         set_prog(op, k + 1);
         k++;
     }
-    return k;
+    *claimed = k;
+    return 1;
 }
 
 /* Finish an UNDO of the first j->undo claimed steps of j->r, of which the
@@ -547,11 +553,9 @@ static mhsld_status reserve_held(mhsld_head *h, const mhsld_extent *ext, size_t 
     j.gslot = (uint32_t)g;
     memcpy(j.r, r, nr * sizeof(r[0]));
     mhsld__journal_publish(hr, &j);
-    uint64_t fail = 0;
+    uint64_t fail = 0, c = 0;
     uint64_t pend = mhsld__entry(h->head, MHSLD_BLOCK_PENDING, mhsld__stamp(h->head, op.seq));
-    uint64_t total = mhsld__count_steps(r, nr);
-    uint64_t c = claim_steps(&op, r, nr, pend, &fail);
-    if (c < total) {
+    if (!claim_steps(&op, r, nr, pend, &c, &fail)) {
         fill_conflict(st, fail, conflict);
         (void)undo_claims(&op, &j, c);
         return MHSLD_E_CONFLICT;
@@ -636,7 +640,7 @@ static uint64_t commit_run(const mhsld__op *op, const mhsld__jsnap *j, uint64_t 
             mhsld__store64(&om[w], cur | m);
         }
     }
-    uint64_t freed = give_back_steps(op, j->r, j->n, from_step, mhsld__count_steps(j->r, j->n), 0);
+    uint64_t freed = give_back_steps(op, j->r, j->n, from_step, MHSLD__ALL_STEPS, 0);
     if (mhsld__load64(&hr->gseq[j->gslot]) == j->group) {
         MHSLD__STEP();
         mhsld__store64(&hr->gseq[j->gslot], 0);
@@ -717,7 +721,7 @@ static mhsld_status release_ranges_as(mhsld_state *st, uint32_t head, uint64_t *
     j.n = nr;
     memcpy(j.r, r, nr * sizeof(r[0]));
     mhsld__journal_publish(hr, &j);
-    (void)give_back_steps(&op, r, nr, 0, mhsld__count_steps(r, nr), 0);
+    (void)give_back_steps(&op, r, nr, 0, MHSLD__ALL_STEPS, 0);
     mhsld__bump_list_gen(hr);
     mhsld__journal_end(hr);
     return MHSLD_OK;
@@ -862,10 +866,8 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
         uint64_t se =
             mhsld__entry(MHSLD__E_NOOWNER, MHSLD_BLOCK_SHARED, mhsld__stamp(h->head, op.seq)) |
             ((uint64_t)i << MHSLD__E_SLOT_SHIFT);
-        uint64_t fail = 0;
-        uint64_t total = mhsld__count_steps(&r, 1);
-        uint64_t c = claim_steps(&op, &r, 1, se, &fail);
-        if (c < total) {
+        uint64_t fail = 0, c = 0;
+        if (!claim_steps(&op, &r, 1, se, &c, &fail)) {
             int transient = share_transient(st, fail);
             if (!transient)
                 fill_conflict(st, fail, conflict);
@@ -935,7 +937,7 @@ mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
 static uint64_t share_retire_run(const mhsld__op *op, const mhsld__jsnap *j, uint64_t from_step)
 {
     mhsld__headrec *hr = op->hr;
-    uint64_t freed = give_back_steps(op, j->r, j->n, from_step, mhsld__count_steps(j->r, j->n), 0);
+    uint64_t freed = give_back_steps(op, j->r, j->n, from_step, MHSLD__ALL_STEPS, 0);
     MHSLD__STEP();
     mhsld__store64(&op->st->slots[j->slot].word, 0);
     if (j->group != MHSLD__LEAVE_FM)
