@@ -137,6 +137,28 @@ static void stepit_init(stepit *it, const mhsld__bext *r, uint32_t n)
     it->pos = n ? r[0].start : 0;
 }
 
+/* Without -mpopcnt __builtin_popcountll is a libgcc call (about 20
+ * instructions); a step's mask is a whole word or one run of bits, most
+ * often a single bit or all 64. */
+static inline uint64_t popcount64(uint64_t m)
+{
+    if (!(m & (m - 1)))
+        return m != 0;
+    if (m == ~0ull)
+        return 64;
+    return (uint64_t)__builtin_popcountll(m);
+}
+
+/* Copy n ranges between private arrays (n <= MHSLD__JMAX); the common
+ * single range without a call to memcpy. */
+static inline void bext_copy(mhsld__bext *d, const mhsld__bext *s, uint32_t n)
+{
+    if (n == 1)
+        d[0] = s[0];
+    else if (n)
+        memcpy(d, s, n * sizeof(*s));
+}
+
 static uint64_t bits(uint64_t off, uint64_t len)
 {
     return len >= 64 ? ~0ull : (((1ull << len) - 1) << off);
@@ -369,7 +391,7 @@ static uint64_t give_back_steps(const mhsld__op *op, const mhsld__bext *r, uint3
             mhsld__fill(op, w, m, free_e, NULL, 0);
             mhsld__occ_clear(op, w, m, base + k);
             set_prog(op, base + k + 1);
-            freed += (uint64_t)__builtin_popcountll(m);
+            freed += popcount64(m);
         }
         k++;
     }
@@ -551,7 +573,7 @@ static mhsld_status reserve_held(mhsld_head *h, const mhsld_extent *ext, size_t 
     mhsld__jsnap_init(&j, MHSLD__OP_RESERVE, MHSLD__NOSLOT, op.seq);
     j.n = nr;
     j.gslot = (uint32_t)g;
-    memcpy(j.r, r, nr * sizeof(r[0]));
+    bext_copy(j.r, r, nr);
     mhsld__journal_publish(hr, &j);
     uint64_t fail = 0, c = 0;
     uint64_t pend = mhsld__entry(h->head, MHSLD_BLOCK_PENDING, mhsld__stamp(h->head, op.seq));
@@ -668,8 +690,7 @@ mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint64_t *last, ui
     if (!op.seq)
         return MHSLD_E_NOSPACE;
     j.seq = op.seq;
-    if (nacc)
-        memcpy(j.acc, acc, nacc * sizeof(acc[0]));
+    bext_copy(j.acc, acc, nacc);
     mhsld__journal_publish(hr, &j);
     (void)commit_run(&op, &j, 0);
     return MHSLD_OK;
@@ -719,7 +740,7 @@ static mhsld_status release_ranges_as(mhsld_state *st, uint32_t head, uint64_t *
     mhsld__jsnap j;
     mhsld__jsnap_init(&j, MHSLD__OP_RELEASE, MHSLD__NOSLOT, op.seq);
     j.n = nr;
-    memcpy(j.r, r, nr * sizeof(r[0]));
+    bext_copy(j.r, r, nr);
     mhsld__journal_publish(hr, &j);
     (void)give_back_steps(&op, r, nr, 0, MHSLD__ALL_STEPS, 0);
     mhsld__bump_list_gen(hr);
