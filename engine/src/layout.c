@@ -826,8 +826,10 @@ uint64_t mhsld_block_count(const mhsld_state *st)
 
 /* ---- addresses ---------------------------------------------------------- */
 
-mhsld_status mhsld__dpa_to_range(const mhsld_state *st, uint64_t dpa, uint64_t len,
-                                 mhsld__bext *out, uint32_t *region)
+/* Inlined into every request's conversion (a call per extent was a third
+ * of a one-block request's conversion cost). */
+static inline __attribute__((always_inline)) mhsld_status
+dpa_to_range(const mhsld_state *st, uint64_t dpa, uint64_t len, mhsld__bext *out, uint32_t *region)
 {
     if (len == 0)
         return MHSLD_E_ZERO_LEN;
@@ -849,6 +851,12 @@ mhsld_status mhsld__dpa_to_range(const mhsld_state *st, uint64_t dpa, uint64_t l
         return MHSLD_OK;
     }
     return MHSLD_E_RANGE;
+}
+
+mhsld_status mhsld__dpa_to_range(const mhsld_state *st, uint64_t dpa, uint64_t len,
+                                 mhsld__bext *out, uint32_t *region)
+{
+    return dpa_to_range(st, dpa, len, out, region);
 }
 
 uint32_t mhsld__block_region(const mhsld_state *st, uint64_t idx)
@@ -875,7 +883,7 @@ mhsld_status mhsld__ranges_from_extents(const mhsld_state *st, const mhsld_exten
     if (n > MHSLD_MAX_EXTENTS)
         return MHSLD_E_TOO_MANY;
     for (size_t i = 0; i < n; i++) {
-        mhsld_status s = mhsld__dpa_to_range(st, ext[i].dpa, ext[i].len, &out[i], NULL);
+        mhsld_status s = dpa_to_range(st, ext[i].dpa, ext[i].len, &out[i], NULL);
         if (s != MHSLD_OK)
             return s;
     }
