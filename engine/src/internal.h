@@ -630,26 +630,15 @@ typedef struct mhsld__op {
     uint64_t seq;
 } mhsld__op;
 
-/* The head's next operation sequence, or 0 when its sequence space is used
- * up (then nothing is written and the caller fails with MHSLD_E_NOSPACE). */
-uint64_t mhsld__next_seq(mhsld__headrec *hr, uint64_t *last);
 uint64_t mhsld__count_steps(const mhsld__bext *r, uint32_t n);
 /* Steps (word, mask) of ranges in order; returns the number produced. */
 int mhsld__step_at(const mhsld__bext *r, uint32_t n, uint64_t idx, uint64_t *word, uint64_t *mask);
-/* Set (claim) or clear (give back) `mask` of word `w` as step `idx` of op. */
-int mhsld__occ_set(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx,
-                   uint64_t *busy_bits);
-void mhsld__occ_clear(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx);
-void mhsld__fill(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t entry,
-                 const mhsld__bext *starts, uint32_t nstarts);
 /* How many steps of `op_seq` on `r` completed (tag check for the last). */
 /* mhsld__completed_steps(): the progress word names another operation or
  * will not settle (damage); callers treat it as a corrupt journal. */
 #define MHSLD__STEPS_BAD UINT64_MAX
 uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *hr, uint64_t op_seq,
                                 const mhsld__bext *r, uint32_t n, uint64_t limit);
-void mhsld__journal_end(mhsld__headrec *hr);
-void mhsld__bump_list_gen(mhsld__headrec *hr);
 /* The *_as functions act as head `head`; *last is the actor's private copy of
  * the head's last sequence (a live handle's, or a recoverer's taken once by
  * mhsld__seq_floor), never re-read from the record. */

@@ -236,8 +236,11 @@ static void help(mhsld_state *st, uint32_t me, uint64_t tag)
         (void)mhsld__cas64(jp, expect, mhsld__prog(seq, idx + 1));
 }
 
-int mhsld__occ_set(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx,
-                   uint64_t *busy_bits)
+/* Set (claim) or clear (give back) `mask` of word `w` as step `idx` of op.
+ * These step helpers are static and inlined into the operations: out of
+ * line they cost a call, spills and reloads per step (issue 15). */
+static inline __attribute__((always_inline)) int
+mhsld__occ_set(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx, uint64_t *busy_bits)
 {
     mhsld__pair *p = &op->st->occ[w];
     mhsld__pair nv = {0, mhsld__tag(op->head, op->seq, idx)};
@@ -255,7 +258,8 @@ int mhsld__occ_set(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx,
     }
 }
 
-void mhsld__occ_clear(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx)
+static inline __attribute__((always_inline)) void mhsld__occ_clear(const mhsld__op *op, uint64_t w,
+                                                                   uint64_t mask, uint64_t idx)
 {
     mhsld__pair *p = &op->st->occ[w];
     mhsld__pair nv = {0, mhsld__tag(op->head, op->seq, idx)};
@@ -269,8 +273,10 @@ void mhsld__occ_clear(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t i
     }
 }
 
-void mhsld__fill(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t entry,
-                 const mhsld__bext *starts, uint32_t nstarts)
+static inline __attribute__((always_inline)) void mhsld__fill(const mhsld__op *op, uint64_t w,
+                                                              uint64_t mask, uint64_t entry,
+                                                              const mhsld__bext *starts,
+                                                              uint32_t nstarts)
 {
     uint64_t *b = &op->st->blocks[w << 6];
     uint64_t sm = starts ? start_mask(starts, nstarts, w) & mask : 0;
@@ -295,7 +301,9 @@ static void set_prog(const mhsld__op *op, uint64_t idx)
     mhsld__store64(&op->hr->jprog, mhsld__prog(op->seq, idx));
 }
 
-uint64_t mhsld__next_seq(mhsld__headrec *hr, uint64_t *last)
+/* The head's next operation sequence, or 0 when its sequence space is used
+ * up (then nothing is written and the caller fails with MHSLD_E_NOSPACE). */
+static inline uint64_t mhsld__next_seq(mhsld__headrec *hr, uint64_t *last)
 {
     uint64_t s = *last;
     /* Used up: wrapping would reuse sequences that pending reservations and
@@ -309,13 +317,13 @@ uint64_t mhsld__next_seq(mhsld__headrec *hr, uint64_t *last)
     return s;
 }
 
-void mhsld__journal_end(mhsld__headrec *hr)
+static inline void mhsld__journal_end(mhsld__headrec *hr)
 {
     MHSLD__STEP();
     mhsld__store32(&hr->j.op, MHSLD__OP_IDLE);
 }
 
-void mhsld__bump_list_gen(mhsld__headrec *hr)
+static inline void mhsld__bump_list_gen(mhsld__headrec *hr)
 {
     MHSLD__STEP();
     mhsld__store32(&hr->list_gen, mhsld__load32(&hr->list_gen) + 1);
