@@ -226,6 +226,9 @@ typedef struct mhsld__journal {
     uint64_t seq;   /* this op's sequence */
     uint64_t group; /* COMMIT: the reservation's sequence */
     uint64_t undo;  /* UNDO: steps to give back */
+    /* Unused: a shared create once wrote its tag here, but no recovery
+     * needs it (the slot holds the tag; recovery of SHARE_NEW judges the
+     * slot word).  No longer written or read; kept for layout version 3. */
     uint8_t tag[MHSLD_TAG_SIZE];
     mhsld__bext r[MHSLD__JMAX];
     mhsld__bext acc[MHSLD_MAX_EXTENTS];
@@ -569,13 +572,12 @@ static inline void mhsld__copy_out(void *dst, const void *src, size_t bytes)
 typedef struct mhsld__jsnap {
     uint32_t op, n, nacc, slot, gslot;
     uint64_t seq, group, undo;
-    uint8_t tag[MHSLD_TAG_SIZE];
     mhsld__bext r[MHSLD__JMAX];
     mhsld__bext acc[MHSLD_MAX_EXTENTS];
 } mhsld__jsnap;
 
-/* Start a live operation's private journal: every scalar field set, the
- * tag zeroed.  r[] and acc[] (6 KB, zeroing them cost more than the rest of
+/* Start a live operation's private journal: every scalar field set.  r[]
+ * and acc[] (6 KB, zeroing them cost more than the rest of
  * a one-block claim) are left for the caller: only r[0..n) and
  * acc[0..nacc) are ever read or published, and the caller fills exactly
  * those. */
@@ -589,7 +591,6 @@ static inline void mhsld__jsnap_init(mhsld__jsnap *j, uint32_t op, uint32_t slot
     j->seq = seq;
     j->group = 0;
     j->undo = 0;
-    memset(j->tag, 0, sizeof(j->tag));
 }
 
 /* A private, validated copy of a pending reservation's ranges. */

@@ -880,7 +880,6 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
         mhsld__jsnap_init(&j, MHSLD__OP_SHARE_NEW, i, op.seq);
         j.n = 1;
         j.r[0] = r;
-        memcpy(j.tag, tag, MHSLD_TAG_SIZE);
         mhsld__journal_publish(hr, &j);
         uint64_t cw = mhsld__slotw(0, MHSLD__SLOT_CREATING, h->head, op.seq);
         MHSLD__STEP();

@@ -82,7 +82,6 @@ mhsld_status mhsld__journal_snapshot(const mhsld_state *st, const mhsld__headrec
         return MHSLD_E_JOURNAL;
     mhsld__copy_in(j->r, sj->r, j->n * sizeof(j->r[0]));
     mhsld__copy_in(j->acc, sj->acc, j->nacc * sizeof(j->acc[0]));
-    mhsld__copy_in(j->tag, sj->tag, sizeof(j->tag));
     if (!mhsld__ranges_valid(st, j->r, j->n, MHSLD__JMAX) ||
         !mhsld__ranges_valid(st, j->acc, j->nacc, MHSLD_MAX_EXTENTS))
         return MHSLD_E_JOURNAL;
@@ -113,7 +112,8 @@ mhsld_status mhsld__journal_snapshot(const mhsld_state *st, const mhsld__headrec
 
 /* Every field but op, then op with a release store: a reader that sees op
  * sees the rest.  Fields an operation does not use are written too, so that
- * a snapshot never meets a stale value of an older operation. */
+ * a snapshot never meets a stale value of an older operation (all but the
+ * record's unused tag field, which nothing reads). */
 void mhsld__journal_publish(mhsld__headrec *hr, const mhsld__jsnap *j)
 {
     mhsld__journal *sj = &hr->j;
@@ -126,7 +126,6 @@ void mhsld__journal_publish(mhsld__headrec *hr, const mhsld__jsnap *j)
     mhsld__store64_relaxed(&sj->undo, j->undo);
     mhsld__copy_out(sj->r, j->r, j->n * sizeof(j->r[0]));
     mhsld__copy_out(sj->acc, j->acc, j->nacc * sizeof(j->acc[0]));
-    mhsld__copy_out(sj->tag, j->tag, sizeof(j->tag));
     mhsld__store64(&hr->jprog, mhsld__prog(j->seq, 0));
     MHSLD__STEP();
     mhsld__store32(&sj->op, j->op);
