@@ -138,15 +138,18 @@ static void stepit_init(stepit *it, const mhsld__bext *r, uint32_t n)
 }
 
 /* Without -mpopcnt __builtin_popcountll is a libgcc call (about 20
- * instructions); a step's mask is a whole word or one run of bits, most
- * often a single bit or all 64. */
+ * instructions); a step's mask is most often a single bit or all 64, and
+ * otherwise the usual bit-parallel sum does it inline. */
 static inline uint64_t popcount64(uint64_t m)
 {
     if (!(m & (m - 1)))
         return m != 0;
     if (m == ~0ull)
         return 64;
-    return (uint64_t)__builtin_popcountll(m);
+    m -= (m >> 1) & 0x5555555555555555ull;
+    m = (m & 0x3333333333333333ull) + ((m >> 2) & 0x3333333333333333ull);
+    m = (m + (m >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (m * 0x0101010101010101ull) >> 56;
 }
 
 /* Copy n ranges between private arrays (n <= MHSLD__JMAX); the common
