@@ -7,8 +7,10 @@
  *                            is made of, each alone on a hot cache line, and
  *                            the phases of claim+release N=1 (reserve, commit,
  *                            release) timed one by one
- *   mhsld_micro --profile N  only N claim+release N=1 (for valgrind
- *                            --tool=callgrind: instructions per function)
+ *   mhsld_micro --profile N [B]
+ *                            only N claim+release of B blocks (default 1;
+ *                            for valgrind --tool=callgrind: instructions
+ *                            per function)
  *
  * Primitives use the engine's own atomics (engine/src/atomics.h, the ck
  * backend of the production build); the journal publication is the engine's
@@ -100,6 +102,29 @@ static void p_publish(void *p, uint64_t it)
     }
 }
 
+/* The atomic skeleton of one claim+release N=1 and nothing else: three
+ * baton entries (load + cas64) and exits (store), three one-range journal
+ * publications, two occupancy cas128 (claim, clear).  The floor of the
+ * protocol as it stands, before any validation, conversion or stepping. */
+static void p_skeleton(void *p, uint64_t it)
+{
+    prim *c = p;
+    for (uint64_t i = 0; i < it; i++) {
+        for (unsigned op = 0; op < 3; op++) {
+            uint64_t b = mhsld__load64(&c->w[2]);
+            sink += mhsld__cas64(&c->w[2], b, b | 1);
+            c->j->seq = 3 * i + op + 1;
+            mhsld__journal_publish(c->hr, c->j);
+            if (op != 1) { /* reserve claims, release clears; commit has no CAS */
+                mhsld__pair cur = mhsld__load_pair(&c->pair);
+                mhsld__pair nv = {cur.lo ^ 1, cur.hi + 1};
+                sink += mhsld__cas128(&c->pair, cur, nv);
+            }
+            mhsld__store64(&c->w[2], b & ~1ull);
+        }
+    }
+}
+
 /* What `mhsld__jsnap j = {...}` costs: the whole private journal zeroed. */
 static void p_jsnap_zero(void *p, uint64_t it)
 {
@@ -139,6 +164,15 @@ static void eng_close(eng *e)
     mhsld_detach(e->h);
     mhsld_close(e->st);
     (void)mhsld_destroy(e->path, true);
+}
+
+static void claim_release_n(mhsld_head *h, uint64_t blocks)
+{
+    mhsld_extent x = {FIRST * BS, blocks * BS};
+    uint64_t group = 0;
+    if (mhsld_reserve(h, &x, 1, &group, NULL) != MHSLD_OK ||
+        mhsld_commit(h, group, &x, 1) != MHSLD_OK || mhsld_release(h, &x, 1, NULL) != MHSLD_OK)
+        bench_die("claim+release failed");
 }
 
 static void claim_release(mhsld_head *h)
@@ -234,16 +268,19 @@ static void row(const char *what, bench_batch_fn fn, void *ctx)
 int main(int argc, char **argv)
 {
     eng e;
-    if (argc == 3 && strcmp(argv[1], "--profile") == 0) {
+    if ((argc == 3 || argc == 4) && strcmp(argv[1], "--profile") == 0) {
         uint64_t n = strtoull(argv[2], NULL, 10);
+        uint64_t b = argc == 4 ? strtoull(argv[3], NULL, 10) : 1;
+        if (b == 0 || b > NBLK - FIRST)
+            bench_die("--profile: blocks must be 1..%u", NBLK - FIRST);
         eng_open(&e);
         for (uint64_t i = 0; i < n; i++)
-            claim_release(e.h);
+            claim_release_n(e.h, b);
         eng_close(&e);
         return 0;
     }
     if (argc != 1) {
-        fprintf(stderr, "usage: mhsld_micro [--profile ITERATIONS]\n");
+        fprintf(stderr, "usage: mhsld_micro [--profile ITERATIONS [BLOCKS]]\n");
         return 2;
     }
     bench_machine m;
@@ -276,6 +313,7 @@ int main(int argc, char **argv)
     row("load pair + cas128 (lock cmpxchg16b)", p_cas128, c);
     row("one 64 B line: 7 relaxed stores + 1 release", p_line, c);
     row("mhsld__journal_publish, 1 range", p_publish, c);
+    row("skeleton: 3 baton CAS, 3 journals, 2 cas128", p_skeleton, c);
     printf("  (sizeof(mhsld__jsnap) = %zu bytes)\n", sizeof(mhsld__jsnap));
     row("memset of one mhsld__jsnap", p_jsnap_zero, c);
 
