@@ -745,15 +745,20 @@ def run_cxl_test(args):
     return "%d subtests ok" % oks
 
 
-def run_all(args):
+def run_all(args, scenarios=None, setup=None, title="scenarios"):
+    """Run `scenarios` (default: this file's) by name filter; `setup(ctx)`
+    runs first inside each scenario's try, so that its failure is the
+    scenario's.  Every failure is reported, none stops the run."""
     passed = failed = 0
     t_all = time.monotonic()
-    for fn in SCENARIOS:
+    for fn in SCENARIOS if scenarios is None else scenarios:
         if args.names and fn.__name__ not in args.names:
             continue
         ctx = Ctx(args, fn.__name__)
         t0 = time.monotonic()
         try:
+            if setup:
+                setup(ctx)
             what = fn(ctx)
             ctx.finish()
             passed += 1
@@ -770,7 +775,7 @@ def run_all(args):
         finally:
             ctx.cleanup()
         sys.stdout.flush()
-    if args.cxl_test and (not args.names or "qemu_cxl_test" in args.names):
+    if scenarios is None and args.cxl_test and (not args.names or "qemu_cxl_test" in args.names):
         t0 = time.monotonic()
         try:
             what = run_cxl_test(args)
@@ -779,19 +784,28 @@ def run_all(args):
         except (Check, OSError, subprocess.TimeoutExpired) as e:
             failed += 1
             print("FAIL %-32s %s" % ("qemu_cxl_test", e))
-    print("scenarios took %.1fs" % (time.monotonic() - t_all))
+    print("%s took %.1fs" % (title, time.monotonic() - t_all))
     return passed, failed
 
 
-def main():
+def suite_main(scenarios=None, prefix="mhsld-qemu-tests.", title="scenarios",
+               extra_args=(), setup=None):
+    """The command line of a scenario file: --qemu, --cxl-test (run only by
+    this file's own suite; accepted by every suite since run-tests.sh passes
+    it to all), --workdir, --list, names; extra_args: (flag, help) pairs."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--qemu", required=True)
-    ap.add_argument("--cxl-test")
+    ap.add_argument("--cxl-test", help="the qtest binary (this file's suite only)")
+    for flag, hlp in extra_args:
+        ap.add_argument(flag, help=hlp)
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--list", action="store_true")
     ap.add_argument("names", nargs="*")
     args = ap.parse_args()
-    names = [f.__name__ for f in SCENARIOS] + (["qemu_cxl_test"] if args.cxl_test else [])
+    if scenarios is not None:
+        args.cxl_test = None
+    own = SCENARIOS if scenarios is None else scenarios
+    names = [f.__name__ for f in own] + (["qemu_cxl_test"] if args.cxl_test else [])
     if args.list:
         print("\n".join(names))
         return 0
@@ -801,14 +815,18 @@ def main():
             return 2
     own_workdir = args.workdir is None
     if own_workdir:
-        args.workdir = tempfile.mkdtemp(prefix="mhsld-qemu-tests.")
+        args.workdir = tempfile.mkdtemp(prefix=prefix)
     try:
-        passed, failed = run_all(args)
+        passed, failed = run_all(args, scenarios, setup, title)
     finally:
         if own_workdir:
             shutil.rmtree(args.workdir, ignore_errors=True)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
+
+
+def main():
+    return suite_main()
 
 
 if __name__ == "__main__":

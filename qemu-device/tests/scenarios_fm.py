@@ -13,24 +13,21 @@ Without --mhsldctl, mhsldctl is built (ASan+UBSan) from this tree into the
 work directory.
 """
 
-import argparse
 import json
 import os
-import shutil
 import signal
 import statistics
 import struct
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qemu_harness import (BLOCK, PXB_BUS, Host, Qemu, RC_INVALID_INPUT,  # noqa: E402
                           RC_SUCCESS, OP_GET_EVENT_RECORDS, EVENT_LOG_DCD, cfmw_base,
                           machine_args, rfc_device)
-from scenarios import (DC_SIZE, Check, Ctx, check, file_q, qmp_ok,  # noqa: E402
+import scenarios  # noqa: E402
+from scenarios import (DC_SIZE, Check, check, file_q, qmp_ok,  # noqa: E402
                        qmp_refused)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -607,63 +604,12 @@ def fm_latency(ctx):
 
 # ---- runner -------------------------------------------------------------------
 
-def run_all(args):
-    passed = failed = 0
-    t_all = time.monotonic()
-    for fn in SCENARIOS:
-        if args.names and fn.__name__ not in args.names:
-            continue
-        ctx = Ctx(args, fn.__name__)
-        t0 = time.monotonic()
-        try:
-            ctx.fm = Fm(args.mhsldctl or build_mhsldctl(args), ctx.state)
-            what = fn(ctx)
-            ctx.finish()
-            passed += 1
-            print("PASS %-32s %5.1fs  %s" % (fn.__name__, time.monotonic() - t0,
-                                            what or (fn.__doc__ or "").split("\n")[0]))
-        except Exception as e:  # every failure is reported, none stops the run
-            failed += 1
-            print("FAIL %-32s %s" % (fn.__name__, e))
-            extra = ctx.stderr_of_heads()
-            if extra:
-                print(extra)
-            if not isinstance(e, Check):
-                traceback.print_exc(file=sys.stdout)
-        finally:
-            ctx.cleanup()
-        sys.stdout.flush()
-    print("fm scenarios took %.1fs" % (time.monotonic() - t_all))
-    return passed, failed
-
-
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--qemu", required=True)
-    ap.add_argument("--mhsldctl")
-    ap.add_argument("--cxl-test", help="ignored (run-tests.sh passes it to every suite)")
-    ap.add_argument("--workdir", default=None)
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("names", nargs="*")
-    args = ap.parse_args()
-    names = [f.__name__ for f in SCENARIOS]
-    if args.list:
-        print("\n".join(names))
-        return 0
-    for n in args.names:
-        if n not in names:
-            print("unknown scenario %s" % n, file=sys.stderr)
-            return 2
-    own_workdir = args.workdir is None
-    if own_workdir:
-        args.workdir = tempfile.mkdtemp(prefix="mhsld-qemu-fm-tests.")
-    try:
-        passed, failed = run_all(args)
-    finally:
-        if own_workdir:
-            shutil.rmtree(args.workdir, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    def setup(ctx):
+        ctx.fm = Fm(ctx.args.mhsldctl or build_mhsldctl(ctx.args), ctx.state)
+    return scenarios.suite_main(SCENARIOS, "mhsld-qemu-fm-tests.", "fm scenarios",
+                                [("--mhsldctl", "mhsldctl to use (default: built here)")],
+                                setup)
 
 
 if __name__ == "__main__":

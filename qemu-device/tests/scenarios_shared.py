@@ -13,15 +13,12 @@ and runner this file reuses.  Prints one line per scenario and a final
 "N passed, N failed" line; exits non-zero if any scenario failed.
 """
 
-import argparse
 import os
 import re
-import shutil
 import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -476,34 +473,7 @@ def shared_properties(ctx):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--qemu", required=True)
-    ap.add_argument("--cxl-test", help="accepted for run-tests.sh; not used")
-    ap.add_argument("--workdir", default=None)
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("names", nargs="*")
-    args = ap.parse_args()
-    args.cxl_test = None
-    names = [f.__name__ for f in SHARED]
-    if args.list:
-        print("\n".join(names))
-        return 0
-    for n in args.names:
-        if n not in names:
-            print("unknown scenario %s" % n, file=sys.stderr)
-            return 2
-    # scenarios.run_all runs the scenarios of scenarios.SCENARIOS.
-    scenarios.SCENARIOS = SHARED
-    own_workdir = args.workdir is None
-    if own_workdir:
-        args.workdir = tempfile.mkdtemp(prefix="mhsld-qemu-shared.")
-    try:
-        passed, failed = scenarios.run_all(args)
-    finally:
-        if own_workdir:
-            shutil.rmtree(args.workdir, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return scenarios.suite_main(SHARED, "mhsld-qemu-shared.", "shared scenarios")
 
 
 if __name__ == "__main__":
