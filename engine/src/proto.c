@@ -1079,10 +1079,20 @@ static uint64_t slot_with_tag(const mhsld_state *st, uint32_t i, const uint8_t *
     return memcmp(t, tag, MHSLD_TAG_SIZE) == 0 ? w : 0;
 }
 
-static mhsld_status fm_ref_add_held(mhsld_head *h, const uint8_t *tag)
+/* What an FM-reference action did to one ACTIVE slot carrying the tag. */
+enum { FMREF_KEPT = -1, FMREF_CHANGED = -2 }; /* never an mhsld_status */
+
+/* Apply act to every ACTIVE shared slot whose tag is `tag` (each judged by
+ * one word read on both sides of its tag, slot_with_tag), retrying a slot
+ * whose word moved.  act returns FMREF_KEPT, FMREF_CHANGED, MHSLD__RETRY (the
+ * word changed under its CAS: look again) or an error, which ends the walk.
+ * MHSLD_E_TAG if no slot carries the tag, else `none` if act changed none. */
+static mhsld_status fm_ref_each(mhsld_head *h, const uint8_t *tag, mhsld_status none,
+                                int (*act)(mhsld_head *h, uint32_t i, uint64_t w, void *arg),
+                                void *arg)
 {
     mhsld_state *st = h->st;
-    uint32_t found = 0, set = 0;
+    uint32_t found = 0, changed = 0;
     for (uint32_t i = 0; i < MHSLD_MAX_SHARED; i++) {
         unsigned tries = 0;
         for (; tries < MHSLD__SHARE_TRIES; tries++) {
@@ -1091,23 +1101,36 @@ static mhsld_status fm_ref_add_held(mhsld_head *h, const uint8_t *tag)
                 continue;
             if (w == 0)
                 break;
-            if (mhsld__slot_fmref(w)) {
-                found++;
-                break;
-            }
-            MHSLD__STEP();
-            if (mhsld__cas64(&st->slots[i].word, w, w | MHSLD__SLOT_FMREF)) {
-                found++;
-                set++;
-                break;
-            }
+            int r = act(h, i, w, arg);
+            if (r == (int)MHSLD__RETRY)
+                continue;
+            if (r != FMREF_KEPT && r != FMREF_CHANGED)
+                return (mhsld_status)r;
+            found++;
+            changed += r == FMREF_CHANGED;
+            break;
         }
         if (tries == MHSLD__SHARE_TRIES)
             return MHSLD_E_BUSY; /* only a co-tenant's writes get here */
     }
     if (!found)
         return MHSLD_E_TAG;
-    return set ? MHSLD_OK : MHSLD_E_EXISTS;
+    return changed ? MHSLD_OK : none;
+}
+
+static int fm_ref_set(mhsld_head *h, uint32_t i, uint64_t w, void *arg)
+{
+    (void)arg;
+    if (mhsld__slot_fmref(w))
+        return FMREF_KEPT;
+    MHSLD__STEP();
+    return mhsld__cas64(&h->st->slots[i].word, w, w | MHSLD__SLOT_FMREF) ? FMREF_CHANGED
+                                                                         : (int)MHSLD__RETRY;
+}
+
+static mhsld_status fm_ref_add_held(mhsld_head *h, const uint8_t *tag)
+{
+    return fm_ref_each(h, tag, MHSLD_E_EXISTS, fm_ref_set, NULL);
 }
 
 mhsld_status mhsld_fm_ref_add(mhsld_head *h, const uint8_t tag[MHSLD_TAG_SIZE])
@@ -1158,36 +1181,17 @@ static mhsld_status fm_ref_drop(mhsld_head *h, uint32_t i, uint64_t w, uint64_t 
     return MHSLD_OK;
 }
 
+static int fm_ref_clear(mhsld_head *h, uint32_t i, uint64_t w, void *freed)
+{
+    if (!mhsld__slot_fmref(w))
+        return FMREF_KEPT;
+    mhsld_status s = fm_ref_drop(h, i, w, freed);
+    return s == MHSLD_OK ? FMREF_CHANGED : (int)s;
+}
+
 static mhsld_status fm_ref_remove_held(mhsld_head *h, const uint8_t *tag, uint64_t *freed)
 {
-    mhsld_state *st = h->st;
-    uint32_t found = 0, dropped = 0;
-    for (uint32_t i = 0; i < MHSLD_MAX_SHARED; i++) {
-        unsigned tries = 0;
-        for (; tries < MHSLD__SHARE_TRIES; tries++) {
-            uint64_t w = slot_with_tag(st, i, tag);
-            if (w == MHSLD__SLOT_MOVED)
-                continue;
-            if (w == 0)
-                break;
-            found++;
-            if (!mhsld__slot_fmref(w))
-                break;
-            mhsld_status s = fm_ref_drop(h, i, w, freed);
-            if (s == MHSLD_OK) {
-                dropped++;
-                break;
-            }
-            if (s != MHSLD__RETRY)
-                return s;
-            found--; /* looked at again */
-        }
-        if (tries == MHSLD__SHARE_TRIES)
-            return MHSLD_E_BUSY; /* only a co-tenant's writes get here */
-    }
-    if (!found)
-        return MHSLD_E_TAG;
-    return dropped ? MHSLD_OK : MHSLD_E_NOT_OWNER;
+    return fm_ref_each(h, tag, MHSLD_E_NOT_OWNER, fm_ref_clear, freed);
 }
 
 mhsld_status mhsld_fm_ref_remove(mhsld_head *h, const uint8_t tag[MHSLD_TAG_SIZE],
