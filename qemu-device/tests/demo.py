@@ -119,15 +119,20 @@ def qtest_story(args):
         say("demo failed: %s" % e)
         ok = False
     finally:
-        for q in heads:
-            q.quit()
-        try:
-            os.unlink("/dev/shm/" + state)
-        except FileNotFoundError:
-            pass
-        shutil.rmtree(work, ignore_errors=True)
+        end_story(heads, state, work)
     say("== demo %s; heads stopped, state removed ==" % ("done" if ok else "FAILED"))
     return ok
+
+
+def end_story(heads, state, work):
+    """Stop a story's heads (or guests), remove its state and its work directory."""
+    for q in heads:
+        q.quit()
+    try:
+        os.unlink("/dev/shm/" + state)
+    except FileNotFoundError:
+        pass
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def fm_story(args):
@@ -228,13 +233,7 @@ def fm_story(args):
         say("FM demo failed: %s" % e)
         ok = False
     finally:
-        for q in heads.values():
-            q.quit()
-        try:
-            os.unlink("/dev/shm/" + state)
-        except FileNotFoundError:
-            pass
-        shutil.rmtree(work, ignore_errors=True)
+        end_story(heads.values(), state, work)
     say("== FM demo %s; heads stopped, state removed ==" % ("done" if ok else "FAILED"))
     return ok
 
@@ -336,13 +335,7 @@ def guest_story(args):
             say("--- %s console:\n%s" % (g.name, g.console(15)))
         ok = False
     finally:
-        for g in guests.values():
-            g.quit()
-        try:
-            os.unlink("/dev/shm/" + state)
-        except FileNotFoundError:
-            pass
-        shutil.rmtree(work, ignore_errors=True)
+        end_story(guests.values(), state, work)
     say("== guest demo %s in %.0f s; guests stopped, state removed ==" % (
         "done" if ok else "FAILED", time.monotonic() - t_start))
     return ok

@@ -13,13 +13,12 @@ Python 3 standard library only.
 
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import threading
 import time
 
-from qemu_harness import HarnessError, QmpMixin, _LineSock, _listen
+from qemu_harness import HarnessError, QmpMixin, _LineSock, _accept, _listen
 
 MiB = 1 << 20
 KVM_FAILURE = re.compile(r"KVM internal error|emulation failure|kvm run failed", re.I)
@@ -116,17 +115,7 @@ class Guest(QmpMixin):
             raise err
 
     def _accept(self, lsock):
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                conn, _ = lsock.accept()
-                return conn
-            except socket.timeout:
-                pass
-            if self.proc.poll() is not None:
-                raise HarnessError("QEMU exited before connecting")
-            if time.monotonic() > deadline:
-                raise HarnessError("QEMU did not connect")
+        return _accept(self.proc, lsock, HarnessError)
 
     def _read_console(self):
         buf = b""

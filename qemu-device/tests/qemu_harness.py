@@ -79,6 +79,22 @@ def _listen(path):
     return s
 
 
+def _accept(proc, lsock, exited):
+    """The connection QEMU (proc) makes to lsock (from _listen), within 30 s;
+    `exited` (an exception class) if QEMU exits first."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            conn, _ = lsock.accept()
+            return conn
+        except socket.timeout:
+            pass
+        if proc.poll() is not None:
+            raise exited("QEMU exited before connecting")
+        if time.monotonic() > deadline:
+            raise HarnessError("QEMU did not connect")
+
+
 class _LineSock:
     def __init__(self, conn, timeout=30):
         self.conn = conn
@@ -224,17 +240,7 @@ class Qemu(QmpMixin):
         self.host = None
 
     def _accept(self, lsock):
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                conn, _ = lsock.accept()
-                return conn
-            except socket.timeout:
-                pass
-            if self.proc.poll() is not None:
-                raise EOFError("QEMU exited before connecting")
-            if time.monotonic() > deadline:
-                raise HarnessError("QEMU did not connect")
+        return _accept(self.proc, lsock, EOFError)
 
     def stderr(self):
         try:
