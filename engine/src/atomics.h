@@ -89,6 +89,15 @@ static inline uint32_t mhsld__load32_relaxed(const uint32_t *p)
 {
     return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
+/* Shared bytes (one per block): acquire loads, release stores. */
+static inline uint8_t mhsld__load8(const uint8_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline void mhsld__store8(uint8_t *p, uint8_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
 static inline bool mhsld__cas64(uint64_t *p, uint64_t old, uint64_t nv)
 {
     return __atomic_compare_exchange_n(p, &old, nv, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
@@ -151,6 +160,17 @@ static inline uint64_t mhsld__load64_relaxed(const uint64_t *p)
 static inline uint32_t mhsld__load32_relaxed(const uint32_t *p)
 {
     return ck_pr_load_32(p);
+}
+static inline uint8_t mhsld__load8(const uint8_t *p)
+{
+    uint8_t v = ck_pr_load_8(p);
+    ck_pr_fence_load();
+    return v;
+}
+static inline void mhsld__store8(uint8_t *p, uint8_t v)
+{
+    ck_pr_fence_store();
+    ck_pr_store_8(p, v);
 }
 static inline bool mhsld__cas64(uint64_t *p, uint64_t old, uint64_t nv)
 {

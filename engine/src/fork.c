@@ -37,10 +37,12 @@ static mhsld__lockref *list;
 /* The stand-ins a fenced handle points at: never written (every operation
  * is refused before writing), never part of any mapping. */
 static uint64_t fenced_words[1];
+static uint8_t fenced_bytes[1];
 static mhsld_state fenced_state = {
     .fd = -1,
     .owned = fenced_words,
-    .blocks = fenced_words,
+    .starts = fenced_words,
+    .sslot = fenced_bytes,
 };
 static mhsld__headrec fenced_hr = {.epoch = UINT64_MAX};
 

@@ -235,20 +235,70 @@ mhsld_status mhsld_head_info_get(mhsld_state *st, uint32_t head, mhsld_head_info
     for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++)
         if (mhsld__load64(&hr->gseq[g]))
             out->nr_pending++;
-    for (uint64_t b = 0; b < st->nr_blocks; b++) {
-        uint64_t e = mhsld__load64(&st->blocks[b]);
-        uint32_t bs = mhsld__e_state(e);
-        if (bs == MHSLD_BLOCK_OWNED && mhsld__e_owner(e) == head)
-            out->owned_blocks++;
-        else if (bs == MHSLD_BLOCK_PENDING && mhsld__e_owner(e) == head)
-            out->pending_blocks++;
-        else if (bs == MHSLD_BLOCK_SHARED) {
-            uint64_t w = mhsld__load64(&st->slots[mhsld__e_slot(e)].word);
-            if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u))
-                out->shared_blocks++;
-        }
+    const uint64_t *om = mhsld__owned_map(st, head);
+    for (uint64_t w = 0; w < st->lay.nr_words; w++)
+        out->owned_blocks +=
+            (uint64_t)__builtin_popcountll(mhsld__load64(&om[w]) & mhsld__load64(&st->occ[w].lo));
+    for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
+        mhsld__gsnap grp;
+        if (!mhsld__load64(&hr->gseq[g]) || mhsld__group_snapshot(st, hr, g, &grp) != MHSLD_OK)
+            continue;
+        for (uint32_t i = 0; i < grp.n; i++)
+            out->pending_blocks += grp.r[i].count;
+    }
+    for (uint32_t i = 0; i < MHSLD_MAX_SHARED; i++) {
+        uint64_t w = mhsld__load64(&st->slots[i].word);
+        mhsld__bext r;
+        if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u) &&
+            mhsld__slot_range(st, i, &r))
+            out->shared_blocks += r.count;
     }
     return MHSLD_OK;
+}
+
+void mhsld__block_look(const mhsld_state *st, uint64_t b, mhsld__look *out)
+{
+    uint64_t w = b >> 6, bit = 1ull << (b & 63);
+    mhsld__pair p = mhsld__load_pair(&st->occ[w]);
+    out->state = MHSLD_BLOCK_FREE;
+    out->owner = MHSLD_OWNER_NONE;
+    out->slot = MHSLD__NOSLOT;
+    out->start = 0;
+    out->gen = mhsld__tag_gen(p.hi);
+    if (!(p.lo & bit))
+        return;
+    uint32_t sb = mhsld__load8(&st->sslot[b]);
+    if (sb && sb <= MHSLD_MAX_SHARED) {
+        out->state = MHSLD_BLOCK_SHARED;
+        out->owner = MHSLD_OWNER_SHARED;
+        out->slot = sb - 1;
+        return;
+    }
+    for (uint32_t h = 0; h < st->geo.nr_heads; h++) {
+        if (mhsld__load64(&mhsld__owned_map(st, h)[w]) & bit) {
+            out->state = MHSLD_BLOCK_OWNED;
+            out->owner = h;
+            out->start = (mhsld__load64(&mhsld__start_map(st, h)[w]) & bit) != 0;
+            return;
+        }
+    }
+    for (uint32_t h = 0; h < st->geo.nr_heads; h++) {
+        const mhsld__headrec *hr = &st->heads[h];
+        for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
+            mhsld__gsnap grp;
+            if (!mhsld__load64(&hr->gseq[g]) || mhsld__group_snapshot(st, hr, g, &grp) != MHSLD_OK)
+                continue;
+            for (uint32_t i = 0; i < grp.n; i++)
+                if (b - grp.r[i].start < grp.r[i].count) {
+                    out->state = MHSLD_BLOCK_PENDING;
+                    out->owner = h;
+                    out->start = b == grp.r[i].start;
+                    return;
+                }
+        }
+    }
+    /* Held, but in passage inside an operation (or a co-tenant's stray
+     * bit): nobody's yet, as before its holder writes its maps. */
 }
 
 mhsld_status mhsld_block_info_get(mhsld_state *st, uint64_t index, mhsld_block_info *out)
@@ -257,19 +307,17 @@ mhsld_status mhsld_block_info_get(mhsld_state *st, uint64_t index, mhsld_block_i
         return MHSLD_E_INVAL;
     if (index >= st->nr_blocks)
         return MHSLD_E_RANGE;
-    uint64_t e = mhsld__load64(&st->blocks[index]);
+    mhsld__look lk;
+    mhsld__block_look(st, index, &lk);
     memset(out, 0, sizeof(*out));
     out->dpa = mhsld__block_dpa(st, index);
-    out->state = mhsld__e_state(e);
-    out->extent_start = (e & MHSLD__E_START) != 0;
-    out->generation = mhsld__e_stamp(e);
-    out->owner = MHSLD_OWNER_NONE;
-    if (out->state == MHSLD_BLOCK_SHARED) {
-        uint64_t w = mhsld__load64(&st->slots[mhsld__e_slot(e)].word);
-        out->owner = MHSLD_OWNER_SHARED;
+    out->state = lk.state;
+    out->extent_start = lk.start;
+    out->generation = lk.gen;
+    out->owner = lk.owner;
+    if (lk.state == MHSLD_BLOCK_SHARED) {
+        uint64_t w = mhsld__load64(&st->slots[lk.slot].word);
         out->sharers = mhsld__slot_sharers(w) & (uint32_t)((1ull << st->geo.nr_heads) - 1);
-    } else if (out->state != MHSLD_BLOCK_FREE && mhsld__e_owner(e) < st->geo.nr_heads) {
-        out->owner = mhsld__e_owner(e);
     }
     return MHSLD_OK;
 }
@@ -297,59 +345,97 @@ mhsld_status mhsld_extents_get_seq(mhsld_state *st, uint32_t head, uint32_t kind
     mhsld__headrec *hr = &st->heads[head];
     if (generation)
         *generation = mhsld__load32(&hr->list_gen);
-    size_t idx = 0, out = 0;
     int want_own = kind == MHSLD_EXT_OWNED || kind == MHSLD_EXT_ALL;
     int want_pend = kind == MHSLD_EXT_PENDING;
     int want_shared = kind == MHSLD_EXT_SHARED || kind == MHSLD_EXT_ALL;
-    uint64_t run_start = 0, run_len = 0;
-    uint64_t prev_stamp = 0;
-    for (uint64_t b = 0; b <= st->nr_blocks; b++) {
-        uint64_t e = b < st->nr_blocks ? mhsld__load64(&st->blocks[b]) : 0;
-        uint32_t bs = mhsld__e_state(e);
-        int mine =
-            b < st->nr_blocks && mhsld__e_owner(e) == head &&
-            ((want_own && bs == MHSLD_BLOCK_OWNED) || (want_pend && bs == MHSLD_BLOCK_PENDING));
-        int cont = mine && run_len && !(e & MHSLD__E_START) && mhsld__e_stamp(e) == prev_stamp &&
-                   mhsld__block_region(st, b) == mhsld__block_region(st, run_start);
-        if (run_len && !cont) {
-            if (idx >= start && out < cap) {
-                ext[out].dpa = mhsld__block_dpa(st, run_start);
-                ext[out].len = run_len << st->block_shift;
-                if (tags)
-                    memset(tags[out], 0, MHSLD_TAG_SIZE);
-                if (seqs)
-                    seqs[out] = 0;
-                out++;
-            }
-            idx++;
-            run_len = 0;
-        }
-        if (mine) {
-            if (!run_len)
-                run_start = b;
-            run_len++;
-            prev_stamp = mhsld__e_stamp(e);
-        }
-        if (want_shared && b < st->nr_blocks && bs == MHSLD_BLOCK_SHARED) {
-            uint32_t i = mhsld__e_slot(e);
-            uint64_t w = mhsld__load64(&st->slots[i].word);
-            mhsld__bext r;
-            if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE &&
-                (mhsld__slot_sharers(w) >> head & 1u) && mhsld__slot_range(st, i, &r) &&
-                r.start == b) {
-                if (idx >= start && out < cap) {
-                    ext[out].dpa = mhsld__block_dpa(st, b);
-                    ext[out].len = r.count << st->block_shift;
-                    if (tags)
-                        mhsld__tag_load(&st->slots[i], tags[out]);
-                    if (seqs)
-                        seqs[out] = (uint16_t)(mhsld__load64(&st->slots[i].sseq) & 0xffffu);
-                    out++;
-                }
-                idx++;
-            }
-        }
+    /* Pending ranges and shared extents (few): collected and sorted; the
+     * owned runs (many) are walked in order from the maps and merged in. */
+    static const uint32_t cap_items = MHSLD_MAX_PENDING * MHSLD_MAX_EXTENTS + MHSLD_MAX_SHARED;
+    struct item {
+        uint64_t start, count;
+        uint32_t slot;
+    } *items = malloc(cap_items * sizeof(*items));
+    if (!items)
+        return MHSLD_E_NOMEM;
+    uint32_t ni = 0;
+    for (uint32_t g = 0; want_pend && g < MHSLD_MAX_PENDING; g++) {
+        mhsld__gsnap grp;
+        if (!mhsld__load64(&hr->gseq[g]) || mhsld__group_snapshot(st, hr, g, &grp) != MHSLD_OK)
+            continue;
+        for (uint32_t i = 0; i < grp.n; i++)
+            items[ni++] = (struct item){grp.r[i].start, grp.r[i].count, MHSLD__NOSLOT};
     }
+    for (uint32_t i = 0; want_shared && i < MHSLD_MAX_SHARED; i++) {
+        uint64_t w = mhsld__load64(&st->slots[i].word);
+        mhsld__bext r;
+        if (mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u) &&
+            mhsld__slot_range(st, i, &r))
+            items[ni++] = (struct item){r.start, r.count, i};
+    }
+    for (uint32_t i = 1; i < ni; i++) { /* insertion sort: few, mostly sorted */
+        struct item t = items[i];
+        uint32_t k = i;
+        for (; k && items[k - 1].start > t.start; k--)
+            items[k] = items[k - 1];
+        items[k] = t;
+    }
+    const uint64_t *om = mhsld__owned_map(st, head), *sm = mhsld__start_map(st, head);
+    size_t idx = 0, out = 0;
+    uint32_t ii = 0;
+    uint64_t b = 0;
+    for (;;) {
+        /* The next owned run at or after b. */
+        uint64_t rs = UINT64_MAX, rl = 0;
+        while (want_own && b < st->nr_blocks) {
+            uint64_t w = b >> 6;
+            uint64_t own =
+                mhsld__load64(&om[w]) & mhsld__load64(&st->occ[w].lo) & (~0ull << (b & 63));
+            if (!own) {
+                b = (w + 1) << 6;
+                continue;
+            }
+            rs = (w << 6) + (uint64_t)__builtin_ctzll(own);
+            break;
+        }
+        if (rs < st->nr_blocks) {
+            uint32_t reg = mhsld__block_region(st, rs);
+            uint64_t e = rs + 1;
+            while (e < st->nr_blocks) {
+                uint64_t w = e >> 6, bit = 1ull << (e & 63);
+                if (!(mhsld__load64(&om[w]) & mhsld__load64(&st->occ[w].lo) & bit) ||
+                    (mhsld__load64(&sm[w]) & bit) || mhsld__block_region(st, e) != reg)
+                    break;
+                e++;
+            }
+            rl = e - rs;
+        }
+        struct item it;
+        if (ii < ni && items[ii].start <= rs) {
+            it = items[ii++];
+        } else if (rl) {
+            it = (struct item){rs, rl, MHSLD__NOSLOT};
+            b = rs + rl;
+        } else {
+            break;
+        }
+        if (idx >= start && out < cap) {
+            ext[out].dpa = mhsld__block_dpa(st, it.start);
+            ext[out].len = it.count << st->block_shift;
+            if (tags) {
+                if (it.slot != MHSLD__NOSLOT)
+                    mhsld__tag_load(&st->slots[it.slot], tags[out]);
+                else
+                    memset(tags[out], 0, MHSLD_TAG_SIZE);
+            }
+            if (seqs)
+                seqs[out] = it.slot != MHSLD__NOSLOT
+                                ? (uint16_t)(mhsld__load64(&st->slots[it.slot].sseq) & 0xffffu)
+                                : 0;
+            out++;
+        }
+        idx++;
+    }
+    free(items);
     if (returned)
         *returned = out;
     if (total)

@@ -14,12 +14,15 @@
  *   shared slots  MHSLD_MAX_SHARED shared-extent descriptors
  *   occupancy     one 16-byte pair per 64 blocks: {bit per block, tag of the
  *                 last compare-and-swap}
- *   blocks        one 64-bit word per block: owner, state, extent-start,
- *                 shared slot, stamp (the block's generation)
  *   owned maps    per head, one bit per block, set exactly while the block
- *                 is OWNED by that head (written only by the head, or its
- *                 recoverer): release checks and access checks read one
- *                 word per 64 blocks
+ *                 is OWNED by that head (written only by whoever acts as the
+ *                 head, after its claim and before its give-back)
+ *   start maps    per head, one bit per block: the first block of an
+ *                 extent the head owns (written with the owned map)
+ *   shared bytes  one byte per block: 0, or 1 + the shared slot whose
+ *                 extent holds the block (written by the slot's creator
+ *                 after its claim, cleared by its retirer before the
+ *                 give-back)
  *   FM queues     per head, one mhsld__fmq: a doorbell line and
  *                 MHSLD_FMQ_SLOTS request slots (fmq.c, docs/fm-queue.md)
  */
@@ -36,7 +39,7 @@
 #include "mhsld/mhsld.h"
 
 #define MHSLD__MAGIC 0x0031545344534c48ull /* "HLSDST1\0" little-endian: bytes H L S D S T 1 */
-#define MHSLD__VERSION 3u                  /* 2: per-head owned maps; 3: fabric-manager queues */
+#define MHSLD__VERSION 4u /* 2: owned maps; 3: FM queues; 4: no block words (issue 15) */
 #define MHSLD__BOM 0x01020304u
 #define MHSLD__HDR_SIZE 4096u
 #define MHSLD__INIT_NONE 0u
@@ -65,51 +68,34 @@
  * slot (fmq.c). */
 #define MHSLD__LOCK_FMQ_POST (MHSLD__LOCK_BASE + 12288)
 
-/* ---- block word ----------------------------------------------------------
- * bits  0..5   owner head (exclusive states); 63 = none
- * bits  6..7   state (mhsld_block_state)
- * bit   8      first block of an extent
- * bits  9..15  shared slot (SHARED)
- * bits 16..23  zero
- * bits 24..63  stamp: writer head (6 bits) and its operation sequence (34 bits)
- * A block's generation is its stamp: every transition writes the stamp of
- * the operation making it, and no (head, sequence) pair is ever reused, so
- * the word changes on every transition and can never return to an earlier
- * value (no ABA). */
-#define MHSLD__E_OWNER_MASK 0x3full
-#define MHSLD__E_NOOWNER 63ull
-#define MHSLD__E_STATE_SHIFT 6
-#define MHSLD__E_START (1ull << 8)
-#define MHSLD__E_SLOT_SHIFT 9
-#define MHSLD__E_SLOT_MASK 0x7full
-#define MHSLD__E_STAMP_SHIFT 24
+/* ---- block state ----------------------------------------------------------
+ * There is no word per block.  A block is held exactly while its occupancy
+ * bit is set, and then it is
+ *   OWNED by head h    while h's owned-map bit is set,
+ *   SHARED in slot i   while its shared byte is i + 1,
+ *   PENDING for h      while it lies in one of h's pending reservations,
+ * or in passage between two of these inside one operation (a claim's blocks
+ * before their map bits are written, a give-back's after they are cleared).
+ * Its generation is the (head, sequence) of the last compare-and-swap of its
+ * occupancy pair (the tag's upper bits): every transition of the block
+ * changes it (a commit, which moves no occupancy bit, rewrites the tag
+ * alone), and no (head, sequence) is ever used twice.
+ * Sequences: 34 bits per head. */
 #define MHSLD__SEQ_BITS 34
 #define MHSLD__SEQ_MASK ((1ull << MHSLD__SEQ_BITS) - 1)
 
-static inline uint64_t mhsld__stamp(uint32_t head, uint64_t seq)
-{
-    return ((uint64_t)head << MHSLD__SEQ_BITS) | (seq & MHSLD__SEQ_MASK);
-}
-static inline uint64_t mhsld__entry(uint64_t owner, uint64_t state, uint64_t stamp)
-{
-    return owner | (state << MHSLD__E_STATE_SHIFT) | (stamp << MHSLD__E_STAMP_SHIFT);
-}
-static inline uint32_t mhsld__e_owner(uint64_t e)
-{
-    return (uint32_t)(e & MHSLD__E_OWNER_MASK);
-}
-static inline uint32_t mhsld__e_state(uint64_t e)
-{
-    return (uint32_t)((e >> MHSLD__E_STATE_SHIFT) & 3u);
-}
-static inline uint32_t mhsld__e_slot(uint64_t e)
-{
-    return (uint32_t)((e >> MHSLD__E_SLOT_SHIFT) & MHSLD__E_SLOT_MASK);
-}
-static inline uint64_t mhsld__e_stamp(uint64_t e)
-{
-    return e >> MHSLD__E_STAMP_SHIFT;
-}
+/* What holds a block now, derived from the maps: state (mhsld_block_state),
+ * owner (a head, MHSLD_OWNER_SHARED or MHSLD_OWNER_NONE), slot (SHARED),
+ * first block of an owned extent, generation.  Each map is loaded once; the
+ * answer is not one atomic look across the maps (a tool's view). */
+typedef struct mhsld__look {
+    uint32_t state;
+    uint32_t owner;
+    uint32_t slot;
+    uint32_t start;
+    uint64_t gen;
+} mhsld__look;
+void mhsld__block_look(const mhsld_state *st, uint64_t b, mhsld__look *out);
 
 /* ---- occupancy pair ------------------------------------------------------
  * lo: one bit per block of the 64-block group, set = held by someone.
@@ -121,6 +107,9 @@ static inline uint64_t mhsld__tag(uint32_t head, uint64_t seq, uint64_t idx)
 {
     return ((uint64_t)(head + 1u) << 58) | ((seq & MHSLD__SEQ_MASK) << 24) | (idx & 0xffffffull);
 }
+/* The step index of a commit's tag rewrite: no operation has this many
+ * steps (MHSLD_MAX_BLOCKS / 64 < 2^23), so no progress scan matches it. */
+#define MHSLD__TAG_COMMIT 0xffffffull
 static inline uint64_t mhsld__prog(uint64_t seq, uint64_t idx)
 {
     return ((seq & MHSLD__SEQ_MASK) << 24) | (idx & 0xffffffull);
@@ -210,6 +199,7 @@ enum {
     MHSLD__OP_RELEASE = 4,
     MHSLD__OP_SHARE_NEW = 5,
     MHSLD__OP_SHARE_LEAVE = 6,
+    MHSLD__OP_CLAIM = 7, /* one-call claim: free -> OWNED (mhsld_claim) */
     MHSLD__OP__COUNT
 };
 
@@ -322,7 +312,7 @@ typedef struct mhsld__hdr {
 
 _Static_assert(sizeof(mhsld__hdr) <= MHSLD__HDR_SIZE, "header fits its page");
 _Static_assert(sizeof(mhsld__slot) == 64, "slot is one cache line");
-_Static_assert(MHSLD_MAX_SHARED <= MHSLD__E_SLOT_MASK + 1, "slot index fits the block word");
+_Static_assert(MHSLD_MAX_SHARED <= 255, "slot index + 1 fits the shared byte");
 _Static_assert(MHSLD_MAX_HEADS <= 32, "sharer mask is 32 bits");
 
 /* A slot's tag, read and written as two atomic 64-bit words (other heads
@@ -405,9 +395,10 @@ typedef struct mhsld__layout {
     uint64_t heads_off;
     uint64_t slots_off;
     uint64_t occ_off;
-    uint64_t blocks_off;
-    uint64_t owned_off; /* nr_heads maps of nr_words words */
-    uint64_t fmq_off;   /* nr_heads FM queues */
+    uint64_t owned_off;  /* nr_heads maps of nr_words words */
+    uint64_t starts_off; /* nr_heads maps of nr_words words */
+    uint64_t sslot_off;  /* nr_words * 64 bytes */
+    uint64_t fmq_off;    /* nr_heads FM queues */
     uint64_t total;
     uint64_t nr_words; /* occupancy pairs */
 } mhsld__layout;
@@ -427,8 +418,9 @@ struct mhsld_state {
     mhsld__headrec *heads;
     mhsld__slot *slots;
     mhsld__pair *occ;
-    uint64_t *blocks;
     uint64_t *owned;
+    uint64_t *starts;
+    uint8_t *sslot;
     mhsld__fmq *fmq;
 };
 
@@ -436,6 +428,17 @@ struct mhsld_state {
 static inline uint64_t *mhsld__owned_map(const mhsld_state *st, uint32_t head)
 {
     return st->owned + (uint64_t)head * st->lay.nr_words;
+}
+/* Head `head`'s start map (nr_words words). */
+static inline uint64_t *mhsld__start_map(const mhsld_state *st, uint32_t head)
+{
+    return st->starts + (uint64_t)head * st->lay.nr_words;
+}
+/* A pair tag's generation: (head + 1) << 34 | sequence; 0 for a pair never
+ * written. */
+static inline uint64_t mhsld__tag_gen(uint64_t tag)
+{
+    return tag >> 24;
 }
 
 /* A file descriptor that may hold a kernel file lock of this process.  Its

@@ -125,9 +125,10 @@ mhsld_status mhsld__layout_compute(const mhsld_geometry *g, mhsld__layout *lay)
     lay->slots_off = align_up(lay->heads_off + (uint64_t)g->nr_heads * sizeof(mhsld__headrec), 64);
     lay->occ_off = align_up(lay->slots_off + MHSLD_MAX_SHARED * sizeof(mhsld__slot), 64);
     lay->nr_words = (blocks + 63) / 64;
-    lay->blocks_off = lay->occ_off + lay->nr_words * sizeof(mhsld__pair);
-    lay->owned_off = align_up(lay->blocks_off + blocks * sizeof(uint64_t), 64);
-    lay->fmq_off = align_up(lay->owned_off + (uint64_t)g->nr_heads * lay->nr_words * 8, 64);
+    lay->owned_off = align_up(lay->occ_off + lay->nr_words * sizeof(mhsld__pair), 64);
+    lay->starts_off = lay->owned_off + (uint64_t)g->nr_heads * lay->nr_words * 8;
+    lay->sslot_off = lay->starts_off + (uint64_t)g->nr_heads * lay->nr_words * 8;
+    lay->fmq_off = align_up(lay->sslot_off + lay->nr_words * 64, 64);
     lay->total = align_up(lay->fmq_off + (uint64_t)g->nr_heads * sizeof(mhsld__fmq), 4096);
     return MHSLD_OK;
 }
@@ -481,8 +482,9 @@ static mhsld_status map_state(mhsld_state *st, uint64_t len)
     st->heads = (mhsld__headrec *)(void *)(st->base + st->lay.heads_off);
     st->slots = (mhsld__slot *)(void *)(st->base + st->lay.slots_off);
     st->occ = (mhsld__pair *)(void *)(st->base + st->lay.occ_off);
-    st->blocks = (uint64_t *)(void *)(st->base + st->lay.blocks_off);
     st->owned = (uint64_t *)(void *)(st->base + st->lay.owned_off);
+    st->starts = (uint64_t *)(void *)(st->base + st->lay.starts_off);
+    st->sslot = st->base + st->lay.sslot_off;
     st->fmq = (mhsld__fmq *)(void *)(st->base + st->lay.fmq_off);
     return MHSLD_OK;
 }
@@ -545,7 +547,7 @@ static mhsld_status initialise(mhsld_state *st, const mhsld_geometry *g, const s
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     h->created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    /* All-zero block words and pairs are FREE and unheld: nothing to write. */
+    /* All-zero pairs, maps and slot bytes are FREE and unheld: nothing to write. */
     MHSLD__STEP();
     mhsld__store32(&h->init, MHSLD__INIT_READY);
     return MHSLD_OK;

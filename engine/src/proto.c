@@ -6,15 +6,19 @@
  * occupancy map is set.  Bits are set and cleared only by a compare-and-swap
  * of the whole 16-byte pair {64 bits, tag}, so claiming an aligned run of 64
  * blocks is one atomic step, and two heads can never both set the same bit:
- * the second CAS sees the bit and fails.  The block words (owner, state,
- * stamp) are written only by the head holding the bit, so they need no CAS;
- * readers (the access check, tools) load them atomically.
+ * the second CAS sees the bit and fails.  What the holder holds it as is
+ * written only by the holder, after its claim, in memory nobody else writes:
+ * its owned map and start map (OWNED), the block's shared byte (SHARED), its
+ * reservation's ranges (PENDING); there is no per-block word (issue 15: a
+ * claim of 4096 blocks writes 64 map words, not 4096 block words).
  *
- *   claim:       CAS bits 0 -> 1, then write the block words
- *   give back:   write the block words FREE, then CAS bits 1 -> 0
+ *   claim:       CAS bits 0 -> 1, then set the map bits / shared bytes
+ *   give back:   clear the map bits / shared bytes, then CAS bits 1 -> 0
  *
- * so a block word says OWNED/PENDING/SHARED only while its bit is set, and a
- * head's access check passes only on words written by the holder.
+ * so a map bit or shared byte says OWNED/SHARED only while the bit is set,
+ * and a head's access check passes only on what the holder wrote.  A
+ * block's generation is the (head, sequence) in its pair's tag (internal.h);
+ * a commit rewrites the tags of the words it turns OWNED.
  *
  * Operations.  Each operation of head D has a sequence number S (per head,
  * stored before use, never reused) and touches an ordered list of steps: the
@@ -276,25 +280,39 @@ static inline __attribute__((always_inline)) void mhsld__occ_clear(const mhsld__
     }
 }
 
-static inline __attribute__((always_inline)) void mhsld__fill(const mhsld__op *op, uint64_t w,
-                                                              uint64_t mask, uint64_t entry,
-                                                              const mhsld__bext *starts,
-                                                              uint32_t nstarts)
+/* What a claim step writes after its CAS (and a give-back clears before
+ * its own): nothing for PENDING (the reservation's ranges say it), the
+ * owned map and start map for OWNED, the shared bytes for SHARED. */
+enum { FILL_PENDING, FILL_OWNED, FILL_SHARED };
+
+static inline __attribute__((always_inline)) void
+mhsld__fill(const mhsld__op *op, uint64_t w, uint64_t mask, int kind, uint32_t slot,
+            const mhsld__bext *starts, uint32_t nstarts)
 {
-    uint64_t *b = &op->st->blocks[w << 6];
-    uint64_t sm = starts ? start_mask(starts, nstarts, w) & mask : 0;
-#ifndef MHSLD_TESTING
-    if (mask == ~0ull && !sm) { /* a whole group: the common case of large extents */
-        for (unsigned i = 0; i < 64; i++)
-            mhsld__store64_relaxed(&b[i], entry);
-        return;
-    }
-#endif
-    while (mask) {
-        unsigned i = (unsigned)__builtin_ctzll(mask);
-        mask &= mask - 1;
-        MHSLD__STEP();
-        mhsld__store64(&b[i], entry | ((sm >> i) & 1 ? MHSLD__E_START : 0));
+    if (kind == FILL_OWNED) {
+        uint64_t *om = mhsld__owned_map(op->st, op->head);
+        uint64_t *sm = mhsld__start_map(op->st, op->head);
+        uint64_t sb = start_mask(starts, nstarts, w) & mask;
+        if (sb) {
+            uint64_t cur = mhsld__load64(&sm[w]);
+            if ((cur & sb) != sb) {
+                MHSLD__STEP();
+                mhsld__store64(&sm[w], cur | sb);
+            }
+        }
+        uint64_t cur = mhsld__load64(&om[w]); /* accessible from this store on */
+        if ((cur & mask) != mask) {
+            MHSLD__STEP();
+            mhsld__store64(&om[w], cur | mask);
+        }
+    } else if (kind == FILL_SHARED) {
+        uint8_t *bp = &op->st->sslot[w << 6];
+        while (mask) {
+            unsigned i = (unsigned)__builtin_ctzll(mask);
+            mask &= mask - 1;
+            MHSLD__STEP();
+            mhsld__store8(&bp[i], (uint8_t)(slot + 1));
+        }
     }
 }
 
@@ -381,25 +399,39 @@ static void revoke_settle(mhsld__headrec *hr)
     }
 }
 
+/* shared: the ranges are a shared extent's (its bytes are cleared too). */
 static uint64_t give_back_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t k0,
-                                uint64_t k1, uint64_t base)
+                                uint64_t k1, uint64_t base, int shared)
 {
     uint64_t freed = 0;
     stepit it;
     uint64_t w, m, k = 0;
-    uint64_t free_e =
-        mhsld__entry(MHSLD__E_NOOWNER, MHSLD_BLOCK_FREE, mhsld__stamp(op->head, op->seq));
     uint64_t *om = mhsld__owned_map(op->st, op->head);
+    uint64_t *sm = mhsld__start_map(op->st, op->head);
     stepit_init(&it, r, n);
     while (k < k1 && stepit_next(&it, &w, &m)) {
         if (k >= k0) {
             uint64_t own = mhsld__load64(&om[w]);
-            if (own & m) { /* no longer accessible before the words change */
+            if (own & m) { /* no longer accessible before the bit is cleared */
                 revoke_begin(op->hr);
                 MHSLD__STEP();
                 mhsld__store64(&om[w], own & ~m);
             }
-            mhsld__fill(op, w, m, free_e, NULL, 0);
+            uint64_t stb = mhsld__load64(&sm[w]);
+            if (stb & m) {
+                MHSLD__STEP();
+                mhsld__store64(&sm[w], stb & ~m);
+            }
+            if (shared) {
+                uint8_t *bp = &op->st->sslot[w << 6];
+                for (uint64_t mm = m; mm; mm &= mm - 1) {
+                    unsigned i = (unsigned)__builtin_ctzll(mm);
+                    if (mhsld__load8(&bp[i])) {
+                        MHSLD__STEP();
+                        mhsld__store8(&bp[i], 0);
+                    }
+                }
+            }
             mhsld__occ_clear(op, w, m, base + k);
             set_prog(op, base + k + 1);
             freed += popcount64(m);
@@ -415,25 +447,15 @@ static int epoch_ok(const mhsld_head *h)
     return mhsld__load64(&h->hr->epoch) == h->epoch;
 }
 
-static uint32_t owner_of(const mhsld_state *st, uint64_t e)
-{
-    uint32_t s = mhsld__e_state(e);
-    if (s == MHSLD_BLOCK_FREE)
-        return MHSLD_OWNER_NONE;
-    if (s == MHSLD_BLOCK_SHARED)
-        return MHSLD_OWNER_SHARED;
-    uint32_t o = mhsld__e_owner(e);
-    return o < st->geo.nr_heads ? o : MHSLD_OWNER_NONE;
-}
-
 static void fill_conflict(const mhsld_state *st, uint64_t b, mhsld_conflict *c)
 {
     if (!c)
         return;
-    uint64_t e = mhsld__load64(&st->blocks[b]);
+    mhsld__look lk;
+    mhsld__block_look(st, b, &lk);
     c->dpa = mhsld__block_dpa(st, b);
-    c->state = mhsld__e_state(e);
-    c->owner = owner_of(st, e);
+    c->state = lk.state;
+    c->owner = lk.owner;
 }
 
 /* First held block of the request, without side effects (or UINT64_MAX). */
@@ -454,8 +476,8 @@ static uint64_t precheck_free(const mhsld_state *st, const mhsld__bext *r, uint3
  * 1: every step claimed.  0: a conflict at *fail_block, after *claimed
  * steps (the ones to undo).  The caller needs no separate count of the
  * steps: stopping early is the only way to claim fewer than all. */
-static int claim_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t entry,
-                       uint64_t *claimed, uint64_t *fail_block)
+static int claim_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t n, int kind,
+                       uint32_t slot, uint64_t *claimed, uint64_t *fail_block)
 {
     stepit it;
     uint64_t w, m, k = 0, busy;
@@ -466,8 +488,8 @@ static int claim_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t n, ui
             *claimed = k;
             return 0;
         }
-        mhsld__fill(op, w, m, entry, r, n);
         set_prog(op, k + 1);
+        mhsld__fill(op, w, m, kind, slot, r, n);
         k++;
     }
     *claimed = k;
@@ -480,7 +502,8 @@ static int claim_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t n, ui
  * release a slot being created, close the journal. */
 static uint64_t undo_resume(const mhsld__op *op, const mhsld__jsnap *j, uint64_t done)
 {
-    uint64_t freed = give_back_steps(op, j->r, j->n, done, j->undo, j->undo);
+    uint64_t freed =
+        give_back_steps(op, j->r, j->n, done, j->undo, j->undo, j->slot != MHSLD__NOSLOT);
     if (j->slot != MHSLD__NOSLOT) {
         mhsld__slot *sl = &op->st->slots[j->slot];
         uint64_t cw = mhsld__slotw(0, MHSLD__SLOT_CREATING, op->head, op->seq);
@@ -587,8 +610,7 @@ static mhsld_status reserve_held(mhsld_head *h, const mhsld_extent *ext, size_t 
     bext_copy(j.r, r, nr);
     mhsld__journal_publish(hr, &j);
     uint64_t fail = 0, c = 0;
-    uint64_t pend = mhsld__entry(h->head, MHSLD_BLOCK_PENDING, mhsld__stamp(h->head, op.seq));
-    if (!claim_steps(&op, r, nr, pend, &c, &fail)) {
+    if (!claim_steps(&op, r, nr, FILL_PENDING, 0, &c, &fail)) {
         fill_conflict(st, fail, conflict);
         (void)undo_claims(&op, &j, c);
         return MHSLD_E_CONFLICT;
@@ -608,6 +630,57 @@ mhsld_status mhsld_reserve(mhsld_head *h, const mhsld_extent *ext, size_t n, uin
     if (s != MHSLD_OK)
         return s;
     s = reserve_held(h, ext, n, group, conflict);
+    head_leave(h);
+    return s;
+}
+
+/* ---- claim: free -> OWNED in one operation ------------------------------ */
+
+static mhsld_status claim_held(mhsld_head *h, const mhsld_extent *ext, size_t n,
+                               mhsld_conflict *conflict)
+{
+    mhsld_state *st = h->st;
+    mhsld__headrec *hr = h->hr;
+    mhsld__jsnap j;
+    mhsld_status s = mhsld__ranges_from_extents(st, ext, n, j.r, &j.n);
+    if (s != MHSLD_OK)
+        return s;
+    uint32_t nr = j.n;
+    uint64_t busy = precheck_free(st, j.r, nr);
+    if (busy != UINT64_MAX) {
+        fill_conflict(st, busy, conflict);
+        return MHSLD_E_CONFLICT;
+    }
+    mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr, &h->seq)};
+    if (!op.seq)
+        return MHSLD_E_NOSPACE;
+    mhsld__jsnap_init(&j, MHSLD__OP_CLAIM, MHSLD__NOSLOT, op.seq);
+    j.n = nr;
+    mhsld__journal_publish(hr, &j);
+    uint64_t fail = 0, c = 0;
+    /* Every block first, then the maps: a claim that fails half-way never
+     * made any of its blocks accessible, even for an instant. */
+    if (!claim_steps(&op, j.r, nr, FILL_PENDING, 0, &c, &fail)) {
+        fill_conflict(st, fail, conflict);
+        (void)undo_claims(&op, &j, c);
+        return MHSLD_E_CONFLICT;
+    }
+    stepit it;
+    uint64_t w, m;
+    stepit_init(&it, j.r, nr);
+    while (stepit_next(&it, &w, &m))
+        mhsld__fill(&op, w, m, FILL_OWNED, 0, j.r, nr);
+    mhsld__bump_list_gen(hr);
+    mhsld__journal_end(hr);
+    return MHSLD_OK;
+}
+
+mhsld_status mhsld_claim(mhsld_head *h, const mhsld_extent *ext, size_t n, mhsld_conflict *conflict)
+{
+    mhsld_status s = head_enter(h);
+    if (s != MHSLD_OK)
+        return s;
+    s = claim_held(h, ext, n, conflict);
     head_leave(h);
     return s;
 }
@@ -660,20 +733,26 @@ static mhsld_status split_group(const mhsld__bext *gr, uint32_t ng, const mhsld_
 static uint64_t commit_run(const mhsld__op *op, const mhsld__jsnap *j, uint64_t from_step)
 {
     mhsld__headrec *hr = op->hr;
-    uint64_t own = mhsld__entry(op->head, MHSLD_BLOCK_OWNED, mhsld__stamp(op->head, op->seq));
     stepit it;
     uint64_t w, m;
-    uint64_t *om = mhsld__owned_map(op->st, op->head);
     stepit_init(&it, j->acc, j->nacc);
     while (stepit_next(&it, &w, &m)) {
-        mhsld__fill(op, w, m, own, j->acc, j->nacc);
-        uint64_t cur = mhsld__load64(&om[w]); /* accessible once the words say so */
-        if ((cur & m) != m) {
-            MHSLD__STEP();
-            mhsld__store64(&om[w], cur | m);
+        /* The blocks' generation moves: their pair's tag is rewritten
+         * (bits unchanged; a tag no give-back step uses, so progress
+         * scans never take it for one).  Idempotent for recovery. */
+        mhsld__pair *p = &op->st->occ[w];
+        mhsld__pair nv = {0, mhsld__tag(op->head, op->seq, MHSLD__TAG_COMMIT)};
+        MHSLD__STEP();
+        for (;;) {
+            mhsld__pair cur = mhsld__load_pair(p);
+            help(op->st, op->head, cur.hi);
+            nv.lo = cur.lo;
+            if (mhsld__cas128(p, cur, nv))
+                break;
         }
+        mhsld__fill(op, w, m, FILL_OWNED, 0, j->acc, j->nacc);
     }
-    uint64_t freed = give_back_steps(op, j->r, j->n, from_step, MHSLD__ALL_STEPS, 0);
+    uint64_t freed = give_back_steps(op, j->r, j->n, from_step, MHSLD__ALL_STEPS, 0, 0);
     if (mhsld__load64(&hr->gseq[j->gslot]) == j->group) {
         MHSLD__STEP();
         mhsld__store64(&hr->gseq[j->gslot], 0);
@@ -753,7 +832,7 @@ static mhsld_status release_ranges_as(mhsld_state *st, uint32_t head, uint64_t *
     j.n = nr;
     bext_copy(j.r, r, nr);
     mhsld__journal_publish(hr, &j);
-    (void)give_back_steps(&op, r, nr, 0, MHSLD__ALL_STEPS, 0);
+    (void)give_back_steps(&op, r, nr, 0, MHSLD__ALL_STEPS, 0, 0);
     mhsld__bump_list_gen(hr);
     mhsld__journal_end(hr);
     return MHSLD_OK;
@@ -821,8 +900,9 @@ static uint64_t now_ns(void)
  * join scan then answers a join or MHSLD_E_TAG, or the blocks are free). */
 static int share_transient(const mhsld_state *st, uint64_t b)
 {
-    uint32_t bs = mhsld__e_state(mhsld__load64(&st->blocks[b]));
-    return bs == MHSLD_BLOCK_FREE || bs == MHSLD_BLOCK_SHARED;
+    mhsld__look lk;
+    mhsld__block_look(st, b, &lk);
+    return lk.state == MHSLD_BLOCK_FREE || lk.state == MHSLD_BLOCK_SHARED;
 }
 
 static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_t dpa,
@@ -894,11 +974,8 @@ static mhsld_status share_add_once(mhsld_head *h, const mhsld__bext *rp, uint64_
         mhsld__store64(&sl->count, r.count);
         mhsld__tag_store(sl, tag);
         mhsld__store64(&sl->sseq, seq);
-        uint64_t se =
-            mhsld__entry(MHSLD__E_NOOWNER, MHSLD_BLOCK_SHARED, mhsld__stamp(h->head, op.seq)) |
-            ((uint64_t)i << MHSLD__E_SLOT_SHIFT);
         uint64_t fail = 0, c = 0;
-        if (!claim_steps(&op, &r, 1, se, &c, &fail)) {
+        if (!claim_steps(&op, &r, 1, FILL_SHARED, i, &c, &fail)) {
             int transient = share_transient(st, fail);
             if (!transient)
                 fill_conflict(st, fail, conflict);
@@ -968,7 +1045,7 @@ mhsld_status mhsld_share_add(mhsld_head *h, const mhsld_extent *ext,
 static uint64_t share_retire_run(const mhsld__op *op, const mhsld__jsnap *j, uint64_t from_step)
 {
     mhsld__headrec *hr = op->hr;
-    uint64_t freed = give_back_steps(op, j->r, j->n, from_step, MHSLD__ALL_STEPS, 0);
+    uint64_t freed = give_back_steps(op, j->r, j->n, from_step, MHSLD__ALL_STEPS, 0, 1);
     MHSLD__STEP();
     mhsld__store64(&op->st->slots[j->slot].word, 0);
     if (j->group != MHSLD__LEAVE_FM)
@@ -1296,14 +1373,13 @@ mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *las
     /* Owned blocks, in batches of runs. */
     mhsld__bext r[MHSLD_MAX_EXTENTS];
     uint32_t nr = 0;
+    const uint64_t *om = mhsld__owned_map(st, head);
     for (uint64_t w = 0; w < st->lay.nr_words; w++) {
-        if (!mhsld__load64(&st->occ[w].lo))
-            continue;
-        for (uint64_t b = w << 6; b < (w << 6) + 64 && b < st->nr_blocks; b++) {
-            uint64_t e = mhsld__load64(&st->blocks[b]);
-            if (mhsld__e_state(e) != MHSLD_BLOCK_OWNED || mhsld__e_owner(e) != head ||
-                !((mhsld__load64(&st->occ[w].lo) >> (b & 63)) & 1))
-                continue;
+        uint64_t own = mhsld__load64(&om[w]) & mhsld__load64(&st->occ[w].lo);
+        for (; own; own &= own - 1) {
+            uint64_t b = (w << 6) + (uint64_t)__builtin_ctzll(own);
+            if (b >= st->nr_blocks)
+                break;
             if (nr && r[nr - 1].start + r[nr - 1].count == b &&
                 mhsld__block_region(st, b) == mhsld__block_region(st, r[nr - 1].start)) {
                 r[nr - 1].count++;
@@ -1379,20 +1455,25 @@ void mhsld_test_access_hook(mhsld_access_hook_fn fn, void *arg)
 #endif
 
 /* A block the head does not own exclusively: may it still access it?
- * Linearizable: the answer held at the instant the slot word was loaded.
- * The block word is loaded again after the slot word; stamps are never
- * reused, so an equal word means the block did not change in between, and
- * a slot is freed (and so can be reused for another extent) only after
- * every block word of its extent was rewritten FREE. */
-static inline bool shared_ok(const mhsld_state *st, uint32_t head, const uint64_t *bp)
+ * Linearizable: the answer held at the second load of the shared byte.
+ * The slot word is loaded before and after it: a slot's word changes on
+ * every create, join, leave and retire (it carries its creator's (head,
+ * sequence)), so an unchanged ACTIVE word around the byte's load means no
+ * other extent could have used the slot meanwhile, and an ACTIVE extent's
+ * bytes all name it (written before it turns ACTIVE, cleared only after it
+ * turns RETIRING): the block was in that extent, with the head a sharer,
+ * at that instant. */
+static inline bool shared_ok(const mhsld_state *st, uint32_t head, uint64_t b)
 {
-    uint64_t e = mhsld__load64(bp);
-    if (mhsld__e_state(e) != MHSLD_BLOCK_SHARED)
+    uint32_t sb = mhsld__load8(&st->sslot[b]);
+    if (!sb || sb > MHSLD_MAX_SHARED)
         return false;
     MHSLD__ACCESS_HOOK();
-    uint64_t w = mhsld__load64(&st->slots[mhsld__e_slot(e)].word);
-    return mhsld__slot_state(w) == MHSLD__SLOT_ACTIVE && (mhsld__slot_sharers(w) >> head & 1u) &&
-           mhsld__load64(bp) == e;
+    const uint64_t *wp = &st->slots[sb - 1].word;
+    uint64_t w = mhsld__load64(wp);
+    if (mhsld__slot_state(w) != MHSLD__SLOT_ACTIVE || !(mhsld__slot_sharers(w) >> head & 1u))
+        return false;
+    return mhsld__load8(&st->sslot[b]) == sb && mhsld__load64(wp) == w;
 }
 
 /* One look at [dpa, end): false as soon as a block is not accessible (which
@@ -1424,7 +1505,7 @@ static inline bool access_walk(const mhsld_state *st, uint32_t head, uint64_t dp
             uint64_t miss = want & ~own;
             *instants += (want & own) != 0;
             for (; miss; miss &= miss - 1) {
-                if (!shared_ok(st, head, &st->blocks[(w << 6) + (uint64_t)__builtin_ctzll(miss)]))
+                if (!shared_ok(st, head, (w << 6) + (uint64_t)__builtin_ctzll(miss)))
                     return false;
                 (*instants)++;
             }
@@ -1528,17 +1609,27 @@ mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, uint64_t *la
     switch (j.op) {
     case MHSLD__OP_RESERVE: {
         if (c == total) { /* every claim happened: complete it */
-            uint64_t pend = mhsld__entry(head, MHSLD_BLOCK_PENDING, mhsld__stamp(head, j.seq));
-            stepit it;
-            uint64_t w, m;
-            stepit_init(&it, j.r, j.n);
-            while (stepit_next(&it, &w, &m))
-                mhsld__fill(&op, w, m, pend, j.r, j.n);
             if (mhsld__load64(&hr->gseq[j.gslot]) != j.seq) {
                 mhsld__group_publish(hr, j.gslot, j.r, j.n);
                 MHSLD__STEP();
                 mhsld__store64(&hr->gseq[j.gslot], j.seq);
             }
+            mhsld__journal_end(hr);
+            rep->rolled_forward = 1;
+            return MHSLD_OK;
+        }
+        rep->blocks_freed += undo_claims(&op, &j, c);
+        rep->rolled_back = 1;
+        return MHSLD_OK;
+    }
+    case MHSLD__OP_CLAIM: {
+        if (c == total) { /* every claim happened: complete it (idempotent) */
+            stepit it;
+            uint64_t w, m;
+            stepit_init(&it, j.r, j.n);
+            while (stepit_next(&it, &w, &m))
+                mhsld__fill(&op, w, m, FILL_OWNED, 0, j.r, j.n);
+            mhsld__bump_list_gen(hr);
             mhsld__journal_end(hr);
             rep->rolled_forward = 1;
             return MHSLD_OK;
@@ -1581,7 +1672,7 @@ mhsld_status mhsld__recover_journal(mhsld_state *st, uint32_t head, uint64_t *la
         rep->rolled_forward = 1;
         return MHSLD_OK;
     case MHSLD__OP_RELEASE:
-        rep->blocks_freed += give_back_steps(&op, j.r, j.n, c, total, 0);
+        rep->blocks_freed += give_back_steps(&op, j.r, j.n, c, total, 0, 0);
         mhsld__bump_list_gen(hr);
         mhsld__journal_end(hr);
         rep->rolled_forward = 1;

@@ -87,6 +87,10 @@ mhsld_status mhsld__journal_snapshot(const mhsld_state *st, const mhsld__headrec
         return MHSLD_E_JOURNAL;
     /* What each operation needs of the rest (see mhsld__journal). */
     switch (j->op) {
+    case MHSLD__OP_CLAIM:
+        if (j->n == 0 || j->n > MHSLD_MAX_EXTENTS || j->nacc || j->slot != MHSLD__NOSLOT)
+            return MHSLD_E_JOURNAL;
+        break;
     case MHSLD__OP_RESERVE:
         if (j->gslot >= MHSLD_MAX_PENDING || j->n == 0 || j->n > MHSLD_MAX_EXTENTS || j->nacc)
             return MHSLD_E_JOURNAL;

@@ -69,7 +69,7 @@ const char *mhsld_status_name(mhsld_status st)
 const char *mhsld_op_name(uint32_t op)
 {
     static const char *const names[MHSLD__OP__COUNT] = {
-        "idle", "reserve", "undo", "commit", "release", "share-new", "share-leave"};
+        "idle", "reserve", "undo", "commit", "release", "share-new", "share-leave", "claim"};
     return op < MHSLD__OP__COUNT ? names[op] : "invalid";
 }
 

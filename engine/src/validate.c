@@ -4,17 +4,21 @@
  * shared bytes alone (nothing trusted but the geometry validated at open).
  *
  *  I1  the header is unchanged since open (magic, version, checksum, READY)
- *  I2  occupancy bit set  <=>  block word not FREE; bits past the last block are 0
- *  I3  PENDING/OWNED words name a head < nr_heads
- *  I4  PENDING blocks of head h are exactly the blocks of h's recorded
- *      reservations; reservations are valid, disjoint ranges
- *  I5  SHARED blocks are exactly the blocks of ACTIVE shared slots, each
- *      with a valid range and a non-empty sharer set of existing heads
- *  I6  each head's owned map has a bit set exactly for the blocks OWNED by it
+ *  I2  occupancy bit set  <=>  the block is exactly one of: OWNED (one
+ *      head's owned-map bit), PENDING (in a recorded reservation), SHARED
+ *      (in an ACTIVE slot's extent); bits past the last block are 0
+ *  I3  no block is in two heads' owned maps; start-map bits only on owned
+ *      blocks
+ *  I4  reservations are valid, disjoint ranges
+ *  I5  the shared bytes name exactly the blocks of ACTIVE shared slots,
+ *      each slot with a valid range and a non-empty sharer set of existing
+ *      heads (or the FM's reference); bytes of other blocks are 0
+ *  I6  (owned maps: I2, I3)
  *  I7  no operation sequence is reused: every sequence of a head record is
  *      within the sequence space, every pending reservation and every
- *      block stamp of head h carries a sequence <= h's last one, and the
- *      pending reservations of a head have distinct sequences
+ *      occupancy tag (a block's generation) of head h carries a sequence
+ *      <= h's last one, and the pending reservations of a head have
+ *      distinct sequences
  *  I8  no journal in flight and no slot CREATING or RETIRING (those need
  *      recovery: reported as MHSLD_E_BUSY with the head to recover)
  *  I9  every FM queue slot is free or in a known state, and a slot that
@@ -95,16 +99,17 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
                                 (unsigned long long)gs);
         }
     }
-    for (uint64_t b = 0; b < st->nr_blocks; b++) {
-        uint64_t stamp = mhsld__e_stamp(mhsld__load64(&st->blocks[b]));
-        uint64_t wh = stamp >> MHSLD__SEQ_BITS, ws = stamp & MHSLD__SEQ_MASK;
-        if (!stamp)
+    for (uint64_t wd = 0; wd < st->lay.nr_words; wd++) {
+        uint64_t tag = mhsld__load64(&st->occ[wd].hi);
+        uint64_t th = tag >> 58, ts = (tag >> 24) & MHSLD__SEQ_MASK;
+        if (!tag)
             continue;
-        if (wh >= nh || ws > mhsld__load64(&st->heads[wh].seq))
+        if (th == 0 || th - 1 >= nh || ts > mhsld__load64(&st->heads[th - 1].seq))
             return fail(msg, msglen,
-                        "block %llu carries stamp %llu:%llu beyond that head's "
+                        "blocks %llu..%llu carry generation %llu:%llu beyond that head's "
                         "sequence",
-                        (unsigned long long)b, (unsigned long long)wh, (unsigned long long)ws);
+                        (unsigned long long)(wd << 6), (unsigned long long)(wd << 6) + 63,
+                        (unsigned long long)th - 1, (unsigned long long)ts);
     }
     /* expected[b]: 0 free, 1 + head pending, 0x80 | slot shared */
     uint8_t *expect = calloc(st->nr_blocks ? st->nr_blocks : 1, 1);
@@ -163,69 +168,62 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
         }
     }
     for (uint64_t wd = 0; wd < st->lay.nr_words && s == MHSLD_OK; wd++) {
-        uint64_t bitsw = mhsld__load64(&st->occ[wd].lo);
-        uint64_t owned[MHSLD_MAX_HEADS] = {0};
-        for (uint64_t k = 0; k < 64; k++) {
-            uint64_t b = (wd << 6) + k;
-            int bit = (int)((bitsw >> k) & 1u);
-            if (b >= st->nr_blocks) {
-                if (bit) {
-                    s = fail(msg, msglen, "occupancy bit set past the last block (%llu)",
-                             (unsigned long long)b);
-                    break;
-                }
-                continue;
-            }
-            uint64_t e = mhsld__load64(&st->blocks[b]);
-            uint32_t bs = mhsld__e_state(e);
-            unsigned long long dpa = (unsigned long long)mhsld__block_dpa(st, b);
-            if (bit != (bs != MHSLD_BLOCK_FREE)) {
-                s = fail(msg, msglen, "block %llu (dpa 0x%llx): occupancy bit %d but state %u",
-                         (unsigned long long)b, dpa, bit, bs);
-                break;
-            }
-            if ((bs == MHSLD_BLOCK_PENDING || bs == MHSLD_BLOCK_OWNED) && mhsld__e_owner(e) >= nh) {
-                s = fail(msg, msglen, "block %llu (dpa 0x%llx) owned by head %u of %u",
-                         (unsigned long long)b, dpa, mhsld__e_owner(e), nh);
-                break;
-            }
-            if (bs == MHSLD_BLOCK_OWNED)
-                owned[mhsld__e_owner(e)] |= 1ull << k;
-            uint8_t x = expect[b];
-            if (bs == MHSLD_BLOCK_PENDING && x != 1 + mhsld__e_owner(e)) {
-                s = fail(msg, msglen,
-                         "block %llu (dpa 0x%llx) pending for head %u outside its "
-                         "reservations",
-                         (unsigned long long)b, dpa, mhsld__e_owner(e));
-                break;
-            }
-            if (bs != MHSLD_BLOCK_PENDING && x && !(x & 0x80u)) {
-                s = fail(msg, msglen,
-                         "block %llu (dpa 0x%llx) in a reservation of head %u but "
-                         "state %u",
-                         (unsigned long long)b, dpa, x - 1u, bs);
-                break;
-            }
-            if ((bs == MHSLD_BLOCK_SHARED) != ((x & 0x80u) != 0) ||
-                (bs == MHSLD_BLOCK_SHARED && mhsld__e_slot(e) != (x & 0x7fu))) {
-                s = fail(msg, msglen,
-                         "block %llu (dpa 0x%llx) shared state disagrees with the "
-                         "shared-extent table",
-                         (unsigned long long)b, dpa);
-                break;
-            }
+        uint64_t occ = mhsld__load64(&st->occ[wd].lo);
+        uint64_t valid =
+            (wd << 6) + 64 <= st->nr_blocks ? ~0ull : (1ull << (st->nr_blocks & 63)) - 1;
+        if (occ & ~valid) {
+            s = fail(msg, msglen, "occupancy bit set past the last block (%llu)",
+                     (unsigned long long)((wd << 6) + (uint64_t)__builtin_ctzll(occ & ~valid)));
+            break;
         }
+        uint64_t owned = 0;
         for (uint32_t hd = 0; hd < nh && s == MHSLD_OK; hd++) {
             uint64_t om = mhsld__load64(&mhsld__owned_map(st, hd)[wd]);
-            if (om != owned[hd]) {
-                uint64_t diff = om ^ owned[hd];
-                uint64_t b = (wd << 6) + (uint64_t)__builtin_ctzll(diff);
+            uint64_t sm = mhsld__load64(&mhsld__start_map(st, hd)[wd]);
+            uint64_t b =
+                (wd << 6) + (uint64_t)__builtin_ctzll((om & owned) | (sm & ~om) | 1ull << 63);
+            if (om & owned)
+                s = fail(msg, msglen, "block %llu (dpa 0x%llx) is in two heads' owned maps",
+                         (unsigned long long)b, (unsigned long long)mhsld__block_dpa(st, b));
+            else if (sm & ~om)
                 s = fail(msg, msglen,
-                         "block %llu: head %u's owned map says %s but the block "
-                         "word says %s",
-                         (unsigned long long)b, hd, (om >> (b & 63)) & 1 ? "owned" : "not owned",
-                         (owned[hd] >> (b & 63)) & 1 ? "owned" : "not owned");
+                         "block %llu: head %u's start map marks a block it does not own",
+                         (unsigned long long)b, hd);
+            owned |= om;
+        }
+        if (s != MHSLD_OK || (owned & ~valid)) {
+            if (s == MHSLD_OK)
+                s = fail(msg, msglen, "owned-map bit set past the last block");
+            break;
+        }
+        for (uint64_t k = 0; k < 64 && s == MHSLD_OK; k++) {
+            uint64_t b = (wd << 6) + k;
+            uint32_t sb = mhsld__load8(&st->sslot[b]);
+            if (b >= st->nr_blocks) {
+                if (sb)
+                    s = fail(msg, msglen, "shared byte set past the last block (%llu)",
+                             (unsigned long long)b);
+                continue;
             }
+            uint8_t x = expect[b];
+            unsigned long long dpa = (unsigned long long)mhsld__block_dpa(st, b);
+            int bit = (int)((occ >> k) & 1u), own = (int)((owned >> k) & 1u);
+            uint32_t want_sb = (x & 0x80u) ? (x & 0x7fu) + 1u : 0u;
+            if (sb != want_sb)
+                s = fail(msg, msglen,
+                         "block %llu (dpa 0x%llx) shared byte %u disagrees with the "
+                         "shared-extent table (%u)",
+                         (unsigned long long)b, dpa, sb, want_sb);
+            else if (bit != (own || x))
+                s = fail(msg, msglen, "block %llu (dpa 0x%llx): occupancy bit %d but %s",
+                         (unsigned long long)b, dpa, bit,
+                         own         ? "owned"
+                         : x & 0x80u ? "shared"
+                         : x         ? "pending"
+                                     : "nobody's");
+            else if (own && x)
+                s = fail(msg, msglen, "block %llu (dpa 0x%llx) is owned and %s at once",
+                         (unsigned long long)b, dpa, x & 0x80u ? "shared" : "pending");
         }
     }
     free(expect);

@@ -89,12 +89,12 @@ extern "C" {
 #endif
 
 /* Compiled limits.  A state that exceeds them is refused. */
-#define MHSLD_MAX_HEADS 32u        /* heads (hosts) per device */
-#define MHSLD_MAX_LDS 64u          /* entries of the LD map */
-#define MHSLD_MAX_REGIONS 8u       /* DC regions (CXL r3.1 allows 8) */
-#define MHSLD_MAX_EXTENTS 128u     /* extents in one request */
-#define MHSLD_MAX_PENDING 8u       /* outstanding reservations per head */
-#define MHSLD_MAX_SHARED 128u      /* shared extents per device */
+#define MHSLD_MAX_HEADS 32u    /* heads (hosts) per device */
+#define MHSLD_MAX_LDS 64u      /* entries of the LD map */
+#define MHSLD_MAX_REGIONS 8u   /* DC regions (CXL r3.1 allows 8) */
+#define MHSLD_MAX_EXTENTS 128u /* extents in one request */
+#define MHSLD_MAX_PENDING 8u   /* outstanding reservations per head */
+#define MHSLD_MAX_SHARED 128u  /* shared extents per device */
 #define MHSLD_MIN_BLOCK_SIZE (2ull << 20)
 #define MHSLD_MAX_BLOCK_SIZE (1ull << 40)
 #define MHSLD_MAX_BLOCKS (1ull << 24) /* 16 Mi blocks (32 TiB at 2 MiB) */
@@ -103,43 +103,43 @@ extern "C" {
 
 typedef enum mhsld_status {
     MHSLD_OK = 0,
-    MHSLD_E_INVAL,      /* invalid argument (NULL, bad flags, bad size field) */
-    MHSLD_E_HEAD,       /* head index out of range for this state */
-    MHSLD_E_ZERO_LEN,   /* an extent of length zero, or no extents */
-    MHSLD_E_ALIGN,      /* DPA or length not a multiple of the block size */
-    MHSLD_E_RANGE,      /* DPA+length overflows or lies outside every DC region */
-    MHSLD_E_OVERLAP,    /* extents of one request overlap each other */
-    MHSLD_E_TOO_MANY,   /* more extents than MHSLD_MAX_EXTENTS */
-    MHSLD_E_CONFLICT,   /* a block is held by another head (or already by this one) */
-    MHSLD_E_NOT_OWNER,  /* release/commit of blocks this head does not hold so */
-    MHSLD_E_NO_GROUP,   /* no such pending reservation */
+    MHSLD_E_INVAL,        /* invalid argument (NULL, bad flags, bad size field) */
+    MHSLD_E_HEAD,         /* head index out of range for this state */
+    MHSLD_E_ZERO_LEN,     /* an extent of length zero, or no extents */
+    MHSLD_E_ALIGN,        /* DPA or length not a multiple of the block size */
+    MHSLD_E_RANGE,        /* DPA+length overflows or lies outside every DC region */
+    MHSLD_E_OVERLAP,      /* extents of one request overlap each other */
+    MHSLD_E_TOO_MANY,     /* more extents than MHSLD_MAX_EXTENTS */
+    MHSLD_E_CONFLICT,     /* a block is held by another head (or already by this one) */
+    MHSLD_E_NOT_OWNER,    /* release/commit of blocks this head does not hold so */
+    MHSLD_E_NO_GROUP,     /* no such pending reservation */
     MHSLD_E_NOT_IN_GROUP, /* an accepted extent is not part of the reservation */
-    MHSLD_E_NOSPACE,    /* pending-reservation or shared-extent table full, or the
-                           head's operation sequences are used up (seqs_left) */
+    MHSLD_E_NOSPACE,      /* pending-reservation or shared-extent table full, or the
+                             head's operation sequences are used up (seqs_left) */
     MHSLD_E_NOT_SHARABLE, /* shared operation on a region without the sharable flag */
-    MHSLD_E_TAG,        /* shared extent exists with another range or tag */
-    MHSLD_E_STALE,      /* this handle's incarnation was superseded (fenced), or the
-                           handle was inherited by a forked child */
-    MHSLD_E_ALIVE,      /* head is attached by a live process */
-    MHSLD_E_BUSY,       /* state is being (re)initialised or recovered */
-    MHSLD_E_NOENT,      /* state does not exist */
-    MHSLD_E_EXISTS,     /* state exists and is live (create without force) */
-    MHSLD_E_IO,         /* open/mmap/ftruncate/lock failed; see errno */
+    MHSLD_E_TAG,          /* shared extent exists with another range or tag */
+    MHSLD_E_STALE,        /* this handle's incarnation was superseded (fenced), or the
+                             handle was inherited by a forked child */
+    MHSLD_E_ALIVE,        /* head is attached by a live process */
+    MHSLD_E_BUSY,         /* state is being (re)initialised or recovered */
+    MHSLD_E_NOENT,        /* state does not exist */
+    MHSLD_E_EXISTS,       /* state exists and is live (create without force) */
+    MHSLD_E_IO,           /* open/mmap/ftruncate/lock failed; see errno */
     MHSLD_E_NOMEM,
-    MHSLD_E_BAD_MAGIC,  /* not an mhsld state */
-    MHSLD_E_VERSION,    /* layout version not supported */
-    MHSLD_E_ENDIAN,     /* written by a host of the other byte order */
-    MHSLD_E_TRUNCATED,  /* file smaller than the layout it describes */
-    MHSLD_E_CORRUPT,    /* a field fails validation */
-    MHSLD_E_GEOMETRY,   /* the state's geometry differs from the one requested */
-    MHSLD_E_JOURNAL,    /* a dead head's journal is corrupt: left untouched */
+    MHSLD_E_BAD_MAGIC, /* not an mhsld state */
+    MHSLD_E_VERSION,   /* layout version not supported */
+    MHSLD_E_ENDIAN,    /* written by a host of the other byte order */
+    MHSLD_E_TRUNCATED, /* file smaller than the layout it describes */
+    MHSLD_E_CORRUPT,   /* a field fails validation */
+    MHSLD_E_GEOMETRY,  /* the state's geometry differs from the one requested */
+    MHSLD_E_JOURNAL,   /* a dead head's journal is corrupt: left untouched */
     MHSLD_E_UNSUPPORTED,
-    MHSLD_E_PERM,       /* state file not private to this user (another owner, writable by
-                           group or other, or more than one link): refused without
-                           MHSLD_OPEN_F_ALLOW_FOREIGN */
-    MHSLD_E_DEAD,       /* no live process has the head attached (fabric-manager
-                           requests, mhsld/fm.h) */
-    MHSLD_E_TIMEDOUT,   /* a bounded wait ran out (fabric-manager requests) */
+    MHSLD_E_PERM,     /* state file not private to this user (another owner, writable by
+                         group or other, or more than one link): refused without
+                         MHSLD_OPEN_F_ALLOW_FOREIGN */
+    MHSLD_E_DEAD,     /* no live process has the head attached (fabric-manager
+                         requests, mhsld/fm.h) */
+    MHSLD_E_TIMEDOUT, /* a bounded wait ran out (fabric-manager requests) */
     MHSLD_E__COUNT
 } mhsld_status;
 
@@ -198,8 +198,8 @@ typedef enum mhsld_open_mode {
 #define MHSLD_OPEN_INIT_WAIT_DEFAULT_MS 5000u
 
 typedef struct mhsld_open_opts {
-    uint32_t size;   /* sizeof(mhsld_open_opts), or MHSLD_OPEN_OPTS_SIZE_V1 */
-    uint32_t mode;   /* mhsld_open_mode */
+    uint32_t size;    /* sizeof(mhsld_open_opts), or MHSLD_OPEN_OPTS_SIZE_V1 */
+    uint32_t mode;    /* mhsld_open_mode */
     const char *path; /* contains '/': a file path; otherwise a POSIX shm name */
     /* Required for CREATE and REINIT.  For EXISTING, NULL accepts any valid
      * geometry; non-NULL must match (else MHSLD_E_GEOMETRY). */
@@ -243,8 +243,8 @@ int mhsld_last_errno(void);
 
 /* ---- heads ------------------------------------------------------------ */
 
-#define MHSLD_ATTACH_DROP 0x0u  /* recovery drops the previous incarnation's capacity */
-#define MHSLD_ATTACH_KEEP 0x1u  /* recovery keeps its committed capacity */
+#define MHSLD_ATTACH_DROP 0x0u /* recovery drops the previous incarnation's capacity */
+#define MHSLD_ATTACH_KEEP 0x1u /* recovery keeps its committed capacity */
 
 /* Attach head `head`: takes the head's liveness lock (MHSLD_E_ALIVE if another
  * live process holds it), starts a new incarnation (any handle of an older
@@ -294,6 +294,14 @@ typedef struct mhsld_conflict {
  * success *group names the reservation (nonzero, unique for the head). */
 mhsld_status mhsld_reserve(mhsld_head *h, const mhsld_extent *ext, size_t n, uint64_t *group,
                            mhsld_conflict *conflict);
+
+/* All-or-nothing claim of `n` extents straight to OWNED by this head, in one
+ * journalled operation: what mhsld_reserve() followed by mhsld_commit() of
+ * everything does, without the pending stage (static capacity, a host that
+ * takes memory for itself, a fabric manager's own bookkeeping).  Failure
+ * rules and *conflict as for mhsld_reserve(); nothing is left behind. */
+mhsld_status mhsld_claim(mhsld_head *h, const mhsld_extent *ext, size_t n,
+                         mhsld_conflict *conflict);
 
 /* Settle reservation `group`: the `n` accepted extents (block aligned,
  * inside the reservation, not overlapping; n may be 0) become OWNED, every
@@ -415,19 +423,20 @@ static inline bool mhsld_access_ok_fast(const mhsld_head *h, uint64_t dpa, uint6
 
 /* ---- recovery --------------------------------------------------------- */
 
-#define MHSLD_RECOVER_DROP 0x0u  /* free everything the dead head held */
-#define MHSLD_RECOVER_KEEP 0x1u  /* keep its committed and shared capacity */
-#define MHSLD_RECOVER_FORCE 0x2u /* recover even a live head (takes its baton, waiting
-                                    up to 1 s for an operation in progress, then
-                                    fences it) */
+#define MHSLD_RECOVER_DROP 0x0u /* free everything the dead head held */
+#define MHSLD_RECOVER_KEEP 0x1u /* keep its committed and shared capacity */
+#define MHSLD_RECOVER_FORCE                                                                        \
+    0x2u /* recover even a live head (takes its baton, waiting                                     \
+            up to 1 s for an operation in progress, then                                           \
+            fences it) */
 
 typedef struct mhsld_recover_report {
-    uint32_t op;            /* journal op found (mhsld_op_name()), 0 = none */
-    uint32_t rolled_back;   /* 1 if the op was undone */
+    uint32_t op;             /* journal op found (mhsld_op_name()), 0 = none */
+    uint32_t rolled_back;    /* 1 if the op was undone */
     uint32_t rolled_forward; /* 1 if the op was completed */
-    uint64_t blocks_freed;  /* blocks returned to FREE in total */
-    uint64_t blocks_kept;   /* blocks still OWNED or PENDING for the head afterwards
-                               (shared extents it still shares are not counted) */
+    uint64_t blocks_freed;   /* blocks returned to FREE in total */
+    uint64_t blocks_kept;    /* blocks still OWNED or PENDING for the head afterwards
+                                (shared extents it still shares are not counted) */
 } mhsld_recover_report;
 
 /* Recover a dead head (MHSLD_E_ALIVE for a live one unless FORCE): finish or
@@ -447,19 +456,19 @@ const char *mhsld_op_name(uint32_t op);
 
 typedef struct mhsld_head_info {
     uint32_t head;
-    uint32_t alive;          /* liveness lock held by some process */
-    uint32_t pid;            /* last attaching process */
-    uint32_t inflight_op;    /* journal op (0 = idle) */
-    uint64_t epoch;          /* incarnation; 0 = never attached */
+    uint32_t alive;       /* liveness lock held by some process */
+    uint32_t pid;         /* last attaching process */
+    uint32_t inflight_op; /* journal op (0 = idle) */
+    uint64_t epoch;       /* incarnation; 0 = never attached */
     uint64_t owned_blocks;
     uint64_t pending_blocks;
     uint64_t shared_blocks;
-    uint32_t nr_pending;     /* pending reservations */
+    uint32_t nr_pending;      /* pending reservations */
     uint32_t list_generation; /* changes whenever the head's extent list changes */
-    uint64_t seqs_left;      /* operations the head may still make over the state's
-                                life (2^34 - 1 in all; each reserve, commit, release,
-                                shared create or last leave takes one; at 0 they fail
-                                with MHSLD_E_NOSPACE and the state must be re-created) */
+    uint64_t seqs_left;       /* operations the head may still make over the state's
+                                 life (2^34 - 1 in all; each reserve, commit, release,
+                                 shared create or last leave takes one; at 0 they fail
+                                 with MHSLD_E_NOSPACE and the state must be re-created) */
 } mhsld_head_info;
 
 mhsld_status mhsld_head_info_get(mhsld_state *st, uint32_t head, mhsld_head_info *out);
@@ -487,11 +496,11 @@ mhsld_status mhsld_extents_get_seq(mhsld_state *st, uint32_t head, uint32_t kind
 
 typedef struct mhsld_block_info {
     uint64_t dpa;
-    uint32_t state;      /* mhsld_block_state */
-    uint32_t owner;      /* head, MHSLD_OWNER_SHARED or MHSLD_OWNER_NONE */
-    uint32_t sharers;    /* bit mask of heads for SHARED blocks */
+    uint32_t state;        /* mhsld_block_state */
+    uint32_t owner;        /* head, MHSLD_OWNER_SHARED or MHSLD_OWNER_NONE */
+    uint32_t sharers;      /* bit mask of heads for SHARED blocks */
     uint32_t extent_start; /* first block of an extent */
-    uint64_t generation; /* changes on every transition of the block */
+    uint64_t generation;   /* changes on every transition of the block */
 } mhsld_block_info;
 
 uint64_t mhsld_block_count(const mhsld_state *st);
