@@ -521,9 +521,9 @@ mhsld_status mhsld_shared_list(mhsld_state *st, mhsld_shared_info *out, size_t c
                                size_t *total);
 
 /* Check every invariant of a quiescent state: header and geometry, every
- * block word against its occupancy bit, owners in range, pending blocks
- * exactly those of recorded reservations, shared blocks exactly those of
- * active shared extents.  A head with an operation in flight (a dead head
+ * held block (occupancy bit set) held exactly once -- by one head's owned
+ * map, a recorded reservation, or an active shared extent's shared bytes --
+ * and nothing else held, generations within their heads' sequences.  A head with an operation in flight (a dead head
  * not yet recovered) makes it return MHSLD_E_BUSY naming the head; any
  * broken invariant is MHSLD_E_CORRUPT.  On failure writes one line saying
  * exactly what is wrong into msg (if msg is non-NULL). */

@@ -4,7 +4,8 @@
  * and absent from the production library.
  *
  * Crash points: every atomic step the engine performs on the shared state
- * (a compare-and-swap, an atomic store of a block word, a journal record)
+ * (a compare-and-swap, an atomic store of a map word or shared byte, a
+ * journal record)
  * first counts itself on a per-thread counter.  A test arms the counter so
  * that, just before the k-th step (k >= 1), a function of its choice runs
  * instead of the step: it may _exit() or raise(SIGKILL) (a real crash of a
