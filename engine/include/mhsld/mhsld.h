@@ -523,8 +523,9 @@ mhsld_status mhsld_shared_list(mhsld_state *st, mhsld_shared_info *out, size_t c
 /* Check every invariant of a quiescent state: header and geometry, every
  * held block (occupancy bit set) held exactly once -- by one head's owned
  * map, a recorded reservation, or an active shared extent's shared bytes --
- * and nothing else held, generations within their heads' sequences.  A head with an operation in flight (a dead head
- * not yet recovered) makes it return MHSLD_E_BUSY naming the head; any
+ * and nothing else held, generations within their heads' sequences.  A
+ * head with an operation in flight (a dead head not yet recovered) makes
+ * it return MHSLD_E_BUSY naming the head; any
  * broken invariant is MHSLD_E_CORRUPT.  On failure writes one line saying
  * exactly what is wrong into msg (if msg is non-NULL). */
 mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen);
