@@ -5,14 +5,21 @@
  *
  * Groups (see usage()):
  *   claim    claim+release of one extent of N blocks, one process, uncontended
- *            (engine: mhsld_reserve + mhsld_commit of everything, then
- *            mhsld_release)
+ *            (engine: mhsld_claim, free -> OWNED in one operation, then
+ *            mhsld_release: what the baselines do); then, engine only, the
+ *            two-step path of a Dynamic Capacity offer and its acceptance,
+ *            mhsld_reserve + mhsld_commit of everything + mhsld_release, in
+ *            rows of their own (group "dcd") so that no one reads the
+ *            claim's figures for it
  *   access   access check of 8 bytes inside one block, and of a whole extent
- *   mp       two forked processes on one state, random extents, then a final
+ *   mp       two forked processes on one state, random extents (engine:
+ *            mhsld_claim, mhsld_release), then a final
  *            invariant check of every block against what each process says it
  *            holds
  *   device   claim+release of 8 blocks on a small and on a 1 TiB device
+ *            (engine: mhsld_claim + mhsld_release)
  *   open     create, open, open+validate, attach of a 1 TiB device; state size
+ *            in bytes and per block
  *   recover  a head SIGKILLed in the middle of a 4096-block claim, then the
  *            time to give its blocks back (engine: mhsld_recover; the
  *            mid-reserve crash point needs libmhsld_testing, so that row comes
@@ -164,8 +171,18 @@ static mhsld_head *eng_attach(mhsld_state *st, uint32_t head)
     return h;
 }
 
-/* reserve + commit of everything: one claim as a host sees it. */
+/* One claim as the baselines make it: free -> OWNED in one call. */
 static mhsld_status eng_claim(mhsld_head *h, uint64_t first, uint64_t n)
+{
+    mhsld_extent x = {first * BS, n * BS};
+    mhsld_conflict c;
+    return mhsld_claim(h, &x, 1, &c);
+}
+
+/* The two-step path of a Dynamic Capacity offer: reserve (PENDING), then
+ * commit of everything (the host accepts the whole offer).  Engine-only
+ * rows; no baseline has a pending stage. */
+static mhsld_status eng_reserve_commit(mhsld_head *h, uint64_t first, uint64_t n)
 {
     mhsld_extent x = {first * BS, n * BS};
     mhsld_conflict c;
@@ -202,6 +219,19 @@ static void eng_cr_batch(void *p, uint64_t iters)
             s = eng_release(c->h, c->first, c->n);
         if (s != MHSLD_OK)
             bench_die("engine claim+release of %llu blocks: %s", (unsigned long long)c->n,
+                      mhsld_strerror(s));
+    }
+}
+
+static void eng_dcd_batch(void *p, uint64_t iters)
+{
+    hot *c = p;
+    for (uint64_t i = 0; i < iters; i++) {
+        mhsld_status s = eng_reserve_commit(c->h, c->first, c->n);
+        if (s == MHSLD_OK)
+            s = eng_release(c->h, c->first, c->n);
+        if (s != MHSLD_OK)
+            bench_die("engine reserve+commit+release of %llu blocks: %s", (unsigned long long)c->n,
                       mhsld_strerror(s));
     }
 }
@@ -348,7 +378,8 @@ static void bench_claim(const cfg *c)
     three t;
     hot ctx;
 
-    fprintf(stderr, "claim: claim+release of one extent, uncontended\n");
+    fprintf(stderr, "claim: mhsld_claim+mhsld_release of one extent, uncontended; then the "
+                    "engine's reserve+commit+release (DCD path)\n");
     three_create(&t, "claim", HOT_DEV_BLOCKS);
     memset(&ctx, 0, sizeof(ctx));
     ctx.h = t.h;
@@ -373,6 +404,28 @@ static void bench_claim(const cfg *c)
         blk->dev = HOT_DEV_BLOCKS;
         for (int d = 0; d < D_COUNT; d++)
             blk->d[d] = stat_div(op->d[d], (double)sizes[i]);
+    }
+    if (c->design_on[D_ENG]) {
+        /* The engine's two-step path, alone: not a claim row (the baselines
+         * have no pending stage), and never in a target. */
+        static const uint64_t dcd_sizes[] = {1, 64, 4096};
+        cfg ce = *c;
+
+        ce.design_on[D_RFC] = ce.design_on[D_MTX] = false;
+        for (size_t i = 0; i < sizeof(dcd_sizes) / sizeof(dcd_sizes[0]); i++) {
+            char key[40];
+            row *op;
+
+            ctx.first = HOT_FIRST;
+            ctx.n = dcd_sizes[i];
+            snprintf(key, sizeof(key), "dcd/op/%llu", (unsigned long long)dcd_sizes[i]);
+            op = report_add(&g_report, key, "dcd", "ns/op", ROW_NO_RATIO,
+                            "reserve+commit+release N=%llu (DCD offer/accept path)",
+                            (unsigned long long)dcd_sizes[i]);
+            op->n = dcd_sizes[i];
+            op->dev = HOT_DEV_BLOCKS;
+            time_three(&ce, op, &ctx, eng_dcd_batch, NULL, NULL);
+        }
     }
     three_destroy(&t);
 }
@@ -500,17 +553,12 @@ typedef int (*mp_release_fn)(void *h, unsigned head, uint64_t first, uint64_t n,
 
 static int mp_eng_claim(void *h, unsigned head, uint64_t first, uint64_t n, mp_res *res)
 {
-    mhsld_extent x = {first * BS, n * BS};
-    mhsld_conflict cf;
-    uint64_t group = 0;
     mhsld_status s;
 
     (void)head;
-    s = mhsld_reserve(h, &x, 1, &group, &cf);
+    s = eng_claim(h, first, n);
     if (s == MHSLD_E_CONFLICT)
         return 1;
-    if (s == MHSLD_OK)
-        s = mhsld_commit(h, group, &x, 1);
     if (s == MHSLD_OK)
         return 0;
     snprintf(res->err, sizeof(res->err), "engine claim [%llu,+%llu): %s", (unsigned long long)first,
@@ -1051,6 +1099,18 @@ static void bench_open(const cfg *c)
     w->dev = BIG_BLOCKS;
     {
         double a = (double)sz_eng, b = (double)sz_rfc, m = (double)sz_mtx;
+        w->d[D_ENG] = bench_stat_of(&a, 1);
+        if (c->design_on[D_RFC])
+            w->d[D_RFC] = bench_stat_of(&b, 1);
+        if (c->design_on[D_MTX])
+            w->d[D_MTX] = bench_stat_of(&m, 1);
+    }
+    w = report_add(&g_report, "open/size-blk", "open", "bytes/block", ROW_LOWER_BETTER,
+                   "state bytes per block of the 1 TiB device");
+    w->dev = BIG_BLOCKS;
+    {
+        double a = (double)sz_eng / BIG_BLOCKS, b = (double)sz_rfc / BIG_BLOCKS,
+               m = (double)sz_mtx / BIG_BLOCKS;
         w->d[D_ENG] = bench_stat_of(&a, 1);
         if (c->design_on[D_RFC])
             w->d[D_RFC] = bench_stat_of(&b, 1);
