@@ -13,7 +13,7 @@ set terminal pngcairo size 1400,560 font ",10"
 set output out
 set multiplot layout 1,2 title "mhsld engine vs baselines (median, bars min..max)  ".machine
 
-set title "claim+release of one extent, uncontended"
+set title "claim+release of one extent, uncontended (engine: mhsld\\_claim + mhsld\\_release)"
 set logscale xy
 set xlabel "extent N (blocks)"
 set ylabel "ns per block (lower is better)"
