@@ -4,13 +4,19 @@
  * machine (issue 15's "microbenchmark of that bound").
  *
  *   mhsld_micro              the table: the atomic primitives one claim+release
- *                            is made of, each alone on a hot cache line, and
- *                            the phases of claim+release N=1 (reserve, commit,
- *                            release) timed one by one
+ *                            is made of, each alone on a hot cache line; the
+ *                            protocol's skeleton; then claim+release N=1 as
+ *                            mhsld_bench's claim rows make it (mhsld_claim,
+ *                            mhsld_release), batch and phase by phase; then
+ *                            the two-step DCD path (mhsld_reserve,
+ *                            mhsld_commit of everything, mhsld_release) the
+ *                            same way, for comparison
  *   mhsld_micro --profile N [B]
- *                            only N claim+release of B blocks (default 1;
- *                            for valgrind --tool=callgrind: instructions
- *                            per function)
+ *                            only N claim+release (mhsld_claim + mhsld_release)
+ *                            of B blocks (default 1; for valgrind
+ *                            --tool=callgrind: instructions per function)
+ *   mhsld_micro --profile-dcd N [B]
+ *                            the same with reserve + commit + release
  *
  * Primitives use the engine's own atomics (engine/src/atomics.h, the ck
  * backend of the production build); the journal publication is the engine's
@@ -43,6 +49,7 @@ static uint64_t sink;
 typedef struct prim {
     uint64_t w[8] __attribute__((aligned(64)));
     mhsld__pair pair __attribute__((aligned(64)));
+    uint64_t maps[16] __attribute__((aligned(64))); /* owned map word, start map word */
     mhsld__headrec *hr;
     mhsld__jsnap *j;
 } prim;
@@ -102,25 +109,93 @@ static void p_publish(void *p, uint64_t it)
     }
 }
 
-/* The atomic skeleton of one claim+release N=1 and nothing else: three
- * baton entries (load + cas64) and exits (store), three one-range journal
- * publications, two occupancy cas128 (claim, clear).  The floor of the
- * protocol as it stands, before any validation, conversion or stepping. */
+/* The atomic skeleton of one claim+release N=1 (mhsld_claim, mhsld_release)
+ * and nothing else: two baton entries (cas64 from the word the handle last
+ * left) and exits (store), two one-range journal publications, two occupancy
+ * cas128 (claim, clear).  The floor of the protocol as it stands, before
+ * any validation, conversion, map or progress store. */
 static void p_skeleton(void *p, uint64_t it)
 {
     prim *c = p;
+    const uint64_t bat = 0; /* the FREE word the handle left (private) */
+    for (uint64_t i = 0; i < it; i++) {
+        for (unsigned op = 0; op < 2; op++) {
+            sink += mhsld__cas64(&c->w[2], bat, bat | 1);
+            c->j->seq = 2 * i + op + 1;
+            mhsld__journal_publish(c->hr, c->j);
+            mhsld__pair cur = mhsld__load_pair(&c->pair);
+            mhsld__pair nv = {cur.lo ^ 1, cur.hi + 1};
+            sink += mhsld__cas128(&c->pair, cur, nv);
+            mhsld__store64(&c->w[2], bat);
+        }
+    }
+}
+
+/* The skeleton plus every other shared load and store claim+release N=1
+ * makes in layout 4 (engine/src/proto.c: claim_held, release_held), each
+ * on the line it lives on: the sequence, the progress word after the CAS,
+ * the start and owned map words (set after the claim, cleared before the
+ * give-back, with the revoking seqlock around the clear), the list
+ * generation and the journal's end.  What remains of the calls beyond this
+ * is computation in private memory. */
+static void p_skeleton_full(void *p, uint64_t it)
+{
+    prim *c = p;
+    mhsld__headrec *hr = c->hr;
+    uint64_t *om = &c->maps[0], *sm = &c->maps[8];
+    const uint64_t bat = 0;
+    for (uint64_t i = 0; i < it; i++) {
+        for (unsigned op = 0; op < 2; op++) {
+            sink += mhsld__cas64(&c->w[2], bat, bat | 1);
+            sink += mhsld__load64(&hr->epoch) + mhsld__load32(&hr->j.op);
+            uint64_t seq = 2 * i + op + 1;
+            mhsld__store64(&hr->seq, seq);
+            c->j->seq = seq;
+            mhsld__journal_publish(hr, c->j);
+            if (op == 1) { /* release: owned check, then clear the maps */
+                uint64_t own = mhsld__load64(om);
+                sink += own;
+                uint64_t v = mhsld__load64(&hr->revoking);
+                mhsld__store64(&hr->revoking, v + 1);
+                mhsld__store64(om, own & ~1ull);
+                mhsld__store64(sm, mhsld__load64(sm) & ~1ull);
+            } else {
+                sink += mhsld__load64_relaxed(&c->pair.lo); /* precheck */
+            }
+            mhsld__pair cur = mhsld__load_pair(&c->pair);
+            mhsld__pair nv = {cur.lo ^ 1, cur.hi + 1};
+            sink += mhsld__cas128(&c->pair, cur, nv);
+            mhsld__store64(&hr->jprog, seq << 24 | 1);
+            if (op == 0) { /* claim: set the maps */
+                mhsld__store64(sm, mhsld__load64(sm) | 1);
+                mhsld__store64(om, mhsld__load64(om) | 1);
+            } else {
+                uint64_t v = mhsld__load64(&hr->revoking);
+                mhsld__store64(&hr->revoking, v + 1);
+            }
+            mhsld__store32(&hr->list_gen, mhsld__load32(&hr->list_gen) + 1);
+            mhsld__store32(&hr->j.op, MHSLD__OP_IDLE);
+            mhsld__store64(&c->w[2], bat);
+        }
+    }
+}
+
+/* The DCD path's skeleton: three baton entries and exits, three journals,
+ * three cas128 (reserve claims, commit rewrites the pair's tag, release
+ * clears). */
+static void p_skeleton_dcd(void *p, uint64_t it)
+{
+    prim *c = p;
+    const uint64_t bat = 0;
     for (uint64_t i = 0; i < it; i++) {
         for (unsigned op = 0; op < 3; op++) {
-            uint64_t b = mhsld__load64(&c->w[2]);
-            sink += mhsld__cas64(&c->w[2], b, b | 1);
+            sink += mhsld__cas64(&c->w[2], bat, bat | 1);
             c->j->seq = 3 * i + op + 1;
             mhsld__journal_publish(c->hr, c->j);
-            if (op != 1) { /* reserve claims, release clears; commit has no CAS */
-                mhsld__pair cur = mhsld__load_pair(&c->pair);
-                mhsld__pair nv = {cur.lo ^ 1, cur.hi + 1};
-                sink += mhsld__cas128(&c->pair, cur, nv);
-            }
-            mhsld__store64(&c->w[2], b & ~1ull);
+            mhsld__pair cur = mhsld__load_pair(&c->pair);
+            mhsld__pair nv = {op == 1 ? cur.lo : cur.lo ^ 1, cur.hi + 1};
+            sink += mhsld__cas128(&c->pair, cur, nv);
+            mhsld__store64(&c->w[2], bat);
         }
     }
 }
@@ -166,29 +241,36 @@ static void eng_close(eng *e)
     (void)mhsld_destroy(e->path, true);
 }
 
+/* claim+release as mhsld_bench's claim rows make it. */
 static void claim_release_n(mhsld_head *h, uint64_t blocks)
+{
+    mhsld_extent x = {FIRST * BS, blocks * BS};
+    if (mhsld_claim(h, &x, 1, NULL) != MHSLD_OK || mhsld_release(h, &x, 1, NULL) != MHSLD_OK)
+        bench_die("claim+release failed");
+}
+
+/* The DCD path: an offer reserved, accepted whole, then released. */
+static void dcd_n(mhsld_head *h, uint64_t blocks)
 {
     mhsld_extent x = {FIRST * BS, blocks * BS};
     uint64_t group = 0;
     if (mhsld_reserve(h, &x, 1, &group, NULL) != MHSLD_OK ||
         mhsld_commit(h, group, &x, 1) != MHSLD_OK || mhsld_release(h, &x, 1, NULL) != MHSLD_OK)
-        bench_die("claim+release failed");
-}
-
-static void claim_release(mhsld_head *h)
-{
-    mhsld_extent x = {FIRST * BS, BS};
-    uint64_t group = 0;
-    if (mhsld_reserve(h, &x, 1, &group, NULL) != MHSLD_OK ||
-        mhsld_commit(h, group, &x, 1) != MHSLD_OK || mhsld_release(h, &x, 1, NULL) != MHSLD_OK)
-        bench_die("claim+release failed");
+        bench_die("reserve+commit+release failed");
 }
 
 static void cr_batch(void *p, uint64_t it)
 {
     eng *e = p;
     for (uint64_t i = 0; i < it; i++)
-        claim_release(e->h);
+        claim_release_n(e->h, 1);
+}
+
+static void dcd_batch(void *p, uint64_t it)
+{
+    eng *e = p;
+    for (uint64_t i = 0; i < it; i++)
+        dcd_n(e->h, 1);
 }
 
 static uint64_t tsc(void)
@@ -203,20 +285,33 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* TSC ticks of each phase over N claim+release, less an empty pair. */
-static void phases(eng *e, double ns_per_tick)
+/* TSC ticks of each phase of N=1 over many rounds, less an empty pair:
+ * claim + release, or (dcd) reserve + commit + release. */
+static void phases(eng *e, double ns_per_tick, bool dcd)
 {
     enum { N = 20001 };
     static uint64_t t[4][N];
     mhsld_extent x = {FIRST * BS, BS};
+    unsigned np = dcd ? 3u : 2u;
     for (unsigned i = 0; i < N; i++) {
-        uint64_t group = 0, a = tsc(), b, c, d, z0, z1;
-        mhsld_status s1 = mhsld_reserve(e->h, &x, 1, &group, NULL);
-        b = tsc();
-        mhsld_status s2 = mhsld_commit(e->h, group, &x, 1);
-        c = tsc();
-        mhsld_status s3 = mhsld_release(e->h, &x, 1, NULL);
-        d = tsc();
+        uint64_t group = 0, a, b, c, d, z0, z1;
+        mhsld_status s1, s2 = MHSLD_OK, s3;
+        if (dcd) {
+            a = tsc();
+            s1 = mhsld_reserve(e->h, &x, 1, &group, NULL);
+            b = tsc();
+            s2 = mhsld_commit(e->h, group, &x, 1);
+            c = tsc();
+            s3 = mhsld_release(e->h, &x, 1, NULL);
+            d = tsc();
+        } else {
+            a = tsc();
+            s1 = mhsld_claim(e->h, &x, 1, NULL);
+            b = tsc();
+            s3 = mhsld_release(e->h, &x, 1, NULL);
+            c = tsc();
+            d = c;
+        }
         z0 = tsc();
         z1 = tsc();
         if (s1 || s2 || s3)
@@ -239,15 +334,17 @@ static void phases(eng *e, double ns_per_tick)
         mean[k] = a / (N * 9 / 10);
     }
     double empty = mean[3];
-    const char *name[3] = {"mhsld_reserve N=1", "mhsld_commit (accept all) N=1",
-                           "mhsld_release N=1"};
+    static const char *const name_claim[2] = {"mhsld_claim N=1", "mhsld_release N=1"};
+    static const char *const name_dcd[3] = {"mhsld_reserve N=1", "mhsld_commit (accept all) N=1",
+                                            "mhsld_release N=1"};
     double sum = 0;
-    for (unsigned k = 0; k < 3; k++) {
+    for (unsigned k = 0; k < np; k++) {
         double v = (mean[k] - empty) * ns_per_tick;
         sum += v;
-        printf("  %-44s %8.1f ns (rdtscp, lower 90%% of %u)\n", name[k], v, N);
+        printf("  %-48s %8.1f ns (rdtscp, lower 90%% of %u)\n", dcd ? name_dcd[k] : name_claim[k],
+               v, N);
     }
-    printf("  %-44s %8.1f ns\n", "sum of the three phases", sum);
+    printf("  %-48s %8.1f ns\n", dcd ? "sum of the three phases" : "sum of the two phases", sum);
 }
 
 static double tsc_ns_per_tick(void)
@@ -262,25 +359,31 @@ static double tsc_ns_per_tick(void)
 static void row(const char *what, bench_batch_fn fn, void *ctx)
 {
     bench_stat s = bench_time_batches(fn, ctx, BENCH_MAX_REPS, 1000000ull);
-    printf("  %-44s %8.2f ns [%.2f..%.2f]\n", what, s.med, s.min, s.max);
+    printf("  %-48s %8.2f ns [%.2f..%.2f]\n", what, s.med, s.min, s.max);
 }
 
 int main(int argc, char **argv)
 {
     eng e;
-    if ((argc == 3 || argc == 4) && strcmp(argv[1], "--profile") == 0) {
+    if ((argc == 3 || argc == 4) &&
+        (strcmp(argv[1], "--profile") == 0 || strcmp(argv[1], "--profile-dcd") == 0)) {
+        bool dcd = strcmp(argv[1], "--profile-dcd") == 0;
         uint64_t n = strtoull(argv[2], NULL, 10);
         uint64_t b = argc == 4 ? strtoull(argv[3], NULL, 10) : 1;
         if (b == 0 || b > NBLK - FIRST)
-            bench_die("--profile: blocks must be 1..%u", NBLK - FIRST);
+            bench_die("%s: blocks must be 1..%u", argv[1], NBLK - FIRST);
         eng_open(&e);
-        for (uint64_t i = 0; i < n; i++)
-            claim_release_n(e.h, b);
+        for (uint64_t i = 0; i < n; i++) {
+            if (dcd)
+                dcd_n(e.h, b);
+            else
+                claim_release_n(e.h, b);
+        }
         eng_close(&e);
         return 0;
     }
     if (argc != 1) {
-        fprintf(stderr, "usage: mhsld_micro [--profile ITERATIONS [BLOCKS]]\n");
+        fprintf(stderr, "usage: mhsld_micro [--profile|--profile-dcd ITERATIONS [BLOCKS]]\n");
         return 2;
     }
     bench_machine m;
@@ -298,7 +401,7 @@ int main(int argc, char **argv)
     memset(c, 0, sizeof(*c));
     memset(hr, 0, sizeof(*hr));
     memset(j, 0, sizeof(*j));
-    j->op = MHSLD__OP_RESERVE;
+    j->op = MHSLD__OP_CLAIM;
     j->n = 1;
     j->slot = MHSLD__NOSLOT;
     j->r[0].start = FIRST;
@@ -313,14 +416,21 @@ int main(int argc, char **argv)
     row("load pair + cas128 (lock cmpxchg16b)", p_cas128, c);
     row("one 64 B line: 7 relaxed stores + 1 release", p_line, c);
     row("mhsld__journal_publish, 1 range", p_publish, c);
-    row("skeleton: 3 baton CAS, 3 journals, 2 cas128", p_skeleton, c);
     printf("  (sizeof(mhsld__jsnap) = %zu bytes)\n", sizeof(mhsld__jsnap));
     row("memset of one mhsld__jsnap", p_jsnap_zero, c);
+    printf("skeletons (hot private lines, the engine's atomics):\n");
+    row("claim+release: 2 baton CAS, 2 journals, 2 cas128", p_skeleton, c);
+    row("  + every other shared load and store", p_skeleton_full, c);
+    row("DCD path: 3 baton CAS, 3 journals, 3 cas128", p_skeleton_dcd, c);
 
+    double npt = tsc_ns_per_tick();
     eng_open(&e);
-    printf("claim+release N=1 (reserve + commit + release), 8192-block device:\n");
+    printf("claim+release N=1 (mhsld_claim + mhsld_release), 8192-block device:\n");
     row("claim+release N=1, batch", cr_batch, &e);
-    phases(&e, tsc_ns_per_tick());
+    phases(&e, npt, false);
+    printf("DCD path N=1 (mhsld_reserve + mhsld_commit + mhsld_release), same device:\n");
+    row("reserve+commit+release N=1, batch", dcd_batch, &e);
+    phases(&e, npt, true);
     eng_close(&e);
     free(j);
     free(hr);
