@@ -2,12 +2,14 @@
 /*
  * mhsld_bench_crash: the one benchmark that needs libmhsld_testing.  A forked
  * head is killed (SIGKILL from a crash point) halfway through the atomic
- * steps of a reservation of N blocks; the parent then times mhsld_recover()
- * and checks that the state validates and every block is free again.
- * mhsld_bench runs this program and puts its figure in the "recover" row.
+ * steps of a claim of N blocks (--op claim, the default: mhsld_claim) or of
+ * a reservation (--op reserve: mhsld_reserve, the DCD path); the parent then
+ * times mhsld_recover() and checks that the state validates and every block
+ * is free again.  mhsld_bench runs this program and puts its figures in the
+ * "recover" rows.
  *
  * Output, one line on stdout:
- *   ok <median ns> <min ns> <max ns> <steps of the reserve> <crash step> <blocks freed>
+ *   ok <median ns> <min ns> <max ns> <steps of the op> <crash step> <blocks freed>
  *      <blocks the dead head held>
  * (the last three from the final repetition).
  * or "error <message>" (exit status 1).
@@ -85,8 +87,9 @@ static void generations(mhsld_state *st, uint64_t dev, uint64_t *gen)
 
 /* What the dead head left held: blocks that are not free, or whose
  * generation moved since `gen` was taken.  A reservation's blocks are in
- * passage until its ranges are published at its end (layout 4: no word per
- * block), so mid-reserve they read FREE; only their occupancy pair's tag
+ * passage until its ranges are published at its end, a claim's until its
+ * maps are written after its last compare-and-swap (layout 4: no word per
+ * block), so mid-operation they read FREE; only their occupancy pair's tag
  * shows the dead head's compare-and-swap. */
 static uint64_t count_held(mhsld_state *st, uint64_t dev, const uint64_t *gen)
 {
@@ -99,6 +102,13 @@ static uint64_t count_held(mhsld_state *st, uint64_t dev, const uint64_t *gen)
         held += bi.state != MHSLD_BLOCK_FREE || bi.generation != gen[b];
     }
     return held;
+}
+
+/* The operation the child is killed in: mhsld_claim, or mhsld_reserve. */
+static mhsld_status run_op(mhsld_head *h, bool claim, const mhsld_extent *x, uint64_t *group,
+                           mhsld_conflict *cf)
+{
+    return claim ? mhsld_claim(h, x, 1, cf) : mhsld_reserve(h, x, 1, group, cf);
 }
 
 /* Every block free and the state valid (after a full recovery). */
@@ -132,6 +142,8 @@ int main(int argc, char **argv)
     mhsld_conflict cf;
     uint64_t group = 0, *gen = NULL;
     bench_stat r;
+    const char *opname = "claim";
+    bool claim;
 
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--reps") == 0)
@@ -142,11 +154,16 @@ int main(int argc, char **argv)
             first = arg_u64(argv[i + 1], "--first");
         else if (strcmp(argv[i], "--n") == 0)
             n = arg_u64(argv[i + 1], "--n");
+        else if (strcmp(argv[i], "--op") == 0 &&
+                 (strcmp(argv[i + 1], "claim") == 0 || strcmp(argv[i + 1], "reserve") == 0))
+            opname = argv[i + 1];
         else
             fail("unknown option %s", argv[i]);
     }
     if (argc % 2 == 0)
-        fail("usage: mhsld_bench_crash [--reps R] [--dev BLOCKS] [--first BLOCK] [--n BLOCKS]");
+        fail("usage: mhsld_bench_crash [--reps R] [--dev BLOCKS] [--first BLOCK] [--n BLOCKS] "
+             "[--op claim|reserve]");
+    claim = strcmp(opname, "claim") == 0;
     if (reps == 0 || reps > BENCH_MAX_REPS || dev == 0 || dev > MHSLD_MAX_BLOCKS || n == 0 ||
         first >= dev || n > dev - first)
         fail("bad configuration");
@@ -165,14 +182,14 @@ int main(int argc, char **argv)
     if (s != MHSLD_OK)
         fail("create/attach: %s", mhsld_status_name(s));
     mhsld_test_crash_at(0, NULL, NULL);
-    s = mhsld_reserve(h, &x, 1, &group, &cf);
+    s = run_op(h, claim, &x, &group, &cf);
     steps = mhsld_test_steps();
-    if (s == MHSLD_OK)
-        s = mhsld_commit(h, group, &x, 0); /* accept nothing: all back to free */
+    if (s == MHSLD_OK) /* all back to free (commit: accept nothing) */
+        s = claim ? mhsld_release(h, &x, 1, &cf) : mhsld_commit(h, group, &x, 0);
     if (s != MHSLD_OK)
-        fail("dry run reserve/commit: %s", mhsld_status_name(s));
+        fail("dry run %s: %s", opname, mhsld_status_name(s));
     if (steps < 2)
-        fail("reserve of %llu blocks counted %llu atomic steps", (unsigned long long)n,
+        fail("%s of %llu blocks counted %llu atomic steps", opname, (unsigned long long)n,
              (unsigned long long)steps);
     k = steps / 2u;
     mhsld_detach(h);
@@ -208,7 +225,7 @@ int main(int argc, char **argv)
                 mhsld_attach(cs, 1, MHSLD_ATTACH_DROP, &ch) != MHSLD_OK)
                 _exit(3);
             mhsld_test_crash_at(k, die_now, NULL);
-            (void)mhsld_reserve(ch, &x, 1, &group, &cf);
+            (void)run_op(ch, claim, &x, &group, &cf);
             _exit(4); /* the crash point was not reached */
         }
         do {
@@ -225,9 +242,9 @@ int main(int argc, char **argv)
         s = mhsld_head_info_get(st, 1, &hi);
         if (s != MHSLD_OK)
             fail("head info: %s", mhsld_status_name(s));
-        if (held == 0 || held >= n || strcmp(mhsld_op_name(hi.inflight_op), "reserve") != 0)
-            fail("the dead head held %llu blocks, op %s in flight: the crash was not mid-reserve",
-                 (unsigned long long)held, mhsld_op_name(hi.inflight_op));
+        if (held == 0 || held >= n || strcmp(mhsld_op_name(hi.inflight_op), opname) != 0)
+            fail("the dead head held %llu blocks, op %s in flight: the crash was not mid-%s",
+                 (unsigned long long)held, mhsld_op_name(hi.inflight_op), opname);
         memset(&rr, 0, sizeof(rr));
         t0 = bench_now_ns();
         s = mhsld_recover(st, 1, MHSLD_RECOVER_DROP, &rr);
@@ -235,8 +252,8 @@ int main(int argc, char **argv)
         if (s != MHSLD_OK)
             fail("mhsld_recover: %s", mhsld_status_name(s));
         if (rr.op == 0 || rr.rolled_back != 1)
-            fail("mhsld_recover found op %u rolled_back %u: expected a rolled-back reserve", rr.op,
-                 rr.rolled_back);
+            fail("mhsld_recover found op %u rolled_back %u: expected a rolled-back %s", rr.op,
+                 rr.rolled_back, opname);
         check_all_free(st, dev);
         freed = rr.blocks_freed;
         if (freed != held)

@@ -22,8 +22,10 @@
  *            in bytes and per block
  *   recover  a head SIGKILLed in the middle of a 4096-block claim, then the
  *            time to give its blocks back (engine: mhsld_recover; the
- *            mid-reserve crash point needs libmhsld_testing, so that row comes
- *            from the helper program mhsld_bench_crash)
+ *            crash point halfway through mhsld_claim needs libmhsld_testing,
+ *            so that row comes from the helper program mhsld_bench_crash);
+ *            engine only, the same halfway through mhsld_reserve (DCD path)
+ *            and right after a completed reserve
  *
  * Every figure is the median of several repetitions with min and max.  The
  * clock is CLOCK_MONOTONIC; nothing is pinned.  All three designs are called
@@ -1290,8 +1292,9 @@ static bench_stat rec_baseline(const cfg *c, int design)
     return n == c->rec_reps ? bench_stat_of(v, n) : bench_stat_none();
 }
 
-/* Run the helper (linked with libmhsld_testing) for the crash-point row. */
-static bench_stat rec_engine_crash_point(const cfg *c)
+/* Run the helper (linked with libmhsld_testing) for a crash-point row:
+ * op "claim" (mhsld_claim) or "reserve" (mhsld_reserve). */
+static bench_stat rec_engine_crash_point(const cfg *c, const char *op)
 {
     char out[512], reps[16], dev[24], first[24], nb[24];
     int pfd[2];
@@ -1326,6 +1329,8 @@ static bench_stat rec_engine_crash_point(const cfg *c)
                         first,
                         (char *)(uintptr_t) "--n",
                         nb,
+                        (char *)(uintptr_t) "--op",
+                        (char *)(uintptr_t)op,
                         NULL};
         close(pfd[0]);
         if (dup2(pfd[1], STDOUT_FILENO) < 0)
@@ -1352,14 +1357,14 @@ static bench_stat rec_engine_crash_point(const cfg *c)
         char *nl = strchr(out, '\n');
         if (nl)
             *nl = '\0';
-        report_note(&g_report, false, "crash-point recovery helper failed: %s", out);
+        report_note(&g_report, false, "crash-point recovery helper (%s) failed: %s", op, out);
         return s;
     }
     report_note(&g_report, true,
-                "recover engine mid-reserve: reserve of %u blocks = %llu atomic steps, killed "
+                "recover engine mid-%s: %s of %u blocks = %llu atomic steps, killed "
                 "before step %llu holding %llu blocks; report says %llu freed; all free, "
                 "state validates",
-                REC_N, steps, k, held, freed);
+                op, op, REC_N, steps, k, held, freed);
     s.valid = true;
     s.med = med / 1e3;
     s.min = mn / 1e3;
@@ -1377,11 +1382,17 @@ static void bench_recover(const cfg *c)
     w->n = REC_N;
     w->dev = REC_DEV_BLOCKS;
     if (c->design_on[D_ENG])
-        w->d[D_ENG] = rec_engine_crash_point(c);
+        w->d[D_ENG] = rec_engine_crash_point(c, "claim");
     if (c->design_on[D_RFC])
         w->d[D_RFC] = rec_baseline(c, D_RFC);
     if (c->design_on[D_MTX])
         w->d[D_MTX] = rec_baseline(c, D_MTX);
+    w = report_add(&g_report, "recover/mid-reserve", "recover", "us", ROW_LOWER_BETTER,
+                   "recover head killed mid-reserve of %u (DCD path)", REC_N);
+    w->n = REC_N;
+    w->dev = REC_DEV_BLOCKS;
+    if (c->design_on[D_ENG])
+        w->d[D_ENG] = rec_engine_crash_point(c, "reserve");
     w = report_add(&g_report, "recover/after", "recover", "us", ROW_LOWER_BETTER,
                    "recover head killed after reserve of %u (pending)", REC_N);
     w->n = REC_N;
