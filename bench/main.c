@@ -909,6 +909,7 @@ static bool mp_rep(int design, const mp_params *p, unsigned rep, double *claims_
 
 static void bench_mp(const cfg *c)
 {
+    /* The same rows by key in bench/report.c's targets (issue 15). */
     static const uint64_t devs[] = {2048u, 32768u};
     static const uint64_t ranges[] = {16u, 512u};
 
