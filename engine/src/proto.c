@@ -634,6 +634,103 @@ mhsld_status mhsld_reserve(mhsld_head *h, const mhsld_extent *ext, size_t n, uin
     return s;
 }
 
+/* ---- one extent inside one 64-block word: the short paths --------------
+ * What the general paths do for such a request, step for step (the same
+ * journal, the same tags, the same crash points, so recovery is the same),
+ * without their generality: no private journal copy, no step iterator, no
+ * request sorting.  Most requests are one extent of a few blocks. */
+
+/* The journal of a one-range operation, op last (release): what
+ * mhsld__journal_publish writes for {op, n = 1, r} and nothing else set. */
+static inline void journal_publish1(mhsld__headrec *hr, uint32_t op, uint64_t seq,
+                                    const mhsld__bext *r)
+{
+    mhsld__journal *sj = &hr->j;
+    mhsld__store32_relaxed(&sj->n, 1);
+    mhsld__store32_relaxed(&sj->nacc, 0);
+    mhsld__store32_relaxed(&sj->slot, MHSLD__NOSLOT);
+    mhsld__store32_relaxed(&sj->gslot, 0);
+    mhsld__store64_relaxed(&sj->seq, seq);
+    mhsld__store64_relaxed(&sj->group, 0);
+    mhsld__store64_relaxed(&sj->undo, 0);
+    mhsld__store64_relaxed(&sj->r[0].start, r->start);
+    mhsld__store64_relaxed(&sj->r[0].count, r->count);
+    mhsld__store64(&hr->jprog, mhsld__prog(seq, 0));
+    MHSLD__STEP();
+    mhsld__store32(&sj->op, op);
+}
+
+/* One extent, n == 1, converted: 1 if it lies inside one 64-block word. */
+static inline int one_word(const mhsld_state *st, const mhsld_extent *ext, size_t n, mhsld__bext *r)
+{
+    return n == 1 && ext && mhsld__dpa_to_range(st, ext->dpa, ext->len, r, NULL) == MHSLD_OK &&
+           (r->start >> 6) == ((r->start + r->count - 1) >> 6);
+}
+
+static mhsld_status claim_one(mhsld_head *h, const mhsld__bext *r, mhsld_conflict *conflict)
+{
+    mhsld_state *st = h->st;
+    mhsld__headrec *hr = h->hr;
+    uint64_t w = r->start >> 6, m = bits(r->start & 63, r->count);
+    uint64_t busy = mhsld__load64(&st->occ[w].lo) & m;
+    if (busy) {
+        fill_conflict(st, (w << 6) + (uint64_t)__builtin_ctzll(busy), conflict);
+        return MHSLD_E_CONFLICT;
+    }
+    mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr, &h->seq)};
+    if (!op.seq)
+        return MHSLD_E_NOSPACE;
+    journal_publish1(hr, MHSLD__OP_CLAIM, op.seq, r);
+    if (!mhsld__occ_set(&op, w, m, 0, &busy)) {
+        mhsld__jsnap j;
+        mhsld__jsnap_init(&j, MHSLD__OP_CLAIM, MHSLD__NOSLOT, op.seq);
+        j.n = 1;
+        j.r[0] = *r;
+        fill_conflict(st, (w << 6) + (uint64_t)__builtin_ctzll(busy), conflict);
+        (void)undo_claims(&op, &j, 0);
+        return MHSLD_E_CONFLICT;
+    }
+    set_prog(&op, 1);
+    mhsld__fill(&op, w, m, FILL_OWNED, 0, r, 1);
+    mhsld__bump_list_gen(hr);
+    mhsld__journal_end(hr);
+    return MHSLD_OK;
+}
+
+static mhsld_status release_one(mhsld_head *h, const mhsld__bext *r, mhsld_conflict *conflict)
+{
+    mhsld_state *st = h->st;
+    mhsld__headrec *hr = h->hr;
+    uint64_t w = r->start >> 6, m = bits(r->start & 63, r->count);
+    /* Only whoever holds the baton changes the head's owned map (this
+     * handle now), so what this load says stays true. */
+    uint64_t *om = mhsld__owned_map(st, h->head);
+    uint64_t own = mhsld__load64(&om[w]);
+    if (m & ~own) {
+        fill_conflict(st, (w << 6) + (uint64_t)__builtin_ctzll(m & ~own), conflict);
+        return MHSLD_E_NOT_OWNER;
+    }
+    mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr, &h->seq)};
+    if (!op.seq)
+        return MHSLD_E_NOSPACE;
+    journal_publish1(hr, MHSLD__OP_RELEASE, op.seq, r);
+    revoke_begin(hr);
+    MHSLD__STEP();
+    mhsld__store64(&om[w], own & ~m);
+    uint64_t *sm = mhsld__start_map(st, h->head);
+    uint64_t stb = mhsld__load64(&sm[w]);
+    if (stb & m) {
+        MHSLD__STEP();
+        mhsld__store64(&sm[w], stb & ~m);
+    }
+    mhsld__occ_clear(&op, w, m, 0);
+    set_prog(&op, 1);
+    revoke_settle(hr);
+    mhsld__bump_list_gen(hr);
+    mhsld__journal_end(hr);
+    return MHSLD_OK;
+}
+
 /* ---- claim: free -> OWNED in one operation ------------------------------ */
 
 static mhsld_status claim_held(mhsld_head *h, const mhsld_extent *ext, size_t n,
@@ -680,7 +777,8 @@ mhsld_status mhsld_claim(mhsld_head *h, const mhsld_extent *ext, size_t n, mhsld
     mhsld_status s = head_enter(h);
     if (s != MHSLD_OK)
         return s;
-    s = claim_held(h, ext, n, conflict);
+    mhsld__bext r;
+    s = one_word(h->st, ext, n, &r) ? claim_one(h, &r, conflict) : claim_held(h, ext, n, conflict);
     head_leave(h);
     return s;
 }
@@ -870,7 +968,9 @@ mhsld_status mhsld_release(mhsld_head *h, const mhsld_extent *ext, size_t n,
     mhsld_status s = head_enter(h);
     if (s != MHSLD_OK)
         return s;
-    s = release_held(h, ext, n, conflict);
+    mhsld__bext r;
+    s = one_word(h->st, ext, n, &r) ? release_one(h, &r, conflict)
+                                    : release_held(h, ext, n, conflict);
     head_leave(h);
     return s;
 }
