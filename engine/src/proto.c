@@ -660,11 +660,14 @@ static inline void journal_publish1(mhsld__headrec *hr, uint32_t op, uint64_t se
     mhsld__store32(&sj->op, op);
 }
 
-/* One extent, n == 1, converted: 1 if it lies inside one 64-block word. */
-static inline int one_word(const mhsld_state *st, const mhsld_extent *ext, size_t n, mhsld__bext *r)
+/* One valid extent (n == 1), converted: 1 inside one 64-block word, 2
+ * over several, 0 otherwise (the general path answers the error). */
+static inline int one_extent(const mhsld_state *st, const mhsld_extent *ext, size_t n,
+                             mhsld__bext *r)
 {
-    return n == 1 && ext && mhsld__dpa_to_range(st, ext->dpa, ext->len, r, NULL) == MHSLD_OK &&
-           (r->start >> 6) == ((r->start + r->count - 1) >> 6);
+    if (n != 1 || !ext || mhsld__dpa_to_range(st, ext->dpa, ext->len, r, NULL) != MHSLD_OK)
+        return 0;
+    return (r->start >> 6) == ((r->start + r->count - 1) >> 6) ? 1 : 2;
 }
 
 static mhsld_status claim_one(mhsld_head *h, const mhsld__bext *r, mhsld_conflict *conflict)
@@ -731,6 +734,95 @@ static mhsld_status release_one(mhsld_head *h, const mhsld__bext *r, mhsld_confl
     return MHSLD_OK;
 }
 
+/* One extent over several words: the general paths' steps, in tight loops
+ * over the words (first and last may be partial, the rest are whole). */
+static inline uint64_t run_mask(const mhsld__bext *r, uint64_t w)
+{
+    uint64_t lo = w << 6, s = r->start > lo ? r->start : lo;
+    uint64_t e = r->start + r->count < lo + 64 ? r->start + r->count : lo + 64;
+    return bits(s - lo, e - s);
+}
+
+static mhsld_status claim_run(mhsld_head *h, const mhsld__bext *r, mhsld_conflict *conflict)
+{
+    mhsld_state *st = h->st;
+    mhsld__headrec *hr = h->hr;
+    uint64_t w0 = r->start >> 6, w1 = (r->start + r->count - 1) >> 6, w, busy;
+    for (w = w0; w <= w1; w++) {
+        busy = mhsld__load64(&st->occ[w].lo) & run_mask(r, w);
+        if (busy) {
+            fill_conflict(st, (w << 6) + (uint64_t)__builtin_ctzll(busy), conflict);
+            return MHSLD_E_CONFLICT;
+        }
+    }
+    mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr, &h->seq)};
+    if (!op.seq)
+        return MHSLD_E_NOSPACE;
+    journal_publish1(hr, MHSLD__OP_CLAIM, op.seq, r);
+    for (w = w0; w <= w1; w++) {
+        if (!mhsld__occ_set(&op, w, run_mask(r, w), w - w0, &busy)) {
+            mhsld__jsnap j;
+            mhsld__jsnap_init(&j, MHSLD__OP_CLAIM, MHSLD__NOSLOT, op.seq);
+            j.n = 1;
+            j.r[0] = *r;
+            fill_conflict(st, (w << 6) + (uint64_t)__builtin_ctzll(busy), conflict);
+            (void)undo_claims(&op, &j, w - w0);
+            return MHSLD_E_CONFLICT;
+        }
+        set_prog(&op, w - w0 + 1);
+    }
+    mhsld__fill(&op, w0, run_mask(r, w0), FILL_OWNED, 0, r, 1);
+    uint64_t *om = mhsld__owned_map(st, h->head);
+    for (w = w0 + 1; w <= w1; w++) {
+        uint64_t m = run_mask(r, w), cur = mhsld__load64(&om[w]);
+        if ((cur & m) != m) {
+            MHSLD__STEP();
+            mhsld__store64(&om[w], cur | m);
+        }
+    }
+    mhsld__bump_list_gen(hr);
+    mhsld__journal_end(hr);
+    return MHSLD_OK;
+}
+
+static mhsld_status release_run(mhsld_head *h, const mhsld__bext *r, mhsld_conflict *conflict)
+{
+    mhsld_state *st = h->st;
+    mhsld__headrec *hr = h->hr;
+    uint64_t w0 = r->start >> 6, w1 = (r->start + r->count - 1) >> 6, w;
+    uint64_t *om = mhsld__owned_map(st, h->head), *sm = mhsld__start_map(st, h->head);
+    for (w = w0; w <= w1; w++) {
+        uint64_t bad = run_mask(r, w) & ~mhsld__load64(&om[w]);
+        if (bad) {
+            fill_conflict(st, (w << 6) + (uint64_t)__builtin_ctzll(bad), conflict);
+            return MHSLD_E_NOT_OWNER;
+        }
+    }
+    mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr, &h->seq)};
+    if (!op.seq)
+        return MHSLD_E_NOSPACE;
+    journal_publish1(hr, MHSLD__OP_RELEASE, op.seq, r);
+    for (w = w0; w <= w1; w++) {
+        uint64_t m = run_mask(r, w), own = mhsld__load64(&om[w]);
+        if (own & m) {
+            revoke_begin(hr);
+            MHSLD__STEP();
+            mhsld__store64(&om[w], own & ~m);
+        }
+        uint64_t stb = mhsld__load64(&sm[w]);
+        if (stb & m) {
+            MHSLD__STEP();
+            mhsld__store64(&sm[w], stb & ~m);
+        }
+        mhsld__occ_clear(&op, w, m, w - w0);
+        set_prog(&op, w - w0 + 1);
+    }
+    revoke_settle(hr);
+    mhsld__bump_list_gen(hr);
+    mhsld__journal_end(hr);
+    return MHSLD_OK;
+}
+
 /* ---- claim: free -> OWNED in one operation ------------------------------ */
 
 static mhsld_status claim_held(mhsld_head *h, const mhsld_extent *ext, size_t n,
@@ -778,7 +870,16 @@ mhsld_status mhsld_claim(mhsld_head *h, const mhsld_extent *ext, size_t n, mhsld
     if (s != MHSLD_OK)
         return s;
     mhsld__bext r;
-    s = one_word(h->st, ext, n, &r) ? claim_one(h, &r, conflict) : claim_held(h, ext, n, conflict);
+    switch (one_extent(h->st, ext, n, &r)) {
+    case 1:
+        s = claim_one(h, &r, conflict);
+        break;
+    case 2:
+        s = claim_run(h, &r, conflict);
+        break;
+    default:
+        s = claim_held(h, ext, n, conflict);
+    }
     head_leave(h);
     return s;
 }
@@ -969,8 +1070,16 @@ mhsld_status mhsld_release(mhsld_head *h, const mhsld_extent *ext, size_t n,
     if (s != MHSLD_OK)
         return s;
     mhsld__bext r;
-    s = one_word(h->st, ext, n, &r) ? release_one(h, &r, conflict)
-                                    : release_held(h, ext, n, conflict);
+    switch (one_extent(h->st, ext, n, &r)) {
+    case 1:
+        s = release_one(h, &r, conflict);
+        break;
+    case 2:
+        s = release_run(h, &r, conflict);
+        break;
+    default:
+        s = release_held(h, ext, n, conflict);
+    }
     head_leave(h);
     return s;
 }
