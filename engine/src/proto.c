@@ -661,12 +661,21 @@ static inline void journal_publish1(mhsld__headrec *hr, uint32_t op, uint64_t se
 }
 
 /* One valid extent (n == 1), converted: 1 inside one 64-block word, 2
- * over several, 0 otherwise (the general path answers the error). */
-static inline int one_extent(const mhsld_state *st, const mhsld_extent *ext, size_t n,
-                             mhsld__bext *r)
+ * over several, 0 otherwise (the general path answers the error).  An
+ * extent in region 0 is converted from the handle's private view (filled
+ * at attach from the validated geometry; empty in a forked child). */
+static inline int one_extent(const mhsld_head *h, const mhsld_extent *ext, size_t n, mhsld__bext *r)
 {
-    if (n != 1 || !ext || mhsld__dpa_to_range(st, ext->dpa, ext->len, r, NULL) != MHSLD_OK)
+    if (n != 1 || !ext)
         return 0;
+    const mhsld_access_view *v = &h->view;
+    uint64_t off = ext->dpa - v->base, len = ext->len;
+    if (off < v->len && len && len <= v->len - off && !((off | len) & ((1ull << v->shift) - 1))) {
+        r->start = v->first + (off >> v->shift);
+        r->count = len >> v->shift;
+    } else if (mhsld__dpa_to_range(h->st, ext->dpa, ext->len, r, NULL) != MHSLD_OK) {
+        return 0;
+    }
     return (r->start >> 6) == ((r->start + r->count - 1) >> 6) ? 1 : 2;
 }
 
@@ -870,7 +879,7 @@ mhsld_status mhsld_claim(mhsld_head *h, const mhsld_extent *ext, size_t n, mhsld
     if (s != MHSLD_OK)
         return s;
     mhsld__bext r;
-    switch (one_extent(h->st, ext, n, &r)) {
+    switch (one_extent(h, ext, n, &r)) {
     case 1:
         s = claim_one(h, &r, conflict);
         break;
@@ -1070,7 +1079,7 @@ mhsld_status mhsld_release(mhsld_head *h, const mhsld_extent *ext, size_t n,
     if (s != MHSLD_OK)
         return s;
     mhsld__bext r;
-    switch (one_extent(h->st, ext, n, &r)) {
+    switch (one_extent(h, ext, n, &r)) {
     case 1:
         s = release_one(h, &r, conflict);
         break;
