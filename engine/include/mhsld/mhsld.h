@@ -405,13 +405,14 @@ static inline bool mhsld_access_ok_fast(const mhsld_head *h, uint64_t dpa, uint6
 {
 #if defined(__GNUC__) || defined(__clang__)
     const mhsld_access_view *v = (const mhsld_access_view *)(const void *)h;
-    uint64_t off = dpa - v->base;
-    /* Inside region 0 (len >= 1; a fenced view has v->len == 0). */
-    if (off < v->len && len - 1 < v->len - off) {
+    uint64_t off = dpa - v->base, last = off + len - 1;
+    /* Inside region 0: off <= last rules out len == 0 and wrapping, and
+     * last < v->len puts both ends inside (a fenced view has v->len == 0). */
+    if (off <= last && last < v->len) {
         uint64_t b = v->first + (off >> v->shift);
-        uint64_t b1 = v->first + ((off + len - 1) >> v->shift);
-        if ((b >> 6) == (b1 >> 6)) {
-            uint64_t want = (~0ull >> (63 - (b1 - b))) << (b & 63);
+        uint64_t b1 = v->first + (last >> v->shift);
+        if ((b ^ b1) < 64) { /* one owned-map word */
+            uint64_t want = ((2ull << (b1 - b)) - 1) << (b & 63);
             uint64_t own = __atomic_load_n(&v->owned[b >> 6], __ATOMIC_ACQUIRE);
             if ((own & want) == want)
                 return true;
