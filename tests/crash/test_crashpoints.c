@@ -22,6 +22,7 @@
 typedef struct snap {
     uint8_t state[2 * NBLK];
     uint8_t owner[2 * NBLK];
+    uint8_t start[2 * NBLK]; /* first block of an extent */
     uint32_t sharers[2 * NBLK];
     uint32_t pending[3];
     uint8_t fm_ref[4]; /* of the first shared extents (mhsld_shared_list order) */
@@ -36,6 +37,7 @@ static void take(mhsld_state *st, snap *s)
         REQUIRE(mhsld_block_info_get(st, b, &bi) == MHSLD_OK);
         s->state[b] = (uint8_t)bi.state;
         s->owner[b] = (uint8_t)bi.owner;
+        s->start[b] = (uint8_t)bi.extent_start;
         s->sharers[b] = bi.sharers;
     }
     for (uint32_t h = 0; h < 3; h++) {
@@ -100,6 +102,38 @@ static void interfere(void *arg)
     ictx *c = arg;
     REQUIRE(tu_claim(c->h2, 195 * BS, 2 * BS) == MHSLD_OK);
     mhsld_test_crash_at(c->k, c->k ? die : NULL, NULL);
+}
+
+/* mhsld_claim: free -> OWNED in one operation.  One word; three words;
+ * several extents (two of them adjacent, one in the sharable region); and
+ * the extents of op_reserve, whose claim meets head 2's interference in its
+ * last word and must be undone. */
+static mhsld_status op_claim_one_word(mhsld_head *h0)
+{
+    mhsld_extent e = {20 * BS, 3 * BS};
+    return mhsld_claim(h0, &e, 1, NULL);
+}
+
+static mhsld_status op_claim_words(mhsld_head *h0)
+{
+    mhsld_extent e = {60 * BS, 80 * BS};
+    return mhsld_claim(h0, &e, 1, NULL);
+}
+
+static mhsld_status op_claim_extents(mhsld_head *h0)
+{
+    mhsld_extent e[5] = {{70 * BS, 2 * BS},
+                         {60 * BS, 10 * BS},
+                         {130 * BS, BS},
+                         {190 * BS, 10 * BS},
+                         {SH_BASE + 5 * BS, 2 * BS}};
+    return mhsld_claim(h0, e, 5, NULL);
+}
+
+static mhsld_status op_claim_reserve_extents(mhsld_head *h0)
+{
+    mhsld_extent e[3] = {{60 * BS, 10 * BS}, {130 * BS, BS}, {190 * BS, 10 * BS}};
+    return mhsld_claim(h0, e, 3, NULL);
 }
 
 static void setup_pending(mhsld_head *h0, mhsld_head *h1, mhsld_head *h2)
@@ -230,6 +264,11 @@ static const scenario scenarios[] = {
     {"fmref-remove-last", setup_fmref_only, op_fmref_remove, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
     {"share-leave-fmref", setup_shared_by_0_fmref, op_share_leave, MHSLD_OK, 0, MHSLD_RECOVER_KEEP,
      0},
+    {"claim-one-word", setup_none, op_claim_one_word, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
+    {"claim-words", setup_none, op_claim_words, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
+    {"claim-extents", setup_none, op_claim_extents, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
+    {"claim-conflict", setup_none, op_claim_reserve_extents, MHSLD_E_CONFLICT, 1,
+     MHSLD_RECOVER_KEEP, 1},
 };
 
 static void die(void *arg)
