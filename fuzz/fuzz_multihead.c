@@ -56,12 +56,15 @@ enum op_kind {
     OP_DETACH,
     OP_QUERY,
     OP_MISUSE,
+    /* Last, so that the opcode bytes of older inputs (below 13) keep their
+     * meaning. */
+    OP_CLAIM,
     OP__COUNT
 };
 
 static const char *const op_names[OP__COUNT] = {
     "attach", "reserve", "commit",  "release", "release_all", "share_add", "share_release",
-    "access", "crash",   "recover", "detach",  "query",       "misuse"};
+    "access", "crash",   "recover", "detach",  "query",       "misuse",    "claim"};
 
 typedef struct op_args {
     uint32_t kind;
@@ -424,6 +427,9 @@ static void model_expect_for(ctx *c, const op_args *a, model_expect *e)
     case OP_RESERVE:
         model_reserve_expect(&c->m, a->head, a->ext, a->n, e);
         break;
+    case OP_CLAIM:
+        model_claim_expect(&c->m, a->head, a->ext, a->n, e);
+        break;
     case OP_COMMIT:
         model_commit_expect(&c->m, a->head, a->group_idx, a->group, a->ext, a->n, e);
         break;
@@ -477,6 +483,9 @@ static void model_apply(model *m, const op_args *a, uint64_t group)
     case OP_RESERVE:
         model_reserve_apply(m, a->head, a->ext, a->n, group);
         break;
+    case OP_CLAIM:
+        model_claim_apply(m, a->head, a->ext, a->n);
+        break;
     case OP_COMMIT: {
         int gi = model_find_group(m, a->head, a->group);
         FUZZ_ASSERT(gi >= 0);
@@ -513,6 +522,8 @@ static mhsld_status call_engine(mhsld_head *h, const op_args *a, op_result *r)
     switch (a->kind) {
     case OP_RESERVE:
         return mhsld_reserve(h, a->ext, a->n, &r->group, &r->conflict);
+    case OP_CLAIM:
+        return mhsld_claim(h, a->ext, a->n, &r->conflict);
     case OP_COMMIT:
         return mhsld_commit(h, a->group, a->ext, a->n);
     case OP_RELEASE:
@@ -1121,6 +1132,9 @@ static void op_misuse(ctx *c, fuzz_dp *dp, uint32_t head)
         if (!h)
             break;
         rc = mhsld_reserve(h, NULL, 1, &group, NULL);
+        /* (and the claim's NULL extents and NULL handle, the same byte) */
+        FUZZ_ASSERT(mhsld_claim(h, NULL, 1, NULL) == MHSLD_E_INVAL);
+        FUZZ_ASSERT(mhsld_claim(NULL, &one, 1, NULL) == MHSLD_E_INVAL);
         break;
     case 4:
         if (!h)
@@ -1365,7 +1379,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t crash_k = 0;
         if (kind == OP_CRASH) {
             crash_k = fuzz_dp_range(&dp, 1, 48);
-            kind = fuzz_dp_range(&dp, OP_RESERVE, OP_SHARE_RELEASE);
+            /* One past the last: a claim (older inputs keep their kinds). */
+            kind = fuzz_dp_range(&dp, OP_RESERVE, OP_SHARE_RELEASE + 1);
+            if (kind > OP_SHARE_RELEASE)
+                kind = OP_CLAIM;
         }
         a->kind = kind;
         switch (kind) {
@@ -1374,6 +1391,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case OP_RESERVE:
         case OP_RELEASE:
+        case OP_CLAIM:
             if (head >= c->g.nr_heads)
                 a->head = head = 0;
             gen_request(c, &dp, a);

@@ -57,11 +57,12 @@ enum {
     T_SHARE_RELEASE,
     T_ACCESS,
     T_RESERVE2,
+    T_CLAIM, /* last: older inputs' kind bytes (below 8) keep their meaning */
     T__COUNT
 };
 static const char *const t_names[T__COUNT] = {"reserve",     "commit",    "release",
                                               "release_all", "share_add", "share_release",
-                                              "access",      "reserve"};
+                                              "access",      "reserve",   "claim"};
 
 /* What the input asks a thread to do. */
 typedef struct plan {
@@ -163,6 +164,19 @@ static void *thread_main(void *arg)
                 memcpy(groups[ngroups].ext, o->ext, sizeof o->ext);
                 ngroups++;
             }
+            break;
+        case T_CLAIM:
+            o->n = p->d ? 2 : 1;
+            o->ext[0].dpa = model_block_dpa(m, p->a);
+            o->ext[0].len = p->b * bs;
+            o->ext[1].dpa = model_block_dpa(m, p->c);
+            o->ext[1].len = p->d * bs;
+            o->inv = tick(sh);
+            o->rc = mhsld_claim(t->h, o->ext, o->n, &conf);
+            o->resp = tick(sh);
+            if (o->rc == MHSLD_OK)
+                for (size_t k = 0; k < o->n && nowned < 64; k++)
+                    owned[nowned++] = o->ext[k];
             break;
         case T_COMMIT: {
             local_group gr;
@@ -269,6 +283,13 @@ static bool lin_step(model *m, const hop *o)
                 return false;
             model_reserve_apply(m, o->head, o->ext, o->n, o->group);
         }
+        return true;
+    case T_CLAIM:
+        model_claim_expect(m, o->head, o->ext, o->n, &e);
+        if (!model_expect_accepts(&e, o->rc))
+            return false;
+        if (o->rc == MHSLD_OK)
+            model_claim_apply(m, o->head, o->ext, o->n);
         return true;
     case T_COMMIT: {
         int gi = model_find_group(m, o->head, o->group);
@@ -570,6 +591,12 @@ static void decode(fuzz_dp *dp, shared_ctx *sh)
             break;
         case T_COMMIT:
             p.a = fuzz_dp_range(dp, 0, 3);
+            break;
+        case T_CLAIM: /* one extent (d = 0) or two */
+            p.a = fuzz_dp_range(dp, 0, m->nblocks - 1);
+            p.b = fuzz_dp_range(dp, 1, 3);
+            p.c = fuzz_dp_range(dp, 0, m->nblocks - 1);
+            p.d = fuzz_dp_range(dp, 0, 2);
             break;
         case T_RELEASE:
             p.a = fuzz_dp_range(dp, 0, 15);

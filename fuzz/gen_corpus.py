@@ -64,7 +64,11 @@ class Enc:
 # ---- fuzz_multihead / fuzz_multihead_threads ------------------------------
 
 OP = dict(attach=0, reserve=1, commit=2, release=3, release_all=4, share_add=5,
-          share_release=6, access=7, crash=8, recover=9, detach=10, query=11, misuse=12)
+          share_release=6, access=7, crash=8, recover=9, detach=10, query=11, misuse=12,
+          claim=13)
+# The operation an OP_CRASH runs: reserve..share_release, then claim (one past).
+CRASH_OP = dict(reserve=1, commit=2, release=3, release_all=4, share_add=5, share_release=6,
+                claim=7)
 HEAD_SEL = {2: 0, 3: 1, 4: 2, 5: 12, 7: 13, 9: 14, 32: 15}
 
 
@@ -102,7 +106,7 @@ class MH:
         self.e.rng(0, 3, 3 if per_process else 0)
 
     def op(self, kind, head):
-        self.e.rng(0, 12, OP[kind])
+        self.e.rng(0, 13, OP[kind])
         self.e.rng(0, self.g.heads, head)
         return self
 
@@ -142,6 +146,11 @@ class MH:
 
     def reserve(self, head, exts, crash=None):
         self._maybe_crash(crash, "reserve", head)
+        self.request(exts)
+        return self
+
+    def claim(self, head, exts, crash=None):
+        self._maybe_crash(crash, "claim", head)
         self.request(exts)
         return self
 
@@ -204,7 +213,7 @@ class MH:
             self.op(kind, head)
         else:
             self.op("crash", head)
-            self.e.rng(1, 48, crash).rng(1, 6, OP[kind])
+            self.e.rng(1, 48, crash).rng(1, 7, CRASH_OP[kind])
 
     def attach(self, head, keep=False):
         self.op("attach", head)
@@ -328,7 +337,8 @@ def multihead_seeds():
     seeds["shared"] = p.bytes()
     # Crashes of every ownership operation at several atomic steps, recovered
     # by another head (DROP and KEEP) or by re-attach.
-    kinds = ["reserve", "commit", "release", "release_all", "share_add", "share_release"]
+    kinds = ["reserve", "commit", "release", "release_all", "share_add", "share_release",
+             "claim"]
     for kind in kinds:
         for k in (1, 2, 3, 5, 8):
             for how in ("recover_drop", "recover_keep", "reattach_keep", "reattach_drop"):
@@ -350,6 +360,8 @@ def multihead_seeds():
                     p.release_all(0, crash=k)
                 elif kind == "share_add":
                     p.share("share_add", 0, region=1, first=2, nblocks=2, tag=2, crash=k)
+                elif kind == "claim":
+                    p.claim(0, [lambda: p.ext_blocks(7, 1), lambda: p.ext_blocks(10, 2)], crash=k)
                 else:
                     p.share("share_release", 0, existing=0, crash=k)
                 p.reserve(1, [lambda: p.ext_blocks(8, 1)])
@@ -364,6 +376,33 @@ def multihead_seeds():
                     p.attach(0, keep=False)
                 p.attach(0, keep=True).query(0, 3, 0, 4).release_all(0)
                 seeds[f"crash_{kind}_k{k}_{how}"] = p.bytes()
+    # mhsld_claim: free -> OWNED in one call.  Adjacent extents, conflicts
+    # with blocks owned, pending and shared by others and by the head itself,
+    # argument errors, access, the extent list, release.
+    p = MH(g3).attach(0).attach(1).attach(2)
+    p.claim(0, [lambda: p.ext_blocks(0, 2), lambda: p.ext_blocks(2, 1)])
+    p.access(0, 2, 0, 3).access(1, 0, 1, 0)
+    p.query(0, 0, 0, 4).query(0, 3, 0, 4)
+    p.claim(1, [lambda: p.ext_blocks(4, 1), lambda: p.ext_blocks(1, 1)])  # owned by 0
+    p.claim(0, [lambda: p.ext_blocks(2, 1)])  # owned by itself
+    p.reserve(1, [lambda: p.ext_blocks(5, 2)])
+    p.claim(2, [lambda: p.ext_blocks(6, 1)])  # pending for 1
+    p.claim(1, [lambda: p.ext_blocks(4, 2)])  # pending for itself
+    p.share("share_add", 2, region=1, first=0, nblocks=2, tag=1)
+    p.claim(0, [lambda: p.ext_blocks(9, 1)])  # shared
+    p.claim(2, [lambda: p.ext_blocks(8, 2)])  # shared by itself
+    p.claim(0, 0).claim(0, "too_many")
+    p.claim(0, [lambda: p.ext_edge(0)]).claim(0, [lambda: p.ext_edge(1)])
+    p.claim(0, [lambda: p.ext_edge(3)])
+    p.claim(0, [lambda: p.ext_blocks(3, 2), lambda: p.ext_blocks(4, 1)])  # overlap
+    p.claim(0, [lambda: p.ext_unaligned(3, True, 1, False)])
+    p.claim(0, [lambda: p.ext_raw_blocks(9, 1)])  # the gap between regions
+    p.claim(2, [lambda: p.ext_blocks(3, 1), lambda: p.ext_blocks(7, 1)])
+    p.release(0, [lambda: p.ext_owned_run(0, 2)])
+    p.claim(1, [lambda: p.ext_blocks(0, 2)])
+    p.recover(2, 0, force=True, keep=True).claim(2, [lambda: p.ext_blocks(11, 1)])  # fenced
+    p.release_all(0).release_all(1).attach(2, keep=True).release_all(2)
+    seeds["claim"] = p.bytes()
     # Liveness and fencing: attach of a live head, recover of a live head,
     # forced recovery, operations through the fenced handle, re-attach.
     for pp in (False, True):
@@ -439,11 +478,14 @@ def multihead_more(seeds):
     p.release_all(0).release_all(1)
     seeds["two_words"] = p.bytes()
     for kind, k in (("reserve", 1), ("reserve", 2), ("reserve", 3), ("commit", 2), ("commit", 4),
-                    ("release", 2), ("release", 3), ("release_all", 3)):
+                    ("release", 2), ("release", 3), ("release_all", 3), ("claim", 2),
+                    ("claim", 4), ("claim", 6), ("claim", 9)):
         p = MH(gw).attach(0).attach(1)
         p.reserve(0, [lambda: p.ext_blocks(60, 3), lambda: p.ext_blocks(63, 3)])
         if kind == "reserve":
             p.reserve(0, [lambda: p.ext_blocks(30, 2), lambda: p.ext_blocks(90, 2)], crash=k)
+        elif kind == "claim":
+            p.claim(0, [lambda: p.ext_blocks(30, 2), lambda: p.ext_blocks(90, 2)], crash=k)
         elif kind == "commit":
             p.commit(0, 0, choices=(1, 1), crash=k)
         else:
@@ -461,7 +503,7 @@ def multihead_more(seeds):
 # ---- fuzz_multihead_threads -------------------------------------------------
 
 TOP = dict(reserve=0, commit=1, release=2, release_all=3, share_add=4, share_release=5,
-           access=6, reserve2=7)
+           access=6, reserve2=7, claim=8)
 
 
 class TH:
@@ -475,10 +517,13 @@ class TH:
 
     def op(self, t, kind, *args):
         e, nb = self.e, self.g.nblocks
-        e.rng(0, self.g.heads - 1, t).rng(0, 7, TOP[kind])
+        e.rng(0, self.g.heads - 1, t).rng(0, 8, TOP[kind])
         if kind in ("reserve", "reserve2"):
             a, b, c, d = (tuple(args) + (1, 0, 1)[len(args) - 1:])[:4]
             e.rng(0, nb - 1, a).rng(1, 3, b).rng(0, nb - 1, c).rng(1, 2, d)
+        elif kind == "claim":  # a, b: first extent; c, d: second (d = 0: none)
+            a, b, c, d = (tuple(args) + (1, 0, 0)[len(args) - 1:])[:4]
+            e.rng(0, nb - 1, a).rng(1, 3, b).rng(0, nb - 1, c).rng(0, 2, d)
         elif kind == "commit":
             e.rng(0, 3, args[0])
         elif kind == "release":
@@ -554,6 +599,25 @@ def threads_seeds():
     for t in range(4):
         p.op(t, "commit", 0).op(t, "access", 63, 2).op(t, "release", 0).op(t, "release_all")
     seeds["two_words"] = p.bytes()
+    # mhsld_claim: every thread claims the same blocks at once (one wins, all
+    # or nothing), against reservations and shared extents, across block 64.
+    p = TH(g)
+    for t in range(3):
+        p.op(t, "claim", 0, 2, 3, 1)
+    for t in range(3):
+        p.op(t, "access", 0, 0).op(t, "release", 0).op(t, "claim", 2 + t, 1, 6, 2)
+    for t in range(3):
+        p.op(t, "reserve", 5, 2).op(t, "claim", 6, 1).op(t, "share_add", 1, 0, 2, 0)
+        p.op(t, "claim", 8, 2, 0, 0).op(t, "access", 6, 1)
+    for t in range(3):
+        p.op(t, "release_all")
+    seeds["claim_contend"] = p.bytes()
+    p = TH(gw)
+    for t in range(4):
+        p.op(t, "claim", 62 - t, 3, 40 + t, 2)
+    for t in range(4):
+        p.op(t, "access", 63, 2).op(t, "release", 0).op(t, "claim", 60 + t, 3).op(t, "release_all")
+    seeds["claim_two_words"] = p.bytes()
     return seeds
 
 

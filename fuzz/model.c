@@ -240,6 +240,36 @@ void model_reserve_apply(model *m, uint32_t head, const mhsld_extent *ext, size_
         }
 }
 
+void model_claim_expect(const model *m, uint32_t head, const mhsld_extent *ext, size_t n,
+                        model_expect *e)
+{
+    model_mask mask;
+    bool spans;
+    (void)head;
+    model_expect_none(e);
+    bool hard = model_check_extents(m, ext, n, false, e, &mask, &spans);
+    for (uint32_t i = 0; i < m->nblocks; i++)
+        if ((mask & BIT(i)) && m->b[i].state != MHSLD_BLOCK_FREE) {
+            model_expect_err(e, MHSLD_E_CONFLICT); /* the head's own blocks too */
+            hard = true;
+        }
+    settle(e, hard);
+}
+
+void model_claim_apply(model *m, uint32_t head, const mhsld_extent *ext, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        model_mask mask = model_extent_mask(m, &ext[k]);
+        for (uint32_t i = 0; i < m->nblocks; i++)
+            if (mask & BIT(i)) {
+                m->b[i].state = MHSLD_BLOCK_OWNED;
+                m->b[i].owner = head;
+                m->b[i].sharers = 0;
+                m->b[i].group = 0;
+            }
+    }
+}
+
 void model_commit_expect(const model *m, uint32_t head, int group_idx, uint64_t group_id,
                          const mhsld_extent *acc, size_t n, model_expect *e)
 {

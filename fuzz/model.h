@@ -119,6 +119,12 @@ void model_reserve_expect(const model *m, uint32_t head, const mhsld_extent *ext
 void model_reserve_apply(model *m, uint32_t head, const mhsld_extent *ext, size_t n,
                          uint64_t group);
 
+/* mhsld_claim: the extents straight to OWNED, all or nothing (no
+ * reservation, so no table to fill). */
+void model_claim_expect(const model *m, uint32_t head, const mhsld_extent *ext, size_t n,
+                        model_expect *e);
+void model_claim_apply(model *m, uint32_t head, const mhsld_extent *ext, size_t n);
+
 /* group_idx: index into m->h[head].groups, or -1 for an unknown group id. */
 void model_commit_expect(const model *m, uint32_t head, int group_idx, uint64_t group_id,
                          const mhsld_extent *acc, size_t n, model_expect *e);
