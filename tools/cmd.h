@@ -8,7 +8,7 @@
  *   cmd_state.c    create, destroy, show, verify
  *   cmd_map.c      map
  *   cmd_recover.c  recover
- *   cmd_head.c     reserve, commit, release, check, share-add,
+ *   cmd_head.c     reserve, commit, claim, release, check, share-add,
  *                  share-release, session
  *   cmd_fm.c       the fabric manager: fm-offer, fm-release,
  *                  fm-force-release, fm-reclaim, fm-mbox (whose JSON
@@ -149,6 +149,7 @@ int verb_map(struct cmd *c);     /* cmd_map.c */
 int verb_recover(struct cmd *c); /* cmd_recover.c */
 int verb_reserve(struct cmd *c); /* cmd_head.c */
 int verb_commit(struct cmd *c);
+int verb_claim(struct cmd *c);
 int verb_release(struct cmd *c);
 int verb_check(struct cmd *c);
 int verb_share_add(struct cmd *c);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * mhsldctl's head verbs: reserve, commit, release, check, share-add and
- * share-release, each in one attach of the head (MHSLD_ATTACH_KEEP), and
+ * mhsldctl's head verbs: reserve, commit, claim, release, check, share-add
+ * and share-release, each in one attach of the head (MHSLD_ATTACH_KEEP), and
  * `session`, which keeps the head attached while it runs commands read
  * from stdin (for tests and scripts; the test build adds `crash K CMD`).
  */
@@ -29,6 +29,8 @@ struct op_args {
     uint64_t group;
     uint8_t tag[MHSLD_TAG_SIZE];
     bool ok[MHSLD_MAX_EXTENTS]; /* check: per extent */
+    mhsld_status status;        /* claim: the engine's answer (for --json) */
+    mhsld_conflict conflict;
 };
 
 /* An operation writes its result (one line, no newline) to out, or its
@@ -101,6 +103,19 @@ static int op_commit(mhsld_head *h, struct op_args *a, char *out, size_t outlen,
     acc = sum_len(a->ext, a->n);
     snprintf(out, outlen, "group %" PRIu64 ": accepted %s, returned %s to free", group,
              ctl_fmt_len(acc, x), ctl_fmt_len(total >= acc ? total - acc : 0, y));
+    return CTL_EXIT_OK;
+}
+
+static int op_claim(mhsld_head *h, struct op_args *a, char *out, size_t outlen, char *err,
+                    size_t errlen)
+{
+    char x[CTL_FMTLEN];
+
+    a->conflict = (mhsld_conflict){0, MHSLD_OWNER_NONE, MHSLD_BLOCK_FREE};
+    a->status = mhsld_claim(h, a->ext, a->n, &a->conflict);
+    if (a->status != MHSLD_OK)
+        return op_error(a->status, &a->conflict, mhsld_head_index(h), err, errlen);
+    snprintf(out, outlen, "claimed %s", ctl_fmt_len(sum_len(a->ext, a->n), x));
     return CTL_EXIT_OK;
 }
 
@@ -179,6 +194,60 @@ static int op_share_release(mhsld_head *h, struct op_args *a, char *out, size_t 
 
 /* ---- the head verbs ---------------------------------------------------- */
 
+/* claim --json: once the engine has answered the claim, one object on stdout
+ * whatever the answer (and a failure's line on stderr), as the FM verbs do:
+ *   {"verb", "head", "status", "extents" [{"dpa", "length"}], "bytes",
+ *    "conflict" ({"dpa", "owner" (head, "shared" or null), "state"} or null),
+ *    "message"}
+ * Failures before the claim (the state, the head, its attach) are the
+ * usual one line. */
+static int claim_json(const struct cmd *c, uint32_t head, const struct op_args *a, int rc,
+                      const char *msg)
+{
+    json_object *o = ctl_jnew(json_object_new_object()), *ex = ctl_jnew(json_object_new_array());
+    const char *text;
+    size_t i;
+
+    ctl_jadd(o, "verb", ctl_jnew(json_object_new_string(c->v->name)));
+    ctl_jadd(o, "head", ctl_jnew(json_object_new_int64(head)));
+    ctl_jadd(o, "status", ctl_jnew(json_object_new_string(mhsld_status_name(a->status))));
+    for (i = 0; i < a->n; i++) {
+        json_object *e = ctl_jnew(json_object_new_object());
+        ctl_jadd(e, "dpa", ctl_jnew(json_object_new_uint64(a->ext[i].dpa)));
+        ctl_jadd(e, "length", ctl_jnew(json_object_new_uint64(a->ext[i].len)));
+        ctl_jpush(ex, e);
+    }
+    ctl_jadd(o, "extents", ex);
+    ctl_jadd(o, "bytes", ctl_jnew(json_object_new_uint64(sum_len(a->ext, a->n))));
+    if (a->status == MHSLD_E_CONFLICT) {
+        json_object *k = ctl_jnew(json_object_new_object());
+        ctl_jadd(k, "dpa", ctl_jnew(json_object_new_uint64(a->conflict.dpa)));
+        if (a->conflict.owner == MHSLD_OWNER_NONE)
+            ctl_jnull(k, "owner");
+        else if (a->conflict.owner == MHSLD_OWNER_SHARED)
+            ctl_jadd(k, "owner", ctl_jnew(json_object_new_string("shared")));
+        else
+            ctl_jadd(k, "owner", ctl_jnew(json_object_new_int64(a->conflict.owner)));
+        ctl_jadd(k, "state", ctl_jnew(json_object_new_int64(a->conflict.state)));
+        ctl_jadd(o, "conflict", k);
+    } else {
+        ctl_jnull(o, "conflict");
+    }
+    ctl_jadd(o, "message", ctl_jnew(json_object_new_string(msg)));
+    text = o != NULL ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                             JSON_C_TO_STRING_NOSLASHESCAPE)
+                     : NULL;
+    if (ctl_json_oom || text == NULL) {
+        json_object_put(o);
+        return ctl_fail(c, CTL_EXIT_IO, "%s: out of memory while building JSON", c->state);
+    }
+    printf("%s\n", text);
+    json_object_put(o);
+    if (rc != CTL_EXIT_OK)
+        return ctl_fail(c, rc, "%s: head %" PRIu32 ": %s", c->state, head, msg);
+    return rc;
+}
+
 static int run_head_verb(struct cmd *c, head_op op, struct op_args *a)
 {
     char out[1024] = "", err[512] = "";
@@ -217,6 +286,8 @@ static int run_head_verb(struct cmd *c, head_op op, struct op_args *a)
     rc = op(h, a, out, sizeof(out), err, sizeof(err));
     mhsld_detach(h);
     mhsld_close(st);
+    if (op == op_claim && ctl_has(c, O_JSON))
+        return claim_json(c, head, a, rc, rc == CTL_EXIT_OK ? out : err);
     if (rc != CTL_EXIT_OK)
         return ctl_fail(c, rc, "%s: head %" PRIu32 ": %s", c->state, head, err);
     printf("%s\n", out);
@@ -279,6 +350,10 @@ int verb_commit(struct cmd *c)
 {
     return head_verb(c, op_commit);
 }
+int verb_claim(struct cmd *c)
+{
+    return head_verb(c, op_claim);
+}
 int verb_release(struct cmd *c)
 {
     return head_verb(c, op_release);
@@ -330,9 +405,13 @@ static void session_command(mhsld_head *h, char **tok, size_t n, struct op_args 
         head_op op;
         size_t min, max; /* extents */
     } cmds[] = {
-        {"reserve", op_reserve, 1, MHSLD_MAX_EXTENTS}, {"commit", op_commit, 0, MHSLD_MAX_EXTENTS},
-        {"release", op_release, 1, MHSLD_MAX_EXTENTS}, {"release-all", op_release_all, 0, 0},
-        {"check", op_check, 1, MHSLD_MAX_EXTENTS},     {"share-add", op_share_add, 1, 1},
+        {"reserve", op_reserve, 1, MHSLD_MAX_EXTENTS},
+        {"commit", op_commit, 0, MHSLD_MAX_EXTENTS},
+        {"claim", op_claim, 1, MHSLD_MAX_EXTENTS},
+        {"release", op_release, 1, MHSLD_MAX_EXTENTS},
+        {"release-all", op_release_all, 0, 0},
+        {"check", op_check, 1, MHSLD_MAX_EXTENTS},
+        {"share-add", op_share_add, 1, 1},
         {"share-release", op_share_release, 1, 1},
     };
     char out[1024] = "", err[512] = "";

@@ -14,7 +14,7 @@
  *   4 state absent, corrupt, not an mhsld state or mismatched
  *   5 other I/O errors, and the state file truncated while in use (SIGBUS)
  *
- * The head verbs (reserve, commit, release, check, share-add, share-release)
+ * The head verbs (reserve, commit, claim, release, check, share-add, share-release)
  * attach their head with MHSLD_ATTACH_KEEP for the duration of the command
  * and detach afterwards, so the head keeps its capacity between commands
  * and a head attached by a live process (a QEMU instance) is refused with
@@ -139,6 +139,17 @@ static const struct verb verbs[] = {
      "As an Add Dynamic Capacity Response does: the listed extents (inside the\n"
      "reservation) become owned, every other block of the reservation becomes free.\n"
      "No extents accepts nothing.  --group picks a reservation other than the oldest.\n"},
+    {"claim", verb_claim, B(O_HEAD) | B(O_JSON) | B(O_ALLOW_FOREIGN), 1, MHSLD_MAX_EXTENTS, false,
+     "STATE --head N EXTENT... [--json]", "all-or-nothing claim straight to owned",
+     "What reserve followed by a commit of everything does, in one operation and\n"
+     "with no pending stage (static capacity, a host taking memory for itself).\n"
+     "Any block held by anyone, this head included, fails the whole request (exit 3)\n"
+     "naming the first such block, and leaves nothing behind.  Each extent stays an\n"
+     "extent of its own in the head's list, even next to another.\n"
+     "--json prints one object once the engine has answered: {\"verb\", \"head\",\n"
+     "\"status\", \"extents\" [{\"dpa\", \"length\"}], \"bytes\", \"conflict\"\n"
+     "({\"dpa\", \"owner\", \"state\"} or null), \"message\"}; a failure's line still\n"
+     "goes to stderr.\n"},
     {"release", verb_release, B(O_HEAD) | B(O_ALLOW_FOREIGN), 1, MHSLD_MAX_EXTENTS, false,
      "STATE --head N EXTENT...", "give owned capacity back",
      "Every block must be owned by the head (else exit 3, nothing released).\n"},
@@ -158,7 +169,7 @@ static const struct verb verbs[] = {
      "Attaches the head (default --keep), prints 'ready head N epoch E pid P', then\n"
      "reads one command per line and answers one line each ('ok ...' or\n"
      "'err CODE cause'):\n"
-     "  reserve EXT...   commit [EXT...]   release EXT...   release-all\n"
+     "  reserve EXT...   commit [EXT...]   claim EXT...   release EXT...   release-all\n"
      "  check EXT...     share-add TAG EXT   share-release EXT   quit\n"
 #ifdef MHSLD_CTL_TESTING
      "  crash K CMD...   run CMD with a SIGKILL just before the engine's K-th atomic\n"
