@@ -11,11 +11,12 @@
  *     every byte of the mapping);
  *   - bad arguments, a stale (fenced) handle, a handle inherited by a forked
  *     child, the sequence space used up: refused, nothing changed;
- *   - the promise of claim_held(): every occupancy word is claimed before
- *     any owned-map bit is set, so a claim that fails on its last word never
- *     made an earlier block accessible, not even for one atomic step.  A
- *     crash-point hook re-armed at every step looks at every block of the
- *     request while the claim runs;
+ *   - the promise of the claim paths (claim_held, claim_run, claim_one):
+ *     every occupancy word is claimed before any owned-map bit is set, so a
+ *     claim that fails in its last word never made an earlier block
+ *     accessible, not even for one atomic step.  A crash-point hook
+ *     re-armed at every step looks at every block of the request while the
+ *     claim runs;
  *   - a claim killed at each of its steps in a child, recovered by another
  *     process: the report names the claim and its direction.
  */
@@ -486,15 +487,43 @@ static void test_fork(void)
 
 /* ---- never accessible before every word is claimed ----------------------- */
 
-/* The request: one extent in each of the four words of region 0, the last
- * one held by head 1 from the first atomic step on (after the claim's
- * side-effect-free pre-check), so the claim fails on its last word. */
-#define NREQ 4
-static const mhsld_extent REQ[NREQ] = {
-    {2 * BS, 8 * BS}, {64 * BS, 4 * BS}, {130 * BS, 2 * BS}, {200 * BS, BS}};
+/* Three requests, one for each of the engine's claim paths: four extents
+ * in four words (the general path), one extent over four words (the
+ * one-extent run), one extent inside one word (the one-word path).  Head 1
+ * takes `hold`, in the request's last word, at the claim's first atomic
+ * step (after its side-effect-free pre-check), so the claim fails there;
+ * `rest` is the request without it. */
+typedef struct early_case {
+    const char *name;
+    mhsld_extent e[4];
+    size_t n;
+    mhsld_extent hold;
+    mhsld_extent rest[4];
+    size_t nrest;
+    uint64_t min_steps; /* of the failing claim */
+} early_case;
+
+static const early_case EARLY[] = {
+    {"four extents in four words",
+     {{2 * BS, 8 * BS}, {64 * BS, 4 * BS}, {130 * BS, 2 * BS}, {200 * BS, BS}},
+     4,
+     {200 * BS, BS},
+     {{2 * BS, 8 * BS}, {64 * BS, 4 * BS}, {130 * BS, 2 * BS}},
+     3,
+     10},
+    {"one extent over four words",
+     {{2 * BS, 198 * BS}},
+     1,
+     {199 * BS, BS},
+     {{2 * BS, 197 * BS}},
+     1,
+     10},
+    {"one extent in one word", {{130 * BS, 6 * BS}}, 1, {135 * BS, BS}, {{130 * BS, 5 * BS}}, 1, 4},
+};
 
 typedef struct probe {
     mhsld_state *st;
+    const early_case *ec;
     mhsld_head *h1;       /* interferes at step 1 (or NULL) */
     uint64_t steps;       /* steps looked at */
     uint64_t early;       /* steps where a block was accessible before the last word was claimed */
@@ -506,20 +535,19 @@ typedef struct probe {
 static void probe_step(void *arg)
 {
     probe *pr = arg;
-    if (pr->h1 && pr->steps == 0) {
-        mhsld_extent last = REQ[NREQ - 1];
-        REQUIRE(mhsld_claim(pr->h1, &last, 1, NULL) == MHSLD_OK);
-    }
+    const early_case *ec = pr->ec;
+    if (pr->h1 && pr->steps == 0)
+        REQUIRE(mhsld_claim(pr->h1, &ec->hold, 1, NULL) == MHSLD_OK);
     pr->steps++;
     mhsld_block_info bi;
-    REQUIRE(mhsld_block_info_get(pr->st, blk(REQ[NREQ - 1].dpa), &bi) == MHSLD_OK);
+    REQUIRE(mhsld_block_info_get(pr->st, blk(ec->hold.dpa), &bi) == MHSLD_OK);
     /* The last word is claimed by head 0 once its generation is head 0's
      * (tag (head + 1) << 34 | seq: 1 << 34 .. 2 << 34). */
     int last_claimed = bi.generation != pr->last_gen0 && (bi.generation >> 34) == 1;
     unsigned any_access = 0, any_owned = 0;
-    for (size_t x = 0; x < NREQ; x++) {
-        for (uint64_t off = 0; off < REQ[x].len; off += BS) {
-            uint64_t dpa = REQ[x].dpa + off;
+    for (size_t x = 0; x < ec->n; x++) {
+        for (uint64_t off = 0; off < ec->e[x].len; off += BS) {
+            uint64_t dpa = ec->e[x].dpa + off;
             if (mhsld_access_check(pr->st, 0, dpa, BS) || mhsld_access_check(pr->st, 0, dpa, 1))
                 any_access = 1;
             REQUIRE(mhsld_block_info_get(pr->st, blk(dpa), &bi) == MHSLD_OK);
@@ -536,62 +564,65 @@ static void probe_step(void *arg)
 
 static void test_never_accessible_early(void)
 {
-    for (int fail = 1; fail >= 0; fail--) {
-        char p[128];
-        mhsld_state *st = fresh(p, sizeof(p), "claim-early");
-        mhsld_head *h0 = tu_attach(st, 0), *h1 = tu_attach(st, 1);
-        view a, b;
-        look(st, &a);
-        probe pr = {st, fail ? h1 : NULL, 0, 0, 0, 0, a.b[blk(REQ[NREQ - 1].dpa)].generation};
-        mhsld_conflict k;
-        memset(&k, 0xee, sizeof(k));
-        mhsld_test_crash_at(1, probe_step, &pr);
-        mhsld_status s = mhsld_claim(h0, REQ, NREQ, &k);
-        mhsld_test_crash_at(0, NULL, NULL);
-        look(st, &b);
-        printf("claim %s: %" PRIu64 " steps looked at, %" PRIu64 " with access, %" PRIu64
-               " too early\n",
-               fail ? "failing on its last word" : "succeeding", pr.steps, pr.access_seen,
-               pr.early);
-        /* The probe saw the whole operation: four claims, their progress
-         * stores, the undo's (failing) or the maps' (succeeding) steps. */
-        CHECK(pr.steps >= 2 * NREQ + 2);
-        CHECK(pr.early == 0);
-        if (fail) {
-            CHECK_ST(s, MHSLD_E_CONFLICT);
-            CHECK(k.dpa == REQ[NREQ - 1].dpa && k.owner == 1 && k.state == MHSLD_BLOCK_OWNED);
-            CHECK(pr.access_seen == 0 && pr.owned_seen == 0);
-            /* Afterwards: nothing of head 0, head 1 owns its block, every
-             * other block free (generations moved where the claim and its
-             * undo went). */
-            for (uint64_t i = 0; i < ALL_BLK; i++) {
-                if (i == blk(REQ[NREQ - 1].dpa)) {
-                    CHECK(b.b[i].state == MHSLD_BLOCK_OWNED && b.b[i].owner == 1);
-                    continue;
+    for (size_t c = 0; c < sizeof(EARLY) / sizeof(EARLY[0]); c++) {
+        const early_case *ec = &EARLY[c];
+        for (int fail = 1; fail >= 0; fail--) {
+            char p[128];
+            mhsld_state *st = fresh(p, sizeof(p), "claim-early");
+            mhsld_head *h0 = tu_attach(st, 0), *h1 = tu_attach(st, 1);
+            view a, b;
+            look(st, &a);
+            probe pr = {st, ec, fail ? h1 : NULL, 0, 0, 0, 0, a.b[blk(ec->hold.dpa)].generation};
+            mhsld_conflict k;
+            memset(&k, 0xee, sizeof(k));
+            mhsld_test_crash_at(1, probe_step, &pr);
+            mhsld_status s = mhsld_claim(h0, ec->e, ec->n, &k);
+            mhsld_test_crash_at(0, NULL, NULL);
+            look(st, &b);
+            printf("claim of %s %s: %" PRIu64 " steps looked at, %" PRIu64 " with access, %" PRIu64
+                   " too early\n",
+                   ec->name, fail ? "failing in its last word" : "succeeding", pr.steps,
+                   pr.access_seen, pr.early);
+            /* The probe saw the whole operation: the claims, their progress
+             * stores, the undo's (failing) or the maps' (succeeding) steps. */
+            CHECK(pr.steps >= ec->min_steps);
+            CHECK(pr.early == 0);
+            if (fail) {
+                CHECK_ST(s, MHSLD_E_CONFLICT);
+                CHECK(k.dpa == ec->hold.dpa && k.owner == 1 && k.state == MHSLD_BLOCK_OWNED);
+                CHECK(pr.access_seen == 0 && pr.owned_seen == 0);
+                /* Afterwards: nothing of head 0, head 1 owns its block,
+                 * every other block as before (generations moved where the
+                 * claim and its undo went). */
+                for (uint64_t i = 0; i < ALL_BLK; i++) {
+                    if (i == blk(ec->hold.dpa)) {
+                        CHECK(b.b[i].state == MHSLD_BLOCK_OWNED && b.b[i].owner == 1);
+                        continue;
+                    }
+                    CHECK(b.b[i].state == a.b[i].state && b.b[i].owner == a.b[i].owner &&
+                          b.b[i].extent_start == a.b[i].extent_start);
                 }
-                CHECK(b.b[i].state == a.b[i].state && b.b[i].owner == a.b[i].owner &&
-                      b.b[i].extent_start == a.b[i].extent_start);
+                CHECK(b.h[0].owned_blocks == 0 && b.h[0].list_generation == a.h[0].list_generation);
+                CHECK(b.h[0].inflight_op == 0);
+                for (size_t x = 0; x < ec->nrest; x++)
+                    CHECK(!mhsld_access_ok(h0, ec->rest[x].dpa, ec->rest[x].len));
+                CHECK_OK(mhsld_claim(h0, ec->rest, ec->nrest, NULL)); /* all still free */
+            } else {
+                /* The control: the probe does see access, once every word
+                 * is claimed (so it could have seen it early). */
+                CHECK_OK(s);
+                CHECK(pr.access_seen > 0 && pr.owned_seen > 0);
+                for (size_t x = 0; x < ec->n; x++)
+                    CHECK(mhsld_access_ok(h0, ec->e[x].dpa, ec->e[x].len));
             }
-            CHECK(b.h[0].owned_blocks == 0 && b.h[0].list_generation == a.h[0].list_generation);
-            CHECK(b.h[0].inflight_op == 0);
-            for (size_t x = 0; x < NREQ - 1; x++)
-                CHECK(!mhsld_access_ok(h0, REQ[x].dpa, REQ[x].len));
-            CHECK_OK(mhsld_claim(h0, REQ, NREQ - 1, NULL)); /* all still free */
-        } else {
-            /* The control: the probe does see access, once every word is
-             * claimed (so it could have seen it early). */
-            CHECK_OK(s);
-            CHECK(pr.access_seen > 0 && pr.owned_seen > 0);
-            for (size_t x = 0; x < NREQ; x++)
-                CHECK(mhsld_access_ok(h0, REQ[x].dpa, REQ[x].len));
+            CHECK_VALID(st);
+            unlook(&a);
+            unlook(&b);
+            mhsld_detach(h0);
+            mhsld_detach(h1);
+            mhsld_close(st);
+            mhsld_destroy(p, true);
         }
-        CHECK_VALID(st);
-        unlook(&a);
-        unlook(&b);
-        mhsld_detach(h0);
-        mhsld_detach(h1);
-        mhsld_close(st);
-        mhsld_destroy(p, true);
     }
 }
 
