@@ -104,10 +104,13 @@ static void interfere(void *arg)
     mhsld_test_crash_at(c->k, c->k ? die : NULL, NULL);
 }
 
-/* mhsld_claim: free -> OWNED in one operation.  One word; three words;
- * several extents (two of them adjacent, one in the sharable region); and
- * the extents of op_reserve, whose claim meets head 2's interference in its
- * last word and must be undone. */
+/* mhsld_claim: free -> OWNED in one operation, through each of its paths:
+ * one extent in one word (claim_one); one extent over three words
+ * (claim_run); several extents, two of them adjacent, one in the sharable
+ * region (claim_held).  And claims that meet head 2's interference (blocks
+ * 195-196, taken after the pre-check) and must be undone: op_reserve's
+ * extents (claim_held, in its last word), one extent over words 2-3
+ * (claim_run, in its last word), one extent inside word 3 (claim_one). */
 static mhsld_status op_claim_one_word(mhsld_head *h0)
 {
     mhsld_extent e = {20 * BS, 3 * BS};
@@ -134,6 +137,18 @@ static mhsld_status op_claim_reserve_extents(mhsld_head *h0)
 {
     mhsld_extent e[3] = {{60 * BS, 10 * BS}, {130 * BS, BS}, {190 * BS, 10 * BS}};
     return mhsld_claim(h0, e, 3, NULL);
+}
+
+static mhsld_status op_claim_run_to_195(mhsld_head *h0)
+{
+    mhsld_extent e = {150 * BS, 50 * BS};
+    return mhsld_claim(h0, &e, 1, NULL);
+}
+
+static mhsld_status op_claim_one_at_195(mhsld_head *h0)
+{
+    mhsld_extent e = {193 * BS, 5 * BS};
+    return mhsld_claim(h0, &e, 1, NULL);
 }
 
 static void setup_pending(mhsld_head *h0, mhsld_head *h1, mhsld_head *h2)
@@ -269,6 +284,10 @@ static const scenario scenarios[] = {
     {"claim-extents", setup_none, op_claim_extents, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
     {"claim-conflict", setup_none, op_claim_reserve_extents, MHSLD_E_CONFLICT, 1,
      MHSLD_RECOVER_KEEP, 1},
+    {"claim-run-conflict", setup_none, op_claim_run_to_195, MHSLD_E_CONFLICT, 1, MHSLD_RECOVER_KEEP,
+     1},
+    {"claim-one-conflict", setup_none, op_claim_one_at_195, MHSLD_E_CONFLICT, 1, MHSLD_RECOVER_KEEP,
+     1},
 };
 
 static void die(void *arg)
