@@ -22,12 +22,14 @@
  * kill, each a number of atomic steps after the previous one.  Fields: every
  * journal field (op, n, nacc, slot, gslot, seq, group, undo, r[], acc[],
  * tag), pending groups (n, r[]), gseq[], jprog, the head's seq, epoch and
- * list generation, shared slots (word, start, count), occupancy pairs, block
- * words, owned maps, the header, or any 8 bytes of the file.  Values: 0, ~0,
- * 0x7fffffff, 0x80000000, the field's limit and its neighbours (a count just
- * above the maximum, an index just past the table), the block count, the
- * current value +-1 or with a bit flipped, a plausible composite (block
- * word, slot word, tag, progress), or raw input.
+ * list generation, shared slots (word, start, count), occupancy pairs, the
+ * blocks' shared bytes (one, or an aligned word of eight), owned maps, start
+ * maps, the header, or any 8 bytes of the file.  Values: 0, ~0, 0x7fffffff,
+ * 0x80000000, the field's limit and its neighbours (a count just above the
+ * maximum, an index just past the table), the block count, the current value
+ * +-1 or with a bit flipped, a plausible composite (shared byte naming a
+ * slot, a run of map bits set, cleared or flipped, slot word, tag,
+ * progress), or raw input.
  *
  * Oracle: every call returns a defined mhsld_status (a CXL return code for
  * the mailbox); no crash, no sanitizer report; no call spends more than
@@ -99,10 +101,11 @@ enum field {
     F_SLOT_COUNT,
     F_OCC_LO,
     F_OCC_HI,
-    F_BLOCK,
+    F_SSLOT, /* was the block word (layout 3): kept at its number for the corpus */
     F_OWNED,
     F_HDR,
     F_RAW,
+    F_START,
     F__COUNT
 };
 
@@ -111,7 +114,8 @@ static const char *const field_names[F__COUNT] = {
     "j.group",  "j.undo",     "j.r.start",     "j.r.count",     "j.acc.start", "j.acc.count",
     "j.tag",    "group.n",    "group.r.start", "group.r.count", "gseq",        "jprog",
     "head.seq", "head.epoch", "head.list_gen", "slot.word",     "slot.start",  "slot.count",
-    "occ.lo",   "occ.hi",     "block",         "owned",         "header",      "raw",
+    "occ.lo",   "occ.hi",     "sslot",         "owned",         "header",      "raw",
+    "start",
 };
 
 typedef struct wspec {
@@ -163,6 +167,8 @@ static uint64_t limit_of(uint8_t f)
         return mhsld__prog(MHSLD__SEQ_MASK, 0xffffff);
     case F_OCC_LO:
         return 64;
+    case F_SSLOT:
+        return MHSLD_MAX_SHARED;
     default:
         return nb;
     }
@@ -243,10 +249,15 @@ static uint8_t *field_addr(const wspec *w, unsigned *width)
     case F_OCC_HI:
         return co.ct + lay->occ_off + (i % lay->nr_words) * sizeof(mhsld__pair) +
                (w->field == F_OCC_HI ? 8 : 0);
-    case F_BLOCK:
-        return co.ct + lay->blocks_off + (i % co.st->nr_blocks) * 8;
+    case F_SSLOT: /* idx bit 7: an aligned word of eight blocks' bytes; else one block's */
+        if (i & 0x80)
+            return co.ct + lay->sslot_off + ((i & 0x7f) % (lay->nr_words * 8)) * 8;
+        *width = 1;
+        return co.ct + lay->sslot_off + i % co.st->nr_blocks;
     case F_OWNED:
         return co.ct + lay->owned_off + ((uint64_t)head * lay->nr_words + i % lay->nr_words) * 8;
+    case F_START:
+        return co.ct + lay->starts_off + ((uint64_t)head * lay->nr_words + i % lay->nr_words) * 8;
     case F_HDR:
         return co.ct + (i % (sizeof(mhsld__hdr) / 8)) * 8;
     default: /* F_RAW */
@@ -259,11 +270,32 @@ static uint64_t composite(const wspec *w, uint64_t cur)
 {
     uint64_t a = w->arg;
     switch (w->field) {
-    case F_BLOCK:
-        return mhsld__entry(a % 64, (a >> 6) & 3,
-                            mhsld__stamp((uint32_t)(a >> 8) % co.nh, (a >> 10) & 0xff)) |
-               (((a >> 18) & MHSLD__E_SLOT_MASK) << MHSLD__E_SLOT_SHIFT) |
-               ((a >> 25) & 1 ? MHSLD__E_START : 0);
+    case F_SSLOT: {
+        /* A byte naming one of the first slots (where the engine puts its
+         * extents), or any byte; in a word: that byte in one block's place
+         * or in all eight. */
+        uint64_t b = (a & 0x80) ? a & 0xff : 1 + (a & 0x7f) % 4;
+        if (!(w->idx & 0x80))
+            return b;
+        unsigned sh = (unsigned)((a >> 8) & 7) * 8;
+        return (a >> 11) & 1 ? b * 0x0101010101010101ull : (cur & ~(0xffull << sh)) | b << sh;
+    }
+    case F_OWNED:
+    case F_START: {
+        /* A run of map bits set, cleared, flipped, or alone. */
+        uint64_t off = a & 63, len = 1 + ((a >> 6) & 63);
+        uint64_t m = len >= 64 ? ~0ull : ((1ull << len) - 1) << off;
+        switch ((a >> 12) & 3) {
+        case 0:
+            return cur | m;
+        case 1:
+            return cur & ~m;
+        case 2:
+            return cur ^ m;
+        default:
+            return m;
+        }
+    }
     case F_SLOT_WORD:
         return mhsld__slotw((uint32_t)a & 0xf, (uint32_t)(a >> 4) & 3, (uint32_t)(a >> 6) % co.nh,
                             (a >> 8) & 0xff);
@@ -321,14 +353,20 @@ static uint64_t value_of(const wspec *w, uint64_t cur, unsigned width)
         v = w->arg;
         break;
     }
-    return width == 4 ? (uint32_t)v : v;
+    return width == 1 ? (uint8_t)v : width == 4 ? (uint32_t)v : v;
 }
 
 static void cotenant_write(const wspec *w)
 {
     unsigned width;
     uint8_t *p = field_addr(w, &width);
-    if (width == 4) {
+    if (width == 1) {
+        uint8_t cur = __atomic_load_n(p, __ATOMIC_RELAXED);
+        uint8_t v = (uint8_t)value_of(w, cur, 1);
+        __atomic_store_n(p, v, __ATOMIC_RELAXED);
+        fuzz_trace("    co-tenant: %s[head %u, idx %u] %#x -> %#x", field_names[w->field],
+                   w->head % co.nh, w->idx, cur, v);
+    } else if (width == 4) {
         uint32_t cur = __atomic_load_n((uint32_t *)(void *)p, __ATOMIC_RELAXED);
         uint32_t v = (uint32_t)value_of(w, cur, 4);
         __atomic_store_n((uint32_t *)(void *)p, v, __ATOMIC_RELAXED);

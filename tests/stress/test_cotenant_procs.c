@@ -8,13 +8,12 @@
  * heads, mhsld_validate, access checks and every query), while a separate
  * scribbler process with its OWN mapping of the state file writes over every
  * area of the state continuously: journals, pending reservations, the head
- * scalars, shared slots, occupancy pairs, block words, owned maps and the
- * header.  Every write is a glitch: the old value is put back (if nobody
- * changed it since) a moment later (a busy-wait of up to 256 pauses) or,
- * for one write in 32, 4096 scribbles later; a field damaged for good would
- * only make its head fail from then on, which fuzz_state already covers.  The
- * parent SIGKILLs a random worker every few batches of progress and starts
- * it again (its attach recovers the dead incarnation, or another worker's
+ * scalars, shared slots, occupancy pairs, owned maps, start maps, the
+ * blocks' shared bytes and the header.  Every write is a glitch: the old value is put back (if
+ * nobody changed it since) a moment later (a busy-wait of up to 256 pauses) or, for one write in
+ * 32, 4096 scribbles later; a field damaged for good would only make its head fail from then on,
+ * which fuzz_state already covers.  The parent SIGKILLs a random worker every few batches of
+ * progress and starts it again (its attach recovers the dead incarnation, or another worker's
  * mhsld_recover() does).
  *
  * Oracle: no process dies of a signal the parent did not send, or of a
@@ -422,9 +421,12 @@ static target pick_target(uint64_t *rng, const mhsld_state *st)
         t = (target){lay->occ_off + (i % lay->nr_words) * 16 + (r % 2) * 8, 8, 64};
         break;
     case 25:
+        t = (target){lay->starts_off + ((uint64_t)head * lay->nr_words + i % lay->nr_words) * 8, 8,
+                     0};
+        break;
     case 26:
-    case 27:
-        t = (target){lay->blocks_off + ((r >> 24) % nb) * 8, 8, 0};
+    case 27: /* eight blocks' shared bytes at once (an aligned word of them) */
+        t = (target){lay->sslot_off + ((r >> 24) % (lay->nr_words * 8)) * 8, 8, MHSLD_MAX_SHARED};
         break;
     case 28:
         t = (target){lay->owned_off + ((uint64_t)head * lay->nr_words + i % lay->nr_words) * 8, 8,
@@ -468,6 +470,24 @@ static uint64_t pick_value(uint64_t *rng, uint64_t cur, uint64_t limit)
         return (r >> 8) % 300;
     default:
         return rnd(rng);
+    }
+}
+
+/* Hostile shared bytes for eight blocks: one byte or all eight naming a
+ * slot the heads use (the first few), the last slot, one past it, or 0xff;
+ * otherwise what pick_value makes of the word. */
+static uint64_t pick_sbytes(uint64_t *rng, uint64_t cur)
+{
+    uint64_t r = rnd(rng);
+    static const uint8_t vals[] = {0, 1, 2, 3, 4, MHSLD_MAX_SHARED, MHSLD_MAX_SHARED + 1, 0xff};
+    uint64_t b = vals[(r >> 8) % sizeof vals];
+    switch (r % 4) {
+    case 0: /* one block's byte */
+        return (cur & ~(0xffull << ((r >> 16) % 8 * 8))) | b << ((r >> 16) % 8 * 8);
+    case 1: /* all eight */
+        return b * 0x0101010101010101ull;
+    default:
+        return pick_value(rng, cur, MHSLD_MAX_SHARED);
     }
 }
 
@@ -534,7 +554,8 @@ static void scribbler_main(const char *path)
         } else {
             uint64_t *p = (uint64_t *)(void *)(m + t.off);
             uint64_t old = __atomic_load_n(p, __ATOMIC_RELAXED);
-            uint64_t v = pick_value(&rng, old, t.limit);
+            int sbytes = t.off - st->lay.sslot_off < st->lay.nr_words * 64;
+            uint64_t v = sbytes ? pick_sbytes(&rng, old) : pick_value(&rng, old, t.limit);
             __atomic_store_n(p, v, __ATOMIC_RELAXED);
             if (keep) {
                 lag[li].off = t.off;

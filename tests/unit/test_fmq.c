@@ -870,30 +870,34 @@ static void test_doorbell_garbage(void)
     mhsld_close(st);
 }
 
-/* A version-2 state (before the queues) is refused with MHSLD_E_VERSION and
- * a message that says to re-create it. */
+/* A state of an older layout is refused with MHSLD_E_VERSION and a message
+ * that says to re-create it: version 3 (a word per block, before issue 15)
+ * and version 2 (before the queues). */
 static void test_version(void)
 {
     mhsld_state *st = fresh();
     mhsld_close(st);
-    int fd = open(path, O_RDWR);
-    REQUIRE(fd >= 0);
-    uint32_t v = 2;
-    REQUIRE(pwrite(fd, &v, sizeof(v), offsetof(mhsld__hdr, version)) == sizeof(v));
-    close(fd);
-    mhsld_open_opts o = {.size = sizeof(o), .mode = MHSLD_OPEN_EXISTING, .path = path};
-    mhsld_state *st2 = NULL;
-    CHECK_ST(mhsld_open(&o, &st2), MHSLD_E_VERSION);
-    CHECK(st2 == NULL);
+    for (uint32_t v = 3; v >= 2; v--) {
+        int fd = open(path, O_RDWR);
+        REQUIRE(fd >= 0);
+        REQUIRE(pwrite(fd, &v, sizeof(v), offsetof(mhsld__hdr, version)) == sizeof(v));
+        close(fd);
+        mhsld_open_opts o = {.size = sizeof(o), .mode = MHSLD_OPEN_EXISTING, .path = path};
+        mhsld_state *st2 = NULL;
+        CHECK_ST(mhsld_open(&o, &st2), MHSLD_E_VERSION);
+        CHECK(st2 == NULL);
+    }
     CHECK(strstr(mhsld_strerror(MHSLD_E_VERSION), "re-create") != NULL);
-    CHECK(MHSLD__VERSION == 3);
-    /* the queues are part of the size */
+    CHECK(MHSLD__VERSION == 4);
+    /* the queues are part of the size, after the maps and the shared bytes */
     mhsld_geometry g = geometry();
     mhsld__layout lay;
     REQUIRE(mhsld__layout_compute(&g, &lay) == MHSLD_OK);
     CHECK(lay.fmq_off % 64 == 0);
     CHECK(lay.fmq_off + 2 * sizeof(mhsld__fmq) <= mhsld_state_size(&g));
-    CHECK(lay.fmq_off >= lay.owned_off + 2 * lay.nr_words * 8);
+    CHECK(lay.starts_off >= lay.owned_off + 2 * lay.nr_words * 8);
+    CHECK(lay.sslot_off >= lay.starts_off + 2 * lay.nr_words * 8);
+    CHECK(lay.fmq_off >= lay.sslot_off + lay.nr_words * 64);
 }
 
 int main(void)
