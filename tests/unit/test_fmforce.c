@@ -264,7 +264,10 @@ static void test_dead(void)
         REQUIRE(tu_claim(h2, 0, 4 * BS) == MHSLD_OK);
         REQUIRE(tu_claim(h2, 64 * BS, 128 * BS) == MHSLD_OK);
         mhsld_extent e = tu_ext(64 * BS, 128 * BS);
-        mhsld_test_crash_at(70, die, NULL); /* after the first word's give-back */
+        /* release: sequence (1), journal (2); word 1: revoking (3), owned
+         * map (4), start map (5), pair (6), progress (7); word 2: owned
+         * map (8).  Killed there: after the first word's give-back. */
+        mhsld_test_crash_at(8, die, NULL);
         (void)mhsld_release(h2, &e, 1, NULL);
         _exit(9);
     }
@@ -386,11 +389,13 @@ static void test_head_killed(void)
         REQUIRE(tu_claim(h0, 0, 4 * BS) == MHSLD_OK);
         REQUIRE(tu_claim(h0, 64 * BS, 128 * BS) == MHSLD_OK);
         mhsld_extent b = tu_ext(64 * BS, 128 * BS);
-        mhsld_test_crash_at(70, pause_here, &p); /* word 1 of 2 given back */
+        mhsld_test_crash_at(8, pause_here, &p); /* word 1 of 2 given back (as in test_dead) */
         (void)mhsld_release(h0, &b, 1, NULL);
         _exit(9);
     }
     wait_paused(&p);
+    CHECK(tu_block_state(st, 64 * BS, NULL) == MHSLD_BLOCK_FREE); /* paused where meant */
+    CHECK(tu_block_state(st, 128 * BS, NULL) == MHSLD_BLOCK_OWNED);
     /* First proof that a forcer waits for it: a short timeout is BUSY. */
     mhsld_extent a = tu_ext(0, 4 * BS);
     CHECK_ST(mhsld_fm_force_release(st, 0, &a, 1, 50, NULL), MHSLD_E_BUSY);

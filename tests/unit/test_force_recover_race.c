@@ -82,9 +82,10 @@ int main(void)
         mhsld_state *cst = tu_open(path);
         mhsld_head *h0 = tu_attach(cst, 0);
         REQUIRE(tu_claim(h0, 0, 128 * BS) == MHSLD_OK);
-        /* release: journal (1), word 0: owned map (2), 64 block words
-         * (3..66), pair (67), progress (68); word 1: owned map (69) */
-        mhsld_test_crash_at(69, die, NULL);
+        /* release: sequence (1), journal (2); word 0: revoking (3), owned
+         * map (4), start map (5), pair (6), progress (7); word 1: owned
+         * map (8) */
+        mhsld_test_crash_at(8, die, NULL);
         mhsld_extent e = {0, 128 * BS};
         (void)mhsld_release(h0, &e, 1, NULL);
         _exit(7);
