@@ -440,6 +440,9 @@ static void test_stamps(void)
         mhsld_extent a = tu_ext(0, 4 * BS);
         CHECK_OK(mhsld_fm_force_release(st, 0, &a, 1, 1000, NULL));
         uint64_t g_forced = gen_of(st, 0), s_forced = record_seq(st, 0);
+        /* The generation is (head + 1) << 34 | sequence: the forcer acted
+         * as head 0, with the head's last sequence. */
+        CHECK(g_forced >> MHSLD__SEQ_BITS == 1 && (g_forced & MHSLD__SEQ_MASK) == s_forced);
         uint64_t grp = 0;
         CHECK_OK(mhsld_reserve(h0, &a, 1, &grp, NULL));
         uint64_t g_res = gen_of(st, 0);
@@ -447,8 +450,11 @@ static void test_stamps(void)
         CHECK(g_res != g_forced);
         CHECK(g_res > g_forced);
         CHECK(grp > s_forced);
+        CHECK(g_res >> MHSLD__SEQ_BITS == 1 && (g_res & MHSLD__SEQ_MASK) == grp);
         CHECK_OK(mhsld_commit(h0, grp, &a, 1));
-        CHECK(gen_of(st, 0) > g_res);
+        uint64_t g_com = gen_of(st, 0);
+        CHECK(g_com > g_res);
+        CHECK(g_com >> MHSLD__SEQ_BITS == 1 && (g_com & MHSLD__SEQ_MASK) == record_seq(st, 0));
         CHECK(mhsld_access_ok(h0, 0, 4 * BS));
     }
     CHECK_VALID(st);

@@ -42,10 +42,13 @@ static mhsld_state *fresh(void)
     return tu_create(tu_path(path, sizeof(path), "fmrace"), &g);
 }
 
+/* The sequence of a block's generation, (head + 1) << 34 | sequence: every
+ * stamp looked at here is head 0's. */
 static uint64_t stamp_seq(mhsld_state *st, uint64_t dpa)
 {
     mhsld_block_info bi;
     REQUIRE(mhsld_block_info_get(st, dpa / BS, &bi) == MHSLD_OK);
+    CHECK(bi.generation >> MHSLD__SEQ_BITS == 0 + 1);
     return bi.generation & MHSLD__SEQ_MASK;
 }
 
