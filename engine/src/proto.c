@@ -1673,14 +1673,19 @@ void mhsld_test_access_hook(mhsld_access_hook_fn fn, void *arg)
 #endif
 
 /* A block the head does not own exclusively: may it still access it?
- * Linearizable: the answer held at the second load of the shared byte.
- * The slot word is loaded before and after it: a slot's word changes on
- * every create, join, leave and retire (it carries its creator's (head,
- * sequence)), so an unchanged ACTIVE word around the byte's load means no
- * other extent could have used the slot meanwhile, and an ACTIVE extent's
- * bytes all name it (written before it turns ACTIVE, cleared only after it
- * turns RETIRING): the block was in that extent, with the head a sharer,
- * at that instant. */
+ * Linearizable: the answer held at the load of the slot word.  The slot
+ * word is loaded around the second load of the shared byte, and its
+ * incarnation (state, creator head and sequence: MHSLD__SLOT_IDENT) changes
+ * on every create and retire, so an unchanged ACTIVE incarnation around the
+ * byte's load means no other extent could have used the slot meanwhile,
+ * and an ACTIVE extent's bytes all name it (written before it turns ACTIVE,
+ * cleared only after it turns RETIRING): the block was in that extent, with
+ * the head a sharer, at the first slot load.  Only the incarnation is
+ * compared: other heads' joins and leaves and the FM's reference change the
+ * rest of the word without ending the extent, and a sharer checking while
+ * another head joins must still be granted (comparing the whole word
+ * refused it: a false denial). */
+#define MHSLD__SLOT_IDENT (~0xffffffffull & ~MHSLD__SLOT_FMREF)
 static inline bool shared_ok(const mhsld_state *st, uint32_t head, uint64_t b)
 {
     uint32_t sb = mhsld__load8(&st->sslot[b]);
@@ -1691,7 +1696,10 @@ static inline bool shared_ok(const mhsld_state *st, uint32_t head, uint64_t b)
     uint64_t w = mhsld__load64(wp);
     if (mhsld__slot_state(w) != MHSLD__SLOT_ACTIVE || !(mhsld__slot_sharers(w) >> head & 1u))
         return false;
-    return mhsld__load8(&st->sslot[b]) == sb && mhsld__load64(wp) == w;
+    if (mhsld__load8(&st->sslot[b]) != sb)
+        return false;
+    MHSLD__ACCESS_HOOK(); /* a second window, if the first hook armed one */
+    return ((mhsld__load64(wp) ^ w) & MHSLD__SLOT_IDENT) == 0;
 }
 
 /* One look at [dpa, end): false as soon as a block is not accessible (which

@@ -19,6 +19,13 @@
  * In every case the answer must be false: at no instant during the call was
  * R allowed to access X's block.  Controls check that the hook ran and that a
  * call where nothing changes in the window still answers true.
+ *
+ *   others:    B shares X with A throughout; in the second window (after the
+ *              slot word was judged, before its second load) R joins X, then
+ *              A leaves it, then the FM takes a reference on it: the slot
+ *              word changes, the extent does not.  The answer must be
+ *              true (B could access the block at every instant); an engine
+ *              that compares the whole slot word refuses it.
  */
 #include "mhsld/testing.h"
 #include "testutil.h"
@@ -38,7 +45,7 @@ typedef struct world {
     mhsld_extent x, y;
     int claim_exclusive; /* the exclusive variant */
     int ran;
-    mhsld_status s_leave, s_create, s_join, s_claim;
+    mhsld_status s_leave, s_create, s_join, s_claim, s_ref;
 } world;
 
 /* Inside R's access check: retire X, reuse its slot for Y, R joins Y. */
@@ -56,6 +63,23 @@ static void in_window(void *arg)
 static void nothing(void *arg)
 {
     ((world *)arg)->ran++;
+}
+
+/* Second window: other heads join and leave X, which B shares throughout. */
+static void others_change_x(void *arg)
+{
+    world *w = arg;
+    w->ran++;
+    w->s_join = mhsld_share_add(w->h[HR], &w->x, TX, NULL);
+    w->s_leave = mhsld_share_release(w->h[HA], &w->x);
+    w->s_ref = mhsld_fm_ref_add(w->h[HC], TX);
+}
+
+/* First window: nothing changes; arm the second. */
+static void arm_second(void *arg)
+{
+    ((world *)arg)->ran++;
+    mhsld_test_access_hook(others_change_x, arg);
 }
 
 static void setup(world *w, const char *path)
@@ -143,9 +167,42 @@ static void test_control(void)
     teardown(&w, path);
 }
 
+/* Other heads joining and leaving an extent while a sharer's check looks
+ * at its slot word: the sharer is granted, by both entry points. */
+static void test_others(int via_check)
+{
+    char path[128];
+    world w;
+    setup(&w, tu_path(path, sizeof path, "alhooko"));
+    CHECK_OK(mhsld_share_add(w.h[HA], &w.x, TX, NULL));
+    CHECK_OK(mhsld_share_add(w.h[HB], &w.x, TX, NULL));
+    mhsld_test_access_hook(arm_second, &w);
+    bool got = via_check ? mhsld_access_check(w.st, HB, w.x.dpa + 64, 8)
+                         : mhsld_access_ok(w.h[HB], w.x.dpa + 64, 8);
+    mhsld_test_access_hook(NULL, NULL);
+    CHECK(w.ran == 2); /* both windows ran */
+    CHECK_OK(w.s_join);
+    CHECK_OK(w.s_leave);
+    CHECK_OK(w.s_ref);
+    mhsld_shared_info si[4];
+    size_t n = 0, total = 0;
+    CHECK_OK(mhsld_shared_list(w.st, si, 4, &n, &total));
+    CHECK(n == 1 && si[0].ext.dpa == w.x.dpa && si[0].sharers == ((1u << HB) | (1u << HR)) &&
+          si[0].fm_ref);
+    if (!got)
+        fprintf(stderr, "%s: sharer B refused while other heads joined and left its extent\n",
+                via_check ? "mhsld_access_check" : "mhsld_access_ok");
+    CHECK(got);
+    CHECK(mhsld_access_ok(w.h[HB], w.x.dpa, w.x.len));
+    CHECK(!mhsld_access_ok(w.h[HA], w.x.dpa + 64, 8));
+    teardown(&w, path);
+}
+
 int main(void)
 {
     test_control();
+    test_others(0);
+    test_others(1);
     test_variant(0, 0);
     test_variant(1, 0);
     test_variant(0, 1);

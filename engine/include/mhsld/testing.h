@@ -36,9 +36,12 @@ void mhsld_test_crash_at(uint64_t k, mhsld_crash_fn fn, void *arg);
 uint64_t mhsld_test_steps(void);
 /* Access-check hook: fn(arg) runs once, on this thread, inside the next
  * mhsld_access_ok()/mhsld_access_check() that meets a SHARED block, between
- * the load of the block's word and the load of its shared slot's word
- * (the window a concurrent retire-and-reuse of the slot falls into).
- * fn = NULL disarms. */
+ * the load of the block's shared byte and the load of its shared slot's
+ * word (the window a concurrent retire-and-reuse of the slot falls into).
+ * If fn arms the hook again, the new function runs in the same check's
+ * second window, before the slot word's second load (where other heads'
+ * joins and leaves fall while a sharer is being granted).  fn = NULL
+ * disarms. */
 typedef void (*mhsld_access_hook_fn)(void *arg);
 void mhsld_test_access_hook(mhsld_access_hook_fn fn, void *arg);
 /* Forget a head whose operation was abandoned by a longjmp from a crash
