@@ -282,20 +282,41 @@ void mhsld__block_look(const mhsld_state *st, uint64_t b, mhsld__look *out)
             return;
         }
     }
+    /* A reservation stays published while its head commits it (until the
+     * commit's end, or its recovery's if the head died): the blocks it gives
+     * back meanwhile may already be another head's reservation.  So one
+     * whose commit is in flight answers only if no other reservation holds
+     * the block. */
+    uint32_t late_owner = MHSLD_OWNER_NONE, late_start = 0;
     for (uint32_t h = 0; h < st->geo.nr_heads; h++) {
         const mhsld__headrec *hr = &st->heads[h];
+        uint64_t committing =
+            mhsld__load32(&hr->j.op) == MHSLD__OP_COMMIT ? mhsld__load64(&hr->j.group) : 0;
         for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
             mhsld__gsnap grp;
-            if (!mhsld__load64(&hr->gseq[g]) || mhsld__group_snapshot(st, hr, g, &grp) != MHSLD_OK)
+            uint64_t gs = mhsld__load64(&hr->gseq[g]);
+            if (!gs || mhsld__group_snapshot(st, hr, g, &grp) != MHSLD_OK)
                 continue;
             for (uint32_t i = 0; i < grp.n; i++)
                 if (b - grp.r[i].start < grp.r[i].count) {
+                    if (gs == committing) {
+                        if (late_owner == MHSLD_OWNER_NONE) {
+                            late_owner = h;
+                            late_start = b == grp.r[i].start;
+                        }
+                        break;
+                    }
                     out->state = MHSLD_BLOCK_PENDING;
                     out->owner = h;
                     out->start = b == grp.r[i].start;
                     return;
                 }
         }
+    }
+    if (late_owner != MHSLD_OWNER_NONE) {
+        out->state = MHSLD_BLOCK_PENDING;
+        out->owner = late_owner;
+        out->start = late_start;
     }
     /* Held, but in passage inside an operation (or a co-tenant's stray
      * bit): nobody's yet, as before its holder writes its maps. */

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests of every engine operation and every error it returns. */
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "internal.h"
+#include "mhsld/testing.h"
 #include "testutil.h"
 
 static mhsld_geometry geo2(uint32_t heads, uint64_t blocks)
@@ -676,8 +679,69 @@ static void test_sequence_exhausted(void)
     mhsld_destroy(p, true);
 }
 
+static void die(void *arg)
+{
+    (void)arg;
+    raise(SIGKILL);
+}
+
+/* A head dies committing a reservation, after giving its rejected blocks
+ * back and before unpublishing the reservation (which its recovery does).
+ * Another head reserves those blocks meanwhile: block info must name that
+ * head, not the dead one whose reservation is still published. */
+static void test_block_info_commit_in_flight(void)
+{
+    char p[128];
+    tu_path(p, sizeof(p), "bicommit");
+    mhsld_geometry g = geo2(2, 64);
+    mhsld_state *st = tu_create(p, &g);
+    mhsld_head *h1 = tu_attach(st, 1);
+    mhsld_extent e = tu_ext(8 * BS, 4 * BS);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        mhsld_head *h0 = tu_attach(st, 0);
+        uint64_t grp = 0;
+        REQUIRE(mhsld_reserve(h0, &e, 1, &grp, NULL) == MHSLD_OK);
+        /* commit of nothing: sequence (1), journal (2), pair (3),
+         * progress (4), reservation unpublished (5) */
+        mhsld_test_crash_at(5, die, NULL);
+        (void)mhsld_commit(h0, grp, NULL, 0);
+        _exit(0);
+    }
+    int ws;
+    REQUIRE(waitpid(pid, &ws, 0) == pid && WIFSIGNALED(ws));
+    mhsld_head_info hi;
+    REQUIRE(mhsld_head_info_get(st, 0, &hi) == MHSLD_OK);
+    /* died where meant: in its commit, the blocks given back */
+    CHECK(hi.inflight_op == MHSLD__OP_COMMIT && hi.nr_pending == 1);
+    CHECK(tu_block_state(st, e.dpa, NULL) == MHSLD_BLOCK_FREE);
+    uint64_t grp1 = 0;
+    CHECK_OK(mhsld_reserve(h1, &e, 1, &grp1, NULL));
+    for (uint64_t b = 8; b < 12; b++) {
+        uint32_t owner = MHSLD_OWNER_NONE;
+        CHECK(tu_block_state(st, b * BS, &owner) == MHSLD_BLOCK_PENDING && owner == 1);
+    }
+    mhsld_conflict c = {0, 0, 0};
+    uint64_t grp2 = 0;
+    CHECK_ST(mhsld_reserve(h1, &e, 1, &grp2, &c), MHSLD_E_CONFLICT);
+    CHECK(c.dpa == e.dpa && c.state == MHSLD_BLOCK_PENDING && c.owner == 1);
+    mhsld_recover_report rep;
+    CHECK_OK(mhsld_recover(st, 0, MHSLD_RECOVER_DROP, &rep));
+    CHECK(rep.op == MHSLD__OP_COMMIT && rep.rolled_forward && rep.blocks_freed == 0);
+    uint32_t owner = MHSLD_OWNER_NONE;
+    CHECK(tu_block_state(st, e.dpa, &owner) == MHSLD_BLOCK_PENDING && owner == 1);
+    CHECK_OK(mhsld_commit(h1, grp1, &e, 1));
+    CHECK(tu_block_state(st, e.dpa, &owner) == MHSLD_BLOCK_OWNED && owner == 1);
+    CHECK_VALID(st);
+    mhsld_detach(h1);
+    mhsld_close(st);
+    mhsld_destroy(p, true);
+}
+
 int main(void)
 {
+    test_block_info_commit_in_flight();
     test_sequence_behind();
     test_sequence_exhausted();
     test_sequence_beyond_space();
