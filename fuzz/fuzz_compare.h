@@ -33,7 +33,7 @@ typedef struct fuzz_snapshot {
 } fuzz_snapshot;
 
 void fuzz_snapshot_take(mhsld_state *st, uint32_t nblocks, uint32_t nheads, fuzz_snapshot *s);
-/* Equal in every block word (state, owner, sharers, extent start,
+/* Equal in every block's info (state, owner, sharers, extent start,
  * generation) and every head's counts and list generation.  Liveness, pid
  * and epoch are left out when with_liveness is false (attach and detach
  * change them by design). */

@@ -22,7 +22,7 @@
  *   - every codec's decoder is run on every payload; what decodes must
  *     encode back to exactly the same bytes (decode -> encode -> decode);
  *   - a command that fails writes no response (out_len 0) and changes
- *     nothing: every block word (with its generation) and every head's
+ *     nothing: every block's state (with its generation) and every head's
  *     counters are compared before and after;
  *   - a query (5500h, 5501h, 4800h, 4801h, 5600h, 5601h, 5603h, 5608h)
  *     changes nothing even when it succeeds;

@@ -21,7 +21,7 @@
  *       check that began and ended in one "idle" phase must answer false,
  *       one that began and ended in one "sharer" phase must answer true.
  *
- * The window this targets (a SHARED block's word loaded, then the slot word
+ * The window this targets (a SHARED block's shared byte loaded, then the slot word
  * of a slot reused meanwhile) is hit rarely (an independent review saw 56
  * false grants in 3.2e9 checks in 12 s), so a bounded run cannot be relied on
  * to fail on the unfixed engine; test_access_lin_hook makes the same

@@ -3,17 +3,17 @@
  * mhsld_access_ok is linearizable (no grant through a reused slot), deterministically.
  *
  * The testing hook mhsld_test_access_hook() runs a function inside
- * mhsld_access_ok between the load of a SHARED block's word and the load of
+ * mhsld_access_ok between the load of a SHARED block's shared byte and the load of
  * its shared slot's word.  In that window the test changes the world the way
  * other heads could at that instant:
  *
  *   shared:    X's last sharer leaves (X is retired, its slot freed), another
  *              head creates Y, which takes X's slot, and R joins Y.  The slot
  *              now says "active, R shares it": an engine that trusts the
- *              block word it loaded before grants R a block of X, an extent R
+ *              shared byte it loaded before grants R a block of X, an extent R
  *              never joined.
  *   exclusive: the same, and head C claims X's block exclusively.  The old
- *              block word still points at the reused slot: R would be granted
+ *              shared byte still points at the reused slot: R would be granted
  *              a block that C owns.
  *
  * In every case the answer must be false: at no instant during the call was

@@ -15,7 +15,7 @@
  *   (first block of the sharable region 1, contiguous in DPA).
  *   An observer checks head 0's access to [255, 256].  The walk reads the
  *   owned-map word holding 255 (owned), reaches 256 (SHARED, head 0 not a
- *   sharer) and loads its block word; at that point (test hook):
+ *   sharer) and loads its shared byte; at that point (test hook):
  *     head 0 releases 255, head 2 claims 255, head 0 joins the extent at 256;
  *   the walk then loads 256's slot word (head 0 is a sharer) and returns.
  * Expected: false (head 0 never held 255 and 256 at once; when the check

@@ -304,8 +304,8 @@ static int list_tags(const mhsld_mbox_ctx *c, uint32_t start, uint32_t count,
     return rc;
 }
 
-/* Shared table and block words of the sharable region, for "a failing
- * command changes nothing". */
+/* Shared table and block states (with their generations) of the sharable
+ * region, for "a failing command changes nothing". */
 typedef struct look {
     size_t n;
     mhsld_shared_info si[MHSLD_MAX_SHARED];
