@@ -317,9 +317,41 @@ void mhsld__block_look(const mhsld_state *st, uint64_t b, mhsld__look *out)
         out->state = MHSLD_BLOCK_PENDING;
         out->owner = late_owner;
         out->start = late_start;
+        return;
     }
-    /* Held, but in passage inside an operation (or a co-tenant's stray
-     * bit): nobody's yet, as before its holder writes its maps. */
+    /* Held, but in passage inside an operation: a claim, reservation or
+     * shared create whose maps are not written yet (or whose head died
+     * there, awaiting recovery).  The journal in flight that covers it
+     * says whose it is becoming: PENDING for that head (what layout 3's
+     * block words said at this point), or SHARED for a shared create.  A
+     * stray bit of a co-tenant's stays nobody's. */
+    for (uint32_t h = 0; h < st->geo.nr_heads; h++) {
+        uint32_t op = mhsld__load32(&st->heads[h].j.op);
+        if (op != MHSLD__OP_RESERVE && op != MHSLD__OP_CLAIM && op != MHSLD__OP_SHARE_NEW &&
+            op != MHSLD__OP_UNDO)
+            continue;
+        mhsld__jsnap *j = malloc(sizeof(*j));
+        if (!j)
+            return;
+        int hit = mhsld__journal_snapshot(st, &st->heads[h], j) == MHSLD_OK;
+        for (uint32_t i = 0; hit && i < j->n; i++) {
+            if (b - j->r[i].start >= j->r[i].count)
+                continue;
+            if (j->op == MHSLD__OP_SHARE_NEW ||
+                (j->op == MHSLD__OP_UNDO && j->slot != MHSLD__NOSLOT)) {
+                out->state = MHSLD_BLOCK_SHARED;
+                out->owner = MHSLD_OWNER_SHARED;
+                out->slot = j->slot; /* < MHSLD_MAX_SHARED: the snapshot checked it */
+            } else {
+                out->state = MHSLD_BLOCK_PENDING;
+                out->owner = h;
+                out->start = b == j->r[i].start;
+            }
+            free(j);
+            return;
+        }
+        free(j);
+    }
 }
 
 mhsld_status mhsld_block_info_get(mhsld_state *st, uint64_t index, mhsld_block_info *out)

@@ -169,17 +169,17 @@ static void test_corrupt_states(void)
     v32 = 99;
     CHECK_ST(open_corrupted(offsetof(mhsld__hdr, version), &v32, 4, -1), MHSLD_E_VERSION);
     v32 = 1000; /* nr_heads beyond the compiled limit */
-    CHECK_ST(open_corrupted(offsetof(mhsld__hdr, geom) + offsetof(mhsld__wgeom, nr_heads), &v32,
-                            4, -1),
-             MHSLD_E_CORRUPT);
+    CHECK_ST(
+        open_corrupted(offsetof(mhsld__hdr, geom) + offsetof(mhsld__wgeom, nr_heads), &v32, 4, -1),
+        MHSLD_E_CORRUPT);
     v32 = 250; /* nr_lds: the RFC looped over an 8-entry map with it */
-    CHECK_ST(open_corrupted(offsetof(mhsld__hdr, geom) + offsetof(mhsld__wgeom, nr_lds), &v32, 4,
-                            -1),
-             MHSLD_E_CORRUPT);
+    CHECK_ST(
+        open_corrupted(offsetof(mhsld__hdr, geom) + offsetof(mhsld__wgeom, nr_lds), &v32, 4, -1),
+        MHSLD_E_CORRUPT);
     v64 = 1ull << 40; /* nr_blocks: the RFC's reset looped to it */
-    CHECK_ST(open_corrupted(offsetof(mhsld__hdr, geom) + offsetof(mhsld__wgeom, nr_blocks), &v64,
-                            8, -1),
-             MHSLD_E_CORRUPT);
+    CHECK_ST(
+        open_corrupted(offsetof(mhsld__hdr, geom) + offsetof(mhsld__wgeom, nr_blocks), &v64, 8, -1),
+        MHSLD_E_CORRUPT);
     v64 = 4096;
     CHECK_ST(open_corrupted(offsetof(mhsld__hdr, total_size), &v64, 8, -1), MHSLD_E_CORRUPT);
     CHECK_ST(open_corrupted(0, NULL, 0, 8192), MHSLD_E_TRUNCATED);
@@ -248,8 +248,8 @@ static void test_reserve_errors(void)
     /* conflict: names the first held block and its owner; all-or-nothing */
     e[0] = tu_ext(B + 8 * BS, 4 * BS);
     CHECK_OK(mhsld_reserve(h1, e, 1, &grp, NULL));
-    e[0] = tu_ext(B, 2 * BS);        /* free */
-    e[1] = tu_ext(B + 10 * BS, BS);  /* pending for head 1 */
+    e[0] = tu_ext(B, 2 * BS);       /* free */
+    e[1] = tu_ext(B + 10 * BS, BS); /* pending for head 1 */
     memset(&c, 0, sizeof(c));
     CHECK_ST(mhsld_reserve(h0, e, 2, &grp, &c), MHSLD_E_CONFLICT);
     CHECK(c.dpa == B + 10 * BS && c.owner == 1 && c.state == MHSLD_BLOCK_PENDING);
@@ -393,19 +393,19 @@ static void test_access(void)
     CHECK_OK(tu_claim(h0, B + 8 * BS, BS));
     CHECK_OK(tu_claim(h1, B + 9 * BS, BS));
     CHECK(mhsld_access_ok(h0, B + 6 * BS, 8));
-    CHECK(mhsld_access_ok(h0, B + 6 * BS + 13, 3));             /* unaligned, sub-block */
-    CHECK(mhsld_access_ok(h0, B + 7 * BS - 4, 8));              /* crosses two owned blocks */
-    CHECK(mhsld_access_ok(h0, B + 8 * BS - 4, 8));              /* crosses into region 2 */
-    CHECK(!mhsld_access_ok(h0, B + 9 * BS - 4, 8));             /* last byte is head 1's */
-    CHECK(!mhsld_access_ok(h0, B + 6 * BS - 1, 2));             /* first byte unowned */
-    CHECK(!mhsld_access_ok(h0, B + 9 * BS, 8));                 /* head 1's block */
-    CHECK(mhsld_access_ok(h1, B + 9 * BS + BS - 8, 8));         /* last bytes of a block */
-    CHECK(!mhsld_access_ok(h1, B + 9 * BS + BS - 8, 9));        /* one past it */
-    CHECK(!mhsld_access_ok(h0, B, 8));                          /* nobody's */
-    CHECK(!mhsld_access_ok(h0, 0, 8));                          /* outside every region */
-    CHECK(!mhsld_access_ok(h0, B + 16 * BS, 8));                /* past the last region */
-    CHECK(!mhsld_access_ok(h0, B + 6 * BS, 0));                 /* empty */
-    CHECK(!mhsld_access_ok(h0, UINT64_MAX - 3, 8));             /* wraps */
+    CHECK(mhsld_access_ok(h0, B + 6 * BS + 13, 3));      /* unaligned, sub-block */
+    CHECK(mhsld_access_ok(h0, B + 7 * BS - 4, 8));       /* crosses two owned blocks */
+    CHECK(mhsld_access_ok(h0, B + 8 * BS - 4, 8));       /* crosses into region 2 */
+    CHECK(!mhsld_access_ok(h0, B + 9 * BS - 4, 8));      /* last byte is head 1's */
+    CHECK(!mhsld_access_ok(h0, B + 6 * BS - 1, 2));      /* first byte unowned */
+    CHECK(!mhsld_access_ok(h0, B + 9 * BS, 8));          /* head 1's block */
+    CHECK(mhsld_access_ok(h1, B + 9 * BS + BS - 8, 8));  /* last bytes of a block */
+    CHECK(!mhsld_access_ok(h1, B + 9 * BS + BS - 8, 9)); /* one past it */
+    CHECK(!mhsld_access_ok(h0, B, 8));                   /* nobody's */
+    CHECK(!mhsld_access_ok(h0, 0, 8));                   /* outside every region */
+    CHECK(!mhsld_access_ok(h0, B + 16 * BS, 8));         /* past the last region */
+    CHECK(!mhsld_access_ok(h0, B + 6 * BS, 0));          /* empty */
+    CHECK(!mhsld_access_ok(h0, UINT64_MAX - 3, 8));      /* wraps */
     CHECK(!mhsld_access_ok(NULL, B + 6 * BS, 8));
     mhsld_detach(h0);
     mhsld_detach(h1);
@@ -739,8 +739,63 @@ static void test_block_info_commit_in_flight(void)
     mhsld_destroy(p, true);
 }
 
+/* A head dies half-way through a reservation of two words (the first one
+ * claimed, the second not): its blocks are held but in no map and no
+ * published reservation.  Block info, another head's conflict and a shared
+ * add over them must name the dead head's reservation in flight (PENDING
+ * for head 0), not FREE: a shared add took it for a create in progress and
+ * retried until its time limit (MHSLD_E_BUSY) instead of a conflict. */
+static void test_block_info_reserve_in_flight(void)
+{
+    char p[128];
+    tu_path(p, sizeof(p), "bireserve");
+    mhsld_geometry g = geo2(2, 128);
+    g.regions[0].flags = MHSLD_REGION_SHARABLE;
+    mhsld_state *st = tu_create(p, &g);
+    mhsld_head *h1 = tu_attach(st, 1);
+    mhsld_extent e = tu_ext(60 * BS, 8 * BS); /* blocks 60..67: words 0 and 1 */
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        mhsld_head *h0 = tu_attach(st, 0);
+        uint64_t grp = 0;
+        /* sequence (1), journal (2), word 0 (3), progress (4), word 1 (5) */
+        mhsld_test_crash_at(5, die, NULL);
+        (void)mhsld_reserve(h0, &e, 1, &grp, NULL);
+        _exit(0);
+    }
+    int ws;
+    REQUIRE(waitpid(pid, &ws, 0) == pid && WIFSIGNALED(ws));
+    mhsld_head_info hi;
+    REQUIRE(mhsld_head_info_get(st, 0, &hi) == MHSLD_OK);
+    CHECK(hi.inflight_op == MHSLD__OP_RESERVE && hi.nr_pending == 0);
+    for (uint64_t b = 60; b < 64; b++) {
+        uint32_t owner = MHSLD_OWNER_NONE;
+        CHECK(tu_block_state(st, b * BS, &owner) == MHSLD_BLOCK_PENDING && owner == 0);
+    }
+    CHECK(tu_block_state(st, 64 * BS, NULL) == MHSLD_BLOCK_FREE);
+    mhsld_conflict c = {0, 0, 0};
+    mhsld_extent one = tu_ext(61 * BS, BS);
+    CHECK_ST(mhsld_claim(h1, &one, 1, &c), MHSLD_E_CONFLICT);
+    CHECK(c.dpa == one.dpa && c.state == MHSLD_BLOCK_PENDING && c.owner == 0);
+    uint8_t tag[MHSLD_TAG_SIZE] = {7};
+    memset(&c, 0, sizeof(c));
+    CHECK_ST(mhsld_share_add(h1, &e, tag, &c), MHSLD_E_CONFLICT);
+    CHECK(c.state == MHSLD_BLOCK_PENDING && c.owner == 0);
+    mhsld_recover_report rep;
+    CHECK_OK(mhsld_recover(st, 0, MHSLD_RECOVER_DROP, &rep));
+    CHECK(rep.op == MHSLD__OP_RESERVE && rep.rolled_back && rep.blocks_freed == 4);
+    CHECK(tu_block_state(st, 60 * BS, NULL) == MHSLD_BLOCK_FREE);
+    CHECK_OK(mhsld_claim(h1, &e, 1, NULL));
+    CHECK_VALID(st);
+    mhsld_detach(h1);
+    mhsld_close(st);
+    mhsld_destroy(p, true);
+}
+
 int main(void)
 {
+    test_block_info_reserve_in_flight();
     test_block_info_commit_in_flight();
     test_sequence_behind();
     test_sequence_exhausted();
