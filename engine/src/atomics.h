@@ -11,7 +11,7 @@
  *                           assembly and would report false races.
  *
  * Every shared-memory transition is one of: a 64-bit load or store, a 64-bit
- * compare-and-swap, or a 128-bit compare-and-swap of an aligned pair
+ * compare-and-swap or exchange, or a 128-bit compare-and-swap of an aligned pair
  * (ck_pr_cas_64_2; ck's builtin backend lacks it, so that mode uses the
  * __atomic 16-byte CAS, which needs -mcx16).
  *
@@ -106,6 +106,17 @@ static inline void mhsld__fence(void)
 {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
+/* Exchange, full barrier (a fenced baton entry). */
+static inline uint64_t mhsld__swap64(uint64_t *p, uint64_t v)
+{
+    return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);
+}
+/* Orders nothing between CPUs: keeps the compiler from moving memory
+ * accesses across it (the baton's membarrier handshake, fmforce.c). */
+static inline void mhsld__compiler_barrier(void)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
 /* Fetch-and-add, full barrier (the FM queue's doorbell and tickets). */
 static inline uint32_t mhsld__faa32(uint32_t *p, uint32_t v)
 {
@@ -179,6 +190,14 @@ static inline bool mhsld__cas64(uint64_t *p, uint64_t old, uint64_t nv)
 static inline void mhsld__fence(void)
 {
     ck_pr_fence_memory();
+}
+static inline uint64_t mhsld__swap64(uint64_t *p, uint64_t v)
+{
+    return ck_pr_fas_64(p, v);
+}
+static inline void mhsld__compiler_barrier(void)
+{
+    ck_pr_barrier();
 }
 static inline uint32_t mhsld__faa32(uint32_t *p, uint32_t v)
 {

@@ -4,78 +4,140 @@
  * manager's forced release.
  *
  * A head's operations and an outside actor's must not interleave: both
- * continue the same journal with the same sequence space.  Until now only
- * dead heads were acted on from outside (recovery holds the dead head's
- * liveness lock), or live ones with FORCE (which fenced the head and hoped
- * it was idle).  The baton makes acting on a live head safe.
+ * continue the same journal with the same sequence space.  Until the baton
+ * only dead heads were acted on from outside (recovery holds the dead
+ * head's liveness lock), or live ones with FORCE (which fenced the head and
+ * hoped it was idle).  The baton makes acting on a live head safe, and the
+ * head pays for it with no locked instruction: the outsider, which is rare,
+ * pays instead ("outsider pays", an asymmetric Dekker handshake).
  *
- * The word (internal.h, mhsld__headrec.baton): holder FREE, HEAD or ACTOR,
- * and a count of outside actions.
+ * The words (internal.h, mhsld__headrec): baton, written only by the head's
+ * handle (HEAD while it is in an operation, FREE otherwise, and a FENCED
+ * bit, below), and actw, written only by an outsider under the head's actor
+ * lock (ACTIVE while one acts, and a count of completed outside actions).
  *
- *   the head      takes it at the entry of every journalled operation with
- *                 one CAS from the FREE word it last left (h->bat) to
- *                 h->bat | HEAD, and gives it back with one store of h->bat.
+ *   the head      at the entry of every journalled operation stores
+ *                 baton = HEAD with a plain store, then (compiler barrier
+ *                 only) loads actw once: if it is the inactive word the
+ *                 handle last saw (h->act), it goes on; otherwise it stores
+ *                 FREE back and takes the slow path.  At the exit: one store
+ *                 of FREE.
  *   an outsider   (mhsld_fm_force_release, mhsld_recover FORCE) first takes
  *                 the head's actor lock (so at most one outsider acts, and
  *                 never beside a recoverer or an attach), then either the
  *                 head's liveness lock (the head is dead: plain recovery
- *                 rules) or the baton, by a CAS FREE -> ACTOR, waiting with
- *                 backoff while the head holds it (HEAD) up to its deadline
- *                 (MHSLD_E_BUSY).  It gives the baton back FREE with the
- *                 count bumped, then drops the actor lock.
+ *                 rules) or: CAS actw inactive -> ACTIVE,
+ *                 membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), load baton;
+ *                 FREE: it acts; HEAD: it waits with backoff for FREE (or
+ *                 for the head's death) up to its deadline (MHSLD_E_BUSY,
+ *                 actw given back).  It ends by storing actw inactive with
+ *                 the count bumped, then drops the actor lock.
  *
- * Who may act as head D, when: D's own handle while it holds the baton
- * (HEAD); an outsider while it holds D's actor lock and either the baton
- * (ACTOR) or D's liveness lock (D dead); nobody else.  The two locks are
- * kernel locks, dropped when their holder dies, so:
+ * Why they never both act.  Every process that attaches a head registers
+ * with MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED first.  The outsider's
+ * membarrier returns only after every running thread of every registered
+ * process has executed a full memory barrier (a thread not running has
+ * passed one by being switched out): each of the head's compiler barriers
+ * then acts as a full barrier at some point in its program order.  Take the
+ * head's entry: store HEAD, barrier, load actw; and the outsider's: CAS
+ * actw (a full barrier itself), membarrier, load baton.  If the point where
+ * the membarrier met the head's thread lies after the head's store, the
+ * store is visible when membarrier returns and the outsider's load sees
+ * HEAD (or the head's later FREE: the end of that operation, or its retreat
+ * after it saw ACTIVE).  If the point lies before the store, the head's
+ * load of actw comes after a full barrier that follows the outsider's CAS,
+ * and sees ACTIVE (or a count moved on).  Either way one of them stands
+ * back.  The head's exit (release) and the outsider's load (acquire), and
+ * the outsider's final store of actw (release) and the head's load of it
+ * (acquire), carry each side's writes to the other.
  *
- *   - an outsider that dies holding the baton leaves ACTOR with the actor
+ * Without membarrier.  A process whose kernel refuses the registration
+ * (old kernel, seccomp; MEMBARRIER_CMD_QUERY says which), and every process
+ * of a ThreadSanitizer build (TSan cannot see a membarrier's ordering; the
+ * compile-time switch MHSLD__TSAN), gives its handles a fenced entry: HEAD
+ * is published by an atomic exchange, a full barrier, and the handle's
+ * baton words carry the FENCED bit.  An outsider whose own membarrier
+ * fails acts only on a head whose FREE word says FENCED (the exchange and
+ * its own CAS are full barriers on both sides: plain Dekker); a head it
+ * cannot fence it treats as busy, waiting (for the head's death, as for a
+ * busy head) until its deadline: MHSLD_E_BUSY.  The FENCED bit is written by
+ * the head's incarnation from its attach on (under the actor lock, which
+ * the outsider holds), so it describes the handle the outsider races.
+ *
+ * Who may act as head D, when: D's own handle while it has published HEAD
+ * and seen actw as it expects; an outsider while it holds D's actor lock
+ * and either has set ACTIVE and seen D's baton FREE, or holds D's liveness
+ * lock (D dead); nobody else.  The two locks are kernel locks, dropped when
+ * their holder dies, so:
+ *
+ *   - an outsider that dies while acting leaves actw ACTIVE with the actor
  *     lock free.  Whoever comes next takes the actor lock and, finding
- *     ACTOR, knows its holder is dead (it holds the only actor lock itself):
- *     it recovers D's journal (the dead outsider journalled in D's journal
- *     exactly as D does, with D's sequences and tags, so recovery finishes
- *     or undoes its operation exactly) and goes on.  The head itself does
- *     this from its slow path: seeing ACTOR it asks the kernel whether the
- *     actor lock is held (F_OFD_GETLK); if not, it takes the actor lock,
- *     recovers its own journal as a recoverer would, and takes the baton.
- *   - a head that dies holding the baton (HEAD) is dead: outsiders take its
- *     liveness lock and act as its recoverer; its next attach resets the
- *     baton under both locks.
- *   - a head that meets HEAD on entry (no call of one handle overlaps
- *     another) or a value with holder 3 meets a co-tenant's write: it takes
- *     the actor lock (so no outsider is acting), recovers its journal and
- *     rewrites the baton.  An outsider that meets such a value waits as for
- *     a busy head, and answers MHSLD_E_BUSY at its deadline.
+ *     ACTIVE, knows its setter is dead (it holds the only actor lock
+ *     itself): it recovers D's journal (the dead outsider journalled in D's
+ *     journal exactly as D does, with D's sequences and tags, so recovery
+ *     finishes or undoes its operation exactly) and goes on.  The head
+ *     itself does this from its slow path: seeing ACTIVE it asks the kernel
+ *     whether the actor lock is held (F_OFD_GETLK); if not, it takes the
+ *     actor lock, checks its epoch (a FORCE recovery or an attach changes
+ *     it only under that lock), recovers its own journal as a recoverer
+ *     would, clears ACTIVE (count bumped) and publishes HEAD before it
+ *     drops the lock (the next outsider, after it, then sees HEAD).
+ *   - a head that dies in an operation (HEAD) is dead: outsiders take its
+ *     liveness lock and act as its recoverer; its next attach resets both
+ *     words under both locks.
+ *   - a head's handle exists only while its process holds the head's
+ *     liveness lock (detach drops both), so no newer incarnation runs
+ *     beside a stale handle; a handle fenced by FORCE publishes HEAD and
+ *     FREE like any other but never acts (its entry answers MHSLD_E_STALE).
+ *     A forked child's handles point at a stand-in record (fork.c), whose
+ *     baton their entries write and whose epoch never matches.
+ *
+ * Co-tenants.  Either word may be written by anyone at any time.  The head
+ * never reads its baton; a value in actw other than h->act sends it to the
+ * slow path, which is bounded by a deadline (MHSLD_E_BUSY) and answers as
+ * above (ACTIVE with no actor: taken over; another count: resync).  An
+ * outsider treats any baton value but FREE (or FENCED) as a head in an
+ * operation and waits, bounded; it takes an ACTIVE actw as a dead
+ * outsider's; a CAS that fails it retries within its deadline.  A writer
+ * can thus make either side answer MHSLD_E_BUSY, or, by writing FREE over
+ * HEAD or the expected word over ACTIVE, let both act at once, as it could
+ * rewrite the journal itself: every call still returns and every index
+ * stays inside the mapping.
  *
  * Sequences and stamps.  A (head, sequence) pair must never be used twice:
  * block stamps, occupancy tags and reservation ids rest on it.  Every actor
  * stores a sequence into the record (hr->seq) before it uses it, and only
- * one actor holds the baton (or the dead head's liveness lock) at a time.
- * An outsider starts from mhsld__seq_floor (the record's sequence and its
- * pending reservations', the largest), which is at least every sequence
- * used before it took the baton.  The head keeps its sequence privately
- * (h->seq) and does not re-read the record (a co-tenant could roll it
- * back); but every outsider gives the baton back with its count bumped, so
- * the head's next entry CAS fails, and its slow path takes max(h->seq,
- * floor) before it draws again.  Neither side ever lowers its sequence.
- * The head keeps nothing else privately that an outsider changes: pending
- * reservations are read from the record on every call, and the access view
- * points into the owned map the outsider writes.
+ * one actor acts as the head at a time.  An outsider starts from
+ * mhsld__seq_floor (the record's sequence and its pending reservations',
+ * the largest), which is at least every sequence used before it acted.
+ * The head keeps its sequence privately (h->seq) and does not re-read the
+ * record (a co-tenant could roll it back); but every outsider gives actw
+ * back with its count bumped, so the head's next entry sees a word other
+ * than h->act, and its slow path takes max(h->seq, floor) (the floor read
+ * after actw) before it draws again.  Neither side ever lowers its
+ * sequence.  The head keeps nothing else privately that an outsider
+ * changes: pending reservations are read from the record on every call,
+ * and the access view points into the owned map the outsider writes.
  */
 #define _GNU_SOURCE 1
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "mhsld/fm.h"
+#ifdef MHSLD_TESTING
+#include "mhsld/testing.h"
+#endif
 
-/* How long a head's operation waits for an outside actor to give its baton
- * back before it answers MHSLD_E_BUSY; also a FORCE recovery's wait for a
- * live head's operation to end. */
+/* How long a head's operation waits for an outside actor to end before it
+ * answers MHSLD_E_BUSY; also a FORCE recovery's wait for a live head's
+ * operation to end. */
 #define MHSLD__BATON_WAIT_NS (1000ull * 1000 * 1000)
 
 uint64_t mhsld__now_ns(void)
@@ -115,6 +177,88 @@ static int actor_locked(const mhsld_state *st, uint32_t head)
     return fl.l_type != F_UNLCK;
 }
 
+/* ---- membarrier ---------------------------------------------------------- */
+
+#ifdef MHSLD_TESTING
+static unsigned mb_test_off; /* MHSLD_TEST_MB_* */
+
+void mhsld_test_membarrier(unsigned off)
+{
+    __atomic_store_n(&mb_test_off, off, __ATOMIC_RELAXED);
+}
+
+static int mb_off(unsigned what)
+{
+    return (__atomic_load_n(&mb_test_off, __ATOMIC_RELAXED) & what) != 0;
+}
+
+static _Thread_local mhsld_entry_hook_fn entry_hook;
+static _Thread_local void *entry_hook_arg;
+
+void mhsld_test_entry_hook(mhsld_entry_hook_fn fn, void *arg)
+{
+    entry_hook = fn;
+    entry_hook_arg = arg;
+}
+
+void mhsld__entry_hook(void)
+{
+    if (entry_hook) {
+        mhsld_entry_hook_fn fn = entry_hook;
+        entry_hook = NULL;
+        fn(entry_hook_arg);
+    }
+}
+#endif
+
+static long membarrier(int cmd)
+{
+    return syscall(__NR_membarrier, cmd, 0u, 0);
+}
+
+#if defined(MHSLD__TSAN)
+int mhsld__membarrier_register(void)
+{
+    return 0; /* TSan cannot see the handshake's ordering: fenced entries */
+}
+#else
+/* This process's registration: pid << 2 | 2 (known) | 1 (registered); 0
+ * unknown.  The pid makes a forked child (which may or may not inherit the
+ * registration) ask again. */
+static uint64_t mb_cache;
+
+int mhsld__membarrier_register(void)
+{
+#ifdef MHSLD_TESTING
+    if (mb_off(MHSLD_TEST_MB_NOREG))
+        return 0;
+#endif
+    uint64_t pid = (uint64_t)getpid();
+    uint64_t c = __atomic_load_n(&mb_cache, __ATOMIC_ACQUIRE);
+    if (c >> 2 == pid && (c & 2))
+        return (int)(c & 1);
+    long q = membarrier(MEMBARRIER_CMD_QUERY);
+    long want = MEMBARRIER_CMD_GLOBAL_EXPEDITED | MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED;
+    int ok =
+        q >= 0 && (q & want) == want && membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
+    __atomic_store_n(&mb_cache, pid << 2 | 2u | (uint64_t)ok, __ATOMIC_RELEASE);
+    return ok;
+}
+#endif
+
+/* A full barrier on every running thread of every registered process:
+ * 1 done, 0 refused by the kernel. */
+static int global_barrier(void)
+{
+#ifdef MHSLD_TESTING
+    if (mb_off(MHSLD_TEST_MB_NOCMD))
+        return 0;
+#endif
+    return membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0;
+}
+
+/* ---- the head's side ----------------------------------------------------- */
+
 static mhsld_status resync_seq(mhsld_head *h)
 {
     uint64_t floor = 0;
@@ -126,66 +270,82 @@ static mhsld_status resync_seq(mhsld_head *h)
     return MHSLD_OK;
 }
 
-/* Nobody may hold the baton (an outsider died with it, or a co-tenant wrote
- * it): under the actor lock, finish whatever is journalled and take it. */
-static mhsld_status take_over(mhsld_head *h)
+/* An outsider set ACTIVE and its actor lock is free (it died, or a
+ * co-tenant wrote actw): under the actor lock nobody acts as this head, so
+ * finish whatever is journalled, clear ACTIVE and publish HEAD before the
+ * lock goes (the next outsider takes it after us and sees HEAD).  1: h may
+ * act; 0: an outsider holds the actor lock now (wait for it); -1: *err. */
+static int take_over(mhsld_head *h, mhsld_status *err)
 {
     mhsld__lockref actor = {.fd = -1, .head = NULL};
     mhsld_status s = mhsld__lock_actor(h->st, h->head, &actor);
-    if (s != MHSLD_OK)
-        return s; /* BUSY: an outsider is acting now; wait for it */
-    uint64_t b = mhsld__load64(&h->hr->baton);
-    s = resync_seq(h);
+    if (s == MHSLD_E_BUSY)
+        return 0;
+    if (s != MHSLD_OK) {
+        *err = s;
+        return -1;
+    }
+    /* Attach and FORCE change the epoch only under the actor lock: a handle
+     * fenced meanwhile must not recover the head it no longer is. */
+    if (mhsld__load64(&h->hr->epoch) != h->epoch)
+        s = MHSLD_E_STALE;
+    if (s == MHSLD_OK)
+        s = resync_seq(h);
     if (s == MHSLD_OK) {
         mhsld_recover_report rep;
         memset(&rep, 0, sizeof(rep));
         s = mhsld__recover_journal(h->st, h->head, &h->seq, &rep);
     }
     if (s == MHSLD_OK) {
-        h->bat = mhsld__baton_next(b);
-        mhsld__store64(&h->hr->baton, h->bat | MHSLD__BATON_HEAD);
+        uint64_t a = mhsld__load64(&h->hr->actw);
+        if (a & MHSLD__ACT_ACTIVE) {
+            a = mhsld__act_next(a);
+            mhsld__store64(&h->hr->actw, a);
+        }
+        h->act = a;
+        (void)mhsld__swap64(&h->hr->baton, h->bat | MHSLD__BATON_HEAD);
     }
     mhsld__unlock_head(&actor);
-    return s;
+    if (s != MHSLD_OK) {
+        *err = s;
+        return -1;
+    }
+    return 1;
 }
 
 mhsld_status mhsld__baton_head_slow(mhsld_head *h)
 {
     /* First: a fenced handle (a forked child's points at a stand-in record
-     * that must never be written) stops here. */
+     * that must never be acted on) stops here. */
     if (mhsld__load64(&h->hr->epoch) != h->epoch)
         return MHSLD_E_STALE;
     mhsld__headrec *hr = h->hr;
     uint64_t deadline = mhsld__now_ns() + MHSLD__BATON_WAIT_NS;
     unsigned round = 0;
     for (;;) {
-        uint64_t b = mhsld__load64(&hr->baton);
-        uint64_t who = b & MHSLD__BATON_WHO;
-        if (b == h->bat) { /* it was held a moment ago: take it */
-            if (mhsld__cas64(&hr->baton, b, b | MHSLD__BATON_HEAD))
-                return MHSLD_OK;
-        } else if (who == MHSLD__BATON_FREE && b != 0) {
-            /* Somebody acted as this head since: resynchronise.  The floor
-             * is read after b; if anybody acts between, the count moves on
-             * and the CAS fails.  (Not under the actor lock: a fabric
-             * manager that keeps taking it must not starve the head.) */
-            mhsld_status s = resync_seq(h);
-            if (s != MHSLD_OK)
-                return s;
-            if (mhsld__cas64(&hr->baton, b, b | MHSLD__BATON_HEAD)) {
-                h->bat = b;
-                return MHSLD_OK;
+        uint64_t a = mhsld__load64(&hr->actw);
+        if (!(a & MHSLD__ACT_ACTIVE)) {
+            if (a != h->act) {
+                /* Somebody acted as this head since: resynchronise.  The
+                 * floor is read after a; if anybody acts between, actw moves
+                 * on and the entry below fails.  (Not under the actor lock:
+                 * a fabric manager that keeps taking it must not starve the
+                 * head.) */
+                mhsld_status s = resync_seq(h);
+                if (s != MHSLD_OK)
+                    return s;
+                h->act = a;
             }
-        } else if (who != MHSLD__BATON_ACTOR || actor_locked(h->st, h->head) == 0) {
-            /* ACTOR whose actor died, or a word nobody may hold (a FREE
-             * word of count 0 included: a handle never expects 0, which
-             * is a fenced stand-in record's): sorted out under the actor
-             * lock. */
-            mhsld_status s = take_over(h);
-            if (s != MHSLD_OK && s != MHSLD_E_BUSY)
-                return s;
-            if (s == MHSLD_OK)
+            if (mhsld__baton_try(h))
                 return MHSLD_OK;
+        } else if (actor_locked(h->st, h->head) == 0) {
+            /* ACTIVE whose setter died (or a co-tenant's word). */
+            mhsld_status err = MHSLD_OK;
+            int r = take_over(h, &err);
+            if (r > 0)
+                return MHSLD_OK;
+            if (r < 0)
+                return err;
         }
         /* else an outsider is acting: wait for it */
         if (mhsld__now_ns() > deadline)
@@ -196,59 +356,85 @@ mhsld_status mhsld__baton_head_slow(mhsld_head *h)
 
 void mhsld__baton_reset(mhsld_head *h)
 {
-    h->bat = mhsld__baton_next(mhsld__load64(&h->hr->baton));
+    h->bat = mhsld__membarrier_register() ? MHSLD__BATON_FREE : MHSLD__BATON_FENCED;
     mhsld__store64(&h->hr->baton, h->bat);
+    uint64_t a = mhsld__load64(&h->hr->actw);
+    if (a & MHSLD__ACT_ACTIVE) { /* its setter is dead: we hold the actor lock */
+        a = mhsld__act_next(a);
+        mhsld__store64(&h->hr->actw, a);
+    }
+    h->act = a;
 }
+
+/* ---- the outsider's side --------------------------------------------------- */
 
 mhsld_status mhsld__act_begin(mhsld_state *st, uint32_t head, uint64_t deadline_ns,
                               mhsld__lockref *live_lock, int *dead, uint64_t *taken)
 {
     mhsld__headrec *hr = &st->heads[head];
     unsigned round = 0;
+    int active = 0, fenced = 0;
+    mhsld_status s;
     *dead = 0;
     for (;;) {
         live_lock->fd = -1;
         live_lock->head = NULL;
-        mhsld_status s = mhsld__lock_head(st, head, live_lock);
+        s = mhsld__lock_head(st, head, live_lock);
         if (s == MHSLD_OK) { /* dead: we are its recoverer */
             *dead = 1;
-            *taken = mhsld__load64(&hr->baton);
+            if (!active)
+                *taken = mhsld__load64(&hr->actw);
             return MHSLD_OK;
         }
         if (s != MHSLD_E_ALIVE)
-            return s;
-        uint64_t b = mhsld__load64(&hr->baton);
-        uint64_t who = b & MHSLD__BATON_WHO;
-        if (who == MHSLD__BATON_ACTOR) {
-            /* We hold the only actor lock: its holder died. */
-            *taken = b;
-            return MHSLD_OK;
-        }
-        if (who == MHSLD__BATON_FREE) {
-            MHSLD__STEP();
-            if (mhsld__cas64(&hr->baton, b, (b & ~MHSLD__BATON_WHO) | MHSLD__BATON_ACTOR)) {
-                *taken = b;
-                return MHSLD_OK;
+            break;
+        if (!active) {
+            uint64_t a = mhsld__load64(&hr->actw);
+            if (a & MHSLD__ACT_ACTIVE) {
+                /* We hold the only actor lock: its setter died. */
+                active = 1;
+            } else {
+                MHSLD__STEP();
+                active = mhsld__cas64(&hr->actw, a, a | MHSLD__ACT_ACTIVE);
+                /* Failed: a co-tenant rewrote the word.  Look again, but
+                 * within the deadline like every other wait (a writer that
+                 * changes the word between every load and CAS would
+                 * otherwise hold the forcer here for as long as it keeps
+                 * writing). */
             }
-            /* The head came or went, or a co-tenant rewrote the word: look
-             * again, but within the deadline like every other wait (a
-             * writer that changes the word between every load and CAS
-             * would otherwise hold the forcer here for as long as it
-             * keeps writing). */
+            if (active) {
+                *taken = a | MHSLD__ACT_ACTIVE;
+                fenced = global_barrier();
+            }
         }
-        /* HEAD: the live head is in an operation (or a co-tenant wrote
-         * the word): wait, bounded. */
-        if (mhsld__now_ns() > deadline_ns)
-            return MHSLD_E_BUSY;
+        if (active) {
+            uint64_t b = mhsld__load64(&hr->baton);
+            if (b == MHSLD__BATON_FENCED || (b == MHSLD__BATON_FREE && fenced))
+                return MHSLD_OK;
+        }
+        /* HEAD: the live head is in an operation (or a co-tenant wrote the
+         * word, or the head's entry is not fenced and neither could we
+         * fence it): wait, bounded. */
+        if (mhsld__now_ns() > deadline_ns) {
+            s = MHSLD_E_BUSY;
+            break;
+        }
         backoff(&round);
     }
+    /* Not acting after all: give actw back (count bumped: the head merely
+     * resynchronises). */
+    if (active) {
+        MHSLD__STEP();
+        mhsld__store64(&hr->actw, mhsld__act_next(*taken));
+    }
+    return s;
 }
 
 void mhsld__act_end(mhsld_state *st, uint32_t head, uint64_t taken, mhsld__lockref *live_lock,
                     int dead)
 {
     MHSLD__STEP();
-    mhsld__store64(&st->heads[head].baton, mhsld__baton_next(taken));
+    mhsld__store64(&st->heads[head].actw, mhsld__act_next(taken));
     if (dead)
         mhsld__unlock_head(live_lock);
 }

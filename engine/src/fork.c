@@ -34,8 +34,11 @@ static pthread_mutex_t guard = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static mhsld__lockref *list;
 
-/* The stand-ins a fenced handle points at: never written (every operation
- * is refused before writing), never part of any mapping. */
+/* The stand-ins a fenced handle points at, never part of any mapping.
+ * Never written but for the stand-in record's baton, which a fenced
+ * handle's entry sets and resets like any handle's (atomic stores into
+ * this process's own memory) before it finds the epoch wrong and refuses
+ * the operation (fmforce.c). */
 static uint64_t fenced_words[1];
 static uint8_t fenced_bytes[1];
 static mhsld_state fenced_state = {

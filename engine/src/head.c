@@ -63,6 +63,10 @@ mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_
     *out = NULL;
     if (head >= st->geo.nr_heads)
         return MHSLD_E_HEAD;
+    /* Before any lock (the first registration of a process may take a
+     * while): whether this process's handles may enter with a plain store
+     * (fmforce.c); mhsld__baton_reset() reads the cached answer. */
+    (void)mhsld__membarrier_register();
     mhsld_head *h = calloc(1, sizeof(*h));
     if (!h)
         return MHSLD_E_NOMEM;
@@ -73,8 +77,8 @@ mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_
         return s;
     }
     /* The actor lock before anything is read: with only the liveness lock,
-     * an outsider (a forced release, a FORCE recovery) could still take the
-     * FREE baton of the dead incarnation and act as the head between the
+     * an outsider (a forced release, a FORCE recovery) could still find the
+     * dead incarnation's baton FREE and act as the head between the
      * read of the sequence floor below and the store of it, which would
      * roll the record's sequence back and make this incarnation draw the
      * outsider's sequences again.  Busy: nothing was written. */
@@ -114,8 +118,8 @@ mhsld_status mhsld_attach(mhsld_state *st, uint32_t head, uint32_t flags, mhsld_
     mhsld__store64(&hr->seq, h->seq);
     mhsld_recover_report rep;
     memset(&rep, 0, sizeof(rep));
-    /* Under both locks nobody holds the baton (a dead previous incarnation
-     * or outsider may have left it held). */
+    /* Under both locks nobody acts as the head (a dead previous incarnation
+     * or outsider may have left HEAD or ACTIVE behind). */
     mhsld__baton_reset(h);
     s = recover_locked(st, head, (flags & MHSLD_ATTACH_KEEP) ? MHSLD_RECOVER_KEEP : 0, &h->seq,
                        &rep);
@@ -184,9 +188,9 @@ mhsld_status mhsld_recover(mhsld_state *st, uint32_t head, uint32_t flags,
     mhsld__headrec *hr = &st->heads[head];
     uint64_t last = 0;
     if (flags & MHSLD_RECOVER_FORCE) {
-        /* A live head: take its baton (waiting, bounded, for an operation
-         * in progress to end), fence it, then act as it.  A dead one: its
-         * liveness lock, as without FORCE. */
+        /* A live head: hold it off through its baton (waiting, bounded,
+         * for an operation in progress to end), fence it, then act as it.
+         * A dead one: its liveness lock, as without FORCE. */
         int dead = 0;
         uint64_t taken = 0;
         s = mhsld__act_begin(st, head, mhsld__now_ns() + 1000ull * 1000 * 1000, &lock, &dead,

@@ -160,28 +160,36 @@ static inline uint64_t mhsld__slot_seq(uint64_t w)
     return w >> 40;
 }
 
-/* ---- baton ----------------------------------------------------------------
- * One word per head record saying who acts as the head in the shared state:
- * bits 0..1  holder: FREE, HEAD (the head's own handle, for the length of
- *            one of its operations), ACTOR (an outside actor: a forced
- *            release or a FORCE recovery, which holds the head's actor lock
- *            all the while); 3 is never written (damage)
- * bits 2..63 count of outside actions: every outside actor gives the baton
- *            back FREE with the count bumped, so that the head's next entry
- *            CAS (which expects the FREE word it last left) fails and the
- *            head resynchronises what it keeps privately (its sequence). */
+/* ---- baton and outside-action word (fmforce.c) ---------------------------
+ * Two words per head record keep the head's own operations and an outside
+ * actor's (a forced release, a FORCE recovery) apart, Dekker style: each
+ * side publishes itself in its own word, then looks at the other's.
+ *
+ * baton, written only by the head's handle, with plain stores:
+ * bit  0     HEAD: the handle is inside one of its operations (or is about
+ *            to look at actw to decide whether it may be)
+ * bit  1     FENCED: this incarnation's handle publishes HEAD with a full
+ *            barrier (its process could not register for membarrier, or a
+ *            ThreadSanitizer build), so an outsider needs no barrier of its
+ *            own to see it
+ * bits 2..63 zero; any other value is damage (an outsider waits as for HEAD)
+ *
+ * actw, written only under the head's actor lock, by compare-and-swap (and
+ * the outsider's final store):
+ * bit  0     ACTIVE: an outsider is acting as the head, or is about to
+ * bits 1..63 count of completed outside actions: the head's handle expects
+ *            the value it last saw (h->act) and resynchronises what it
+ *            keeps privately (its sequence) when the count moved on
+ * Both were padding in states written before they existed: zero, FREE and
+ * no outside action counted. */
 #define MHSLD__BATON_FREE 0ull
 #define MHSLD__BATON_HEAD 1ull
-#define MHSLD__BATON_ACTOR 2ull
-#define MHSLD__BATON_WHO 3ull
-/* The FREE word after outside action on b: its count bumped, never 0 (a
- * fenced stand-in record's baton is 0, so a handle never expects 0). */
-static inline uint64_t mhsld__baton_next(uint64_t b)
+#define MHSLD__BATON_FENCED 2ull
+#define MHSLD__ACT_ACTIVE 1ull
+/* The inactive word after outside action on a: its count bumped. */
+static inline uint64_t mhsld__act_next(uint64_t a)
 {
-    uint64_t c = (b >> 2) + 1;
-    if ((c & (UINT64_MAX >> 2)) == 0)
-        c = 1;
-    return c << 2;
+    return ((a >> 1) + 1) << 1;
 }
 
 /* A range of block-table indices. */
@@ -244,11 +252,14 @@ typedef struct mhsld__headrec {
      * was removed while it looked (a seqlock; see access_ok in proto.c).
      * Zero in states written before it existed (this was padding). */
     uint64_t revoking;
-    /* Who is acting as this head right now (MHSLD__BATON_*, see below and
-     * engine/src/fmforce.c).  Zero in states written before it existed (this
-     * was padding): free, no outside action counted. */
+    /* The head's side of the handshake with outside actors (MHSLD__BATON_*,
+     * above, and engine/src/fmforce.c).  Zero in states written before it
+     * existed (this was padding): free. */
     uint64_t baton;
-    uint8_t pad[16];
+    /* The outsiders' side (MHSLD__ACT_*): the first 8 bytes of what was
+     * padding, zero (inactive, no outside action counted) in older states. */
+    uint64_t actw;
+    uint8_t pad[8];
     uint64_t gseq[MHSLD_MAX_PENDING]; /* sequence of each pending reservation, 0 = free */
     mhsld__journal j;
     mhsld__group groups[MHSLD_MAX_PENDING];
@@ -468,10 +479,13 @@ struct mhsld_head {
     mhsld_state *state;  /* the state it was attached through (never the stand-in) */
     mhsld__lockref lock; /* holds the head's liveness lock */
     uint64_t seq;        /* last operation sequence used: private, never re-read */
-    /* The FREE baton word this handle last left (it takes the baton with one
-     * CAS from this value): private.  A different value means somebody
-     * acted as this head since (fmforce.c). */
+    /* The baton word this handle stores when it is not in an operation:
+     * MHSLD__BATON_FREE, or MHSLD__BATON_FENCED if its entry is fully fenced
+     * (fmforce.c).  Private, fixed at attach. */
     uint64_t bat;
+    /* The outside-action word (actw) this handle last saw inactive: private.
+     * Any other value means an outsider acts now or acted since (fmforce.c). */
+    uint64_t act;
     /* FM queue slots this handle has taken and not completed: generation + 1
      * (0: not taken).  Private, but take and complete may run on two
      * threads: accessed with __atomic builtins. */
@@ -503,6 +517,14 @@ void mhsld__step(void);
 #define MHSLD__STEP() mhsld__step()
 #else
 #define MHSLD__STEP() ((void)0)
+#endif
+/* The window of a head's entry between publishing HEAD and looking at actw
+ * (mhsld_test_entry_hook, fmforce.c). */
+#ifdef MHSLD_TESTING
+void mhsld__entry_hook(void);
+#define MHSLD__ENTRY_HOOK() mhsld__entry_hook()
+#else
+#define MHSLD__ENTRY_HOOK() ((void)0)
 #endif
 
 /* ---- layout.c ---- */
@@ -655,30 +677,67 @@ int mhsld__group_find(const mhsld_state *st, const mhsld__headrec *hr, uint64_t 
 mhsld_status mhsld__commit_as(mhsld_state *st, uint32_t head, uint64_t *last, uint32_t gslot,
                               uint64_t group, const mhsld__gsnap *grp, const mhsld__bext *acc,
                               uint32_t nacc);
-/* Forced release (the caller acts as `head`: it holds the baton or the
- * head's liveness lock, and its actor lock): every range of ext must be
+/* Forced release (the caller acts as `head`: it holds the head's actor
+ * lock and either ACTIVE in actw with the head out of its operations, or
+ * the head's liveness lock): every range of ext must be
  * owned by the head (owned map) or be exactly a shared extent the head is a
  * sharer of; all or nothing (MHSLD_E_NOT_OWNER with *conflict). */
 mhsld_status mhsld__force_release_as(mhsld_state *st, uint32_t head, uint64_t *last,
                                      const mhsld_extent *ext, size_t n, mhsld_conflict *conflict);
 
 /* ---- fmforce.c: the baton ---- */
-/* The head's entry CAS failed: wait for an outside actor (bounded), take
- * over from one that died or from a damaged word (recovering the head's
- * journal under its actor lock), resynchronise after outside action.
- * MHSLD_OK: h holds the baton (h->bat | HEAD); MHSLD_E_STALE (fenced),
- * MHSLD_E_BUSY (an outside actor kept it), or the recovery's failure. */
+/* The head's entry found actw other than h->act: wait for an outside actor
+ * (bounded), take over from one that died or from a damaged word
+ * (recovering the head's journal under its actor lock), resynchronise after
+ * outside action.  MHSLD_OK: h has published HEAD and no outsider acts;
+ * MHSLD_E_STALE (fenced), MHSLD_E_BUSY (an outside actor kept acting), or
+ * the recovery's failure (the baton is back to h->bat). */
 mhsld_status mhsld__baton_head_slow(mhsld_head *h);
-/* Attach: the new incarnation's baton (caller holds the actor and liveness
- * locks, so nobody holds the baton). */
+/* The head's entry, fast path and slow path's retry alike: publish HEAD in
+ * the baton, then load actw once.  1: actw is h->act (no outsider acts, or
+ * will before the baton is FREE again): h may act.  0: FREE is stored back.
+ * The publication is a plain store and a compiler barrier when the
+ * handle's process is registered for membarrier (outsiders pay for the
+ * ordering, fmforce.c), an atomic exchange (a full barrier) when it is not
+ * and in ThreadSanitizer builds. */
+static inline int mhsld__baton_try(mhsld_head *h)
+{
+    mhsld__headrec *hr = h->hr;
+#if !defined(MHSLD__TSAN)
+    if (__builtin_expect(!(h->bat & MHSLD__BATON_FENCED), 1)) {
+        mhsld__store64_relaxed(&hr->baton, h->bat | MHSLD__BATON_HEAD);
+        mhsld__compiler_barrier();
+    } else
+#endif
+    {
+        (void)mhsld__swap64(&hr->baton, h->bat | MHSLD__BATON_HEAD);
+    }
+    MHSLD__ENTRY_HOOK();
+    if (__builtin_expect(mhsld__load64(&hr->actw) == h->act, 1))
+        return 1;
+    mhsld__store64(&hr->baton, h->bat);
+    return 0;
+}
+/* The head's exit: one store. */
+static inline void mhsld__baton_leave(mhsld_head *h)
+{
+    mhsld__store64(&h->hr->baton, h->bat);
+}
+/* Attach: the new incarnation's baton and expected actw (caller holds the
+ * actor and liveness locks, so nobody acts as the head). */
 void mhsld__baton_reset(mhsld_head *h);
+/* Attach: can this process's heads publish HEAD with a plain store, i.e. is
+ * it registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED?  Registers once per
+ * process (cached with the pid; a forked child registers again). */
+int mhsld__membarrier_register(void);
 /* An outside actor that holds head's actor lock becomes the only one acting
  * as it: either the head is dead (*live_lock taken: the liveness lock) or
- * the baton is taken (ACTOR).  *taken: the baton word before.  Bounded by
- * deadline_ns (CLOCK_MONOTONIC): MHSLD_E_BUSY. */
+ * actw is ACTIVE and the head is not in an operation.  *taken: the actw
+ * word while acting.  Bounded by deadline_ns (CLOCK_MONOTONIC):
+ * MHSLD_E_BUSY (actw given back, count bumped). */
 mhsld_status mhsld__act_begin(mhsld_state *st, uint32_t head, uint64_t deadline_ns,
                               mhsld__lockref *live_lock, int *dead, uint64_t *taken);
-/* Give the baton back (count bumped); drop the liveness lock if taken. */
+/* Give actw back inactive (count bumped); drop the liveness lock if taken. */
 void mhsld__act_end(mhsld_state *st, uint32_t head, uint64_t taken, mhsld__lockref *live_lock,
                     int dead);
 uint64_t mhsld__now_ns(void);

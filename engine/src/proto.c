@@ -51,23 +51,28 @@
  * itself be killed and recovered again.
  *
  * Acting as a live D.  A fabric manager's forced release (and a FORCE
- * recovery) acts as D while D runs.  D's baton, a word of its head record,
- * keeps the two apart: each journalled operation of D's handle takes it with
- * one CAS at entry (from the FREE word the handle last left) and gives it
- * back with one store at exit; an outsider holds D's actor lock and takes
- * the baton (FREE -> ACTOR), waiting a bounded time while D is inside an
- * operation.  So at any instant one actor continues D's journal: D, one
+ * recovery) acts as D while D runs.  Two words of D's head record keep the
+ * two apart, Dekker style, with the cost on the outsider's side: at the
+ * entry of each journalled operation D's handle stores HEAD into its baton
+ * (a plain store) and then loads the outsiders' word actw once, going on
+ * only if it is the inactive word it last saw; at the exit it stores FREE.
+ * An outsider holds D's actor lock, sets ACTIVE in actw by CAS, makes every
+ * thread of every registered process pass a full barrier (membarrier), and
+ * acts only once it has seen D's baton FREE, waiting a bounded time while D
+ * is inside an operation.  Either the outsider sees D's HEAD or D sees
+ * ACTIVE, so at any instant one actor continues D's journal: D, one
  * outsider, or D's recoverer (which holds the liveness lock of a dead D).
  * The outsider journals in D's journal with D's sequences and tags through
  * the same functions as D (the *_as ones), so an outsider killed at any step
- * leaves exactly what a dead D would: whoever takes the baton next (D's own
- * next call, or the next outsider, both under the actor lock; the killed
+ * leaves exactly what a dead D would: whoever acts as D next (D's own next
+ * call, or the next outsider, both under the actor lock; the killed
  * outsider's kernel lock is gone, which is how it is known dead) recovers
- * that journal first.  The outsider gives the baton back FREE with a count
- * bumped; D's next entry CAS then fails and D takes max(private sequence,
- * the record's floor) before it draws again, so no (D, sequence) pair, and
- * so no stamp or tag, is used twice.  The states, the proof and the hostile
- * cases are in fmforce.c.
+ * that journal first.  The outsider leaves actw inactive with its count
+ * bumped; D's next entry then sees a word it does not expect and takes
+ * max(private sequence, the record's floor) before it draws again, so no
+ * (D, sequence) pair, and so no stamp or tag, is used twice.  The states,
+ * the proof, the fallback without membarrier and the hostile cases are in
+ * fmforce.c.
  *
  * Progress.  A head retries a CAS only when another head changed other bits
  * of the same pair, i.e. made progress: no livelock among well-behaved heads,
@@ -547,22 +552,23 @@ int mhsld__group_find(const mhsld_state *st, const mhsld__headrec *hr, uint64_t 
     return -1;
 }
 
-/* Every journalled operation of a handle runs holding the head's baton
- * (fmforce.c): one CAS from the FREE word this handle last left, so that no
- * outside actor (a forced release, a FORCE recovery) acts as the head at the
- * same time.  The CAS fails only after somebody else touched the word; the
- * slow path sorts that out.  The epoch is checked with the baton held: a
- * FORCE recovery fences the head while it holds the baton. */
+/* Every journalled operation of a handle runs with HEAD published in the
+ * head's baton (fmforce.c): a plain store, then one load of the outsiders'
+ * word, so that no outside actor (a forced release, a FORCE recovery) acts
+ * as the head at the same time, at no locked instruction on this path.  The
+ * word differs from the one the handle expects only after somebody acted
+ * (or acts) as the head; the slow path sorts that out.  The epoch is checked
+ * after the entry: a FORCE recovery fences the head only while it acts. */
 static inline void head_leave(mhsld_head *h)
 {
-    mhsld__store64(&h->hr->baton, h->bat);
+    mhsld__baton_leave(h);
 }
 
 static inline mhsld_status head_enter(mhsld_head *h)
 {
     if (!h)
         return MHSLD_E_INVAL;
-    if (__builtin_expect(!mhsld__cas64(&h->hr->baton, h->bat, h->bat | MHSLD__BATON_HEAD), 0)) {
+    if (__builtin_expect(!mhsld__baton_try(h), 0)) {
         mhsld_status s = mhsld__baton_head_slow(h);
         if (s != MHSLD_OK)
             return s;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * mhsld_fm_force_release(): a fabric manager takes capacity away from a
- * head, live or dead, through the shared state, and the head's baton that
- * keeps the head's own operations and the outside actor apart.
+ * head, live or dead, through the shared state, and the head's baton and
+ * the outsiders' word (actw) that keep the head's own operations and the
+ * outside actor apart.
  *
  *   live        another process force-releases a live head's owned extent:
  *               the head's access checks (in its own process) fail at once,
@@ -10,18 +11,19 @@
  *   all-or-none one extent not owned: nothing changes, the conflict names it
  *   shared      the head leaves a shared extent (another sharer keeps it;
  *               the last sharer's leave frees it)
- *   dead        a dead head's extent, also one that died holding its baton
- *               in the middle of a release (completed exactly)
+ *   dead        a dead head's extent, also one that died in the middle of a
+ *               release (completed exactly)
  *   busy        a head paused inside an operation: the forcer answers
- *               MHSLD_E_BUSY at its timeout; a forcer paused while it holds
- *               the baton: the head's operation answers MHSLD_E_BUSY
+ *               MHSLD_E_BUSY at its timeout; a forcer paused while it acts
+ *               (actw ACTIVE): the head's operation answers MHSLD_E_BUSY and
+ *               does nothing
  *   head killed a forcer waits for a paused head, the head is killed: the
  *               forcer recovers it and proceeds, exact outcome
  *   stamps      after outside action the head's next operation draws a new
  *               sequence: a block's generation strictly grows
- *   garbage     a co-tenant writes garbage into the baton, before calls and
- *               before every atomic step of a forced release: clear statuses,
- *               exact outcomes
+ *   garbage     a co-tenant writes garbage into the baton or actw, before
+ *               calls and before every atomic step of a forced release or a
+ *               head's operation: clear statuses, exact outcomes
  */
 #include <pthread.h>
 #include <signal.h>
@@ -256,7 +258,7 @@ static void test_dead(void)
     mhsld_state *st = fresh();
     mhsld_head *h1 = tu_attach(st, 1);
     /* Head 2 claims two extents and dies in the middle of releasing the
-     * second, holding its baton. */
+     * second (its baton HEAD). */
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
@@ -332,15 +334,15 @@ static void test_busy(void)
     CHECK(wait_child(pid) == 0);
     pause_close(&p);
 
-    /* A forcer paused while it holds the baton: the head's operation waits
-     * (bounded) and answers BUSY; afterwards it works. */
+    /* A forcer paused while it acts (actw ACTIVE): the head's operation
+     * waits (bounded), answers BUSY and does nothing; afterwards it works. */
     mhsld_head *h0 = tu_attach(st, 0);
     REQUIRE(tu_claim(h0, 0, 4 * BS) == MHSLD_OK);
     pause_open(&p);
     pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
-        mhsld_test_crash_at(2, pause_here, &p); /* baton taken, journal not yet */
+        mhsld_test_crash_at(2, pause_here, &p); /* ACTIVE set, journal not yet */
         mhsld_status s = mhsld_fm_force_release(st, 0, &a, 1, 1000, NULL);
         _exit((int)s);
     }
@@ -348,10 +350,11 @@ static void test_busy(void)
     t0 = now_ms();
     CHECK_ST(tu_claim(h0, 10 * BS, BS), MHSLD_E_BUSY);
     waited = now_ms() - t0;
-    printf("  head operation while an outsider holds its baton: BUSY after %llu ms\n",
+    printf("  head operation while an outsider acts as it: BUSY after %llu ms\n",
            (unsigned long long)waited);
     CHECK(waited >= 1000 && waited < 10000);
     CHECK(mhsld_access_ok(h0, 0, 4 * BS));
+    CHECK(tu_block_state(st, 10 * BS, NULL) == MHSLD_BLOCK_FREE); /* did nothing */
     resume(&p);
     CHECK_ST((mhsld_status)wait_child(pid), MHSLD_OK);
     CHECK(!mhsld_access_ok(h0, 0, 4 * BS));
@@ -462,17 +465,60 @@ static void test_stamps(void)
     mhsld_close(st);
 }
 
-/* ---- garbage in the baton ------------------------------------------------ */
+/* ---- garbage in the baton and in actw ------------------------------------ */
 
 typedef struct gctx {
-    uint64_t *baton;
+    uint64_t *word;
     uint64_t value;
 } gctx;
 
 static void scribble(void *arg)
 {
     gctx *g = arg;
-    tu_w64(g->baton, g->value);
+    tu_w64(g->word, g->value);
+}
+
+/* Values a co-tenant writes: into the baton (the head's word) and into actw
+ * (the outsiders'). */
+static const uint64_t bjunk[] = {
+    0xffffffffffffffffull, /* every bit */
+    0x123456789abcdef1ull, /* HEAD and junk */
+    MHSLD__BATON_HEAD,     /* a head in an operation, nobody is */
+    MHSLD__BATON_HEAD | MHSLD__BATON_FENCED,
+    0x4ull,              /* FREE and junk */
+    MHSLD__BATON_FENCED, /* FREE, fenced entry: an outsider acts */
+    MHSLD__BATON_FREE,   /* an outsider acts */
+};
+static const uint64_t ajunk[] = {
+    0xffffffffffffffffull, /* ACTIVE, nobody acts */
+    0x123456789abcdef1ull, /* ACTIVE, another count */
+    0x0fedcba987654322ull, /* inactive, another count */
+    MHSLD__ACT_ACTIVE,     /* ACTIVE, count 0 */
+    0,                     /* inactive, count 0 */
+    2,                     /* inactive, count 1 */
+};
+#define NB (sizeof(bjunk) / sizeof(bjunk[0]))
+#define NA (sizeof(ajunk) / sizeof(ajunk[0]))
+
+/* Does an outsider act on a head whose baton reads b (this process's heads
+ * are registered for membarrier, or fenced)? */
+static int outsider_acts(uint64_t b)
+{
+    return b == MHSLD__BATON_FREE || b == MHSLD__BATON_FENCED;
+}
+
+/* The k-th scribble of a sequence: baton and actw in turn, each value. */
+static gctx nth_scribble(uint64_t *bat, uint64_t *act, uint64_t k)
+{
+    gctx g;
+    if (k % 2) {
+        g.word = bat;
+        g.value = bjunk[(k / 2) % NB];
+    } else {
+        g.word = act;
+        g.value = ajunk[(k / 2) % NA];
+    }
+    return g;
 }
 
 static void test_garbage(void)
@@ -480,30 +526,37 @@ static void test_garbage(void)
     mhsld_state *st = fresh();
     tu_map m;
     tu_map_state(&m, path, &geo);
-    uint64_t *bat = &tu_map_head(&m, 0)->baton;
+    uint64_t *bat = &tu_map_head(&m, 0)->baton, *act = &tu_map_head(&m, 0)->actw;
     mhsld_head *h0 = tu_attach(st, 0), *h1 = tu_attach(st, 1);
     REQUIRE(tu_claim(h0, 0, 4 * BS) == MHSLD_OK);
-    static const uint64_t junk[] = {
-        0xffffffffffffffffull, /* holder 3 */
-        0x123456789abcdef1ull, /* HEAD, nobody in an operation */
-        0x0fedcba987654322ull, /* ACTOR, no actor */
-        0x5555555555555554ull, /* FREE, another count */
-        MHSLD__BATON_FREE,     MHSLD__BATON_HEAD, MHSLD__BATON_ACTOR,
-    };
-    size_t nj = sizeof(junk) / sizeof(junk[0]);
-    /* Before a head's call: it takes the baton over (or resyncs) and works. */
-    for (size_t i = 0; i < nj; i++) {
-        tu_w64(bat, junk[i]);
+    uint64_t idle = __atomic_load_n(bat, __ATOMIC_RELAXED);
+    CHECK(idle == MHSLD__BATON_FREE || idle == MHSLD__BATON_FENCED);
+    /* Before a head's call: the baton is the head's to write, a word in
+     * actw it does not expect is resynchronised (inactive) or taken over
+     * (ACTIVE with no actor): it works, and leaves both words well formed. */
+    for (size_t i = 0; i < NB + NA; i++) {
+        if (i < NB)
+            tu_w64(bat, bjunk[i]);
+        else
+            tu_w64(act, ajunk[i - NB]);
         CHECK_OK(tu_claim(h0, (20 + i) * BS, BS));
-        CHECK((__atomic_load_n(bat, __ATOMIC_RELAXED) & 3) == MHSLD__BATON_FREE);
+        CHECK(__atomic_load_n(bat, __ATOMIC_RELAXED) == idle);
+        CHECK((__atomic_load_n(act, __ATOMIC_RELAXED) & MHSLD__ACT_ACTIVE) == 0);
     }
-    /* Before a forced release: a word that says the head is in an operation
-     * makes it wait and answer BUSY; the others are taken over. */
-    for (size_t i = 0; i < nj; i++) {
-        tu_w64(bat, junk[i]);
+    /* Before a forced release: a baton that does not say FREE makes it wait
+     * and answer BUSY; any actw is taken (ACTIVE: its setter is dead). */
+    for (size_t i = 0; i < NB + NA; i++) {
+        int busy = 0;
+        if (i < NB) {
+            tu_w64(bat, bjunk[i]);
+            busy = !outsider_acts(bjunk[i]);
+        } else {
+            tu_w64(act, ajunk[i - NB]);
+        }
         mhsld_extent e = tu_ext((20 + i) * BS, BS);
         mhsld_status s = mhsld_fm_force_release(st, 0, &e, 1, 50, NULL);
-        if ((junk[i] & 3) == MHSLD__BATON_HEAD || (junk[i] & 3) == 3) {
+        CHECK((__atomic_load_n(act, __ATOMIC_RELAXED) & MHSLD__ACT_ACTIVE) == 0);
+        if (busy) {
             CHECK_ST(s, MHSLD_E_BUSY);
             CHECK(mhsld_access_ok(h0, e.dpa, e.len));
             CHECK_OK(mhsld_release(h0, &e, 1, NULL)); /* the head repairs it */
@@ -512,20 +565,22 @@ static void test_garbage(void)
             CHECK(!mhsld_access_ok(h0, e.dpa, e.len));
         }
     }
-    /* During a forced release: before every atomic step, another value. */
+    /* During a forced release: before every atomic step, another value in
+     * one of the words. */
     unsigned long points = 0;
     for (uint64_t k = 1;; k++) {
-        REQUIRE(tu_claim(h0, 40 * BS, 2 * BS) == MHSLD_OK);
-        gctx g = {bat, junk[k % nj]};
+        REQUIRE(tu_claim(h0, 40 * BS, 2 * BS) == MHSLD_OK); /* baton: FREE again */
+        gctx g = nth_scribble(bat, act, k);
         mhsld_test_crash_at(k, scribble, &g);
         mhsld_extent e = tu_ext(40 * BS, 2 * BS);
         mhsld_status s = mhsld_fm_force_release(st, 0, &e, 1, 50, NULL);
         uint64_t steps = mhsld_test_steps();
         mhsld_test_crash_at(0, NULL, NULL);
         if (s == MHSLD_E_BUSY) {
-            /* Only a word written before the baton's CAS that says the head
-             * is in an operation: nothing changed, the head repairs it. */
-            CHECK(k == 1 && ((g.value & 3) == MHSLD__BATON_HEAD || (g.value & 3) == 3));
+            /* Only a baton written before the forcer looked at it (before
+             * its first step, actw's compare-and-swap) that does not say
+             * FREE: nothing changed, the head repairs it. */
+            CHECK(k == 1 && g.word == bat && !outsider_acts(g.value));
             CHECK(mhsld_access_ok(h0, 40 * BS, 2 * BS));
             CHECK_OK(mhsld_release(h0, &e, 1, NULL));
         } else {
@@ -540,7 +595,7 @@ static void test_garbage(void)
     }
     /* During a head's operation likewise. */
     for (uint64_t k = 1;; k++) {
-        gctx g = {bat, junk[k % nj]};
+        gctx g = nth_scribble(bat, act, k);
         mhsld_test_crash_at(k, scribble, &g);
         mhsld_status s = tu_claim(h0, 50 * BS, 2 * BS);
         uint64_t steps = mhsld_test_steps();
@@ -552,7 +607,7 @@ static void test_garbage(void)
         if (steps < k)
             break;
     }
-    printf("  garbage in the baton before %lu atomic steps: exact\n", points);
+    printf("  garbage in the baton and actw before %lu atomic steps: exact\n", points);
     CHECK_OK(tu_claim(h1, 40 * BS, 2 * BS));
     CHECK_VALID(st);
     tu_unmap_state(&m);

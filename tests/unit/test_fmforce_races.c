@@ -5,14 +5,15 @@
  *
  *   attach      a forced release that runs while a new incarnation of the
  *               head attaches (it holds the liveness lock, so the forcer
- *               takes the FREE baton), between the moment attach reads the
+ *               finds the baton FREE), between the moment attach reads the
  *               head's sequence floor and the moment it takes the actor
  *               lock.  Before the fix attach then stored its older floor
  *               back into the record and drew the forcer's sequence again:
  *               the new incarnation's first reservation id equalled the
  *               stamp the forcer had written into the released blocks.
- *   deadline    a co-tenant that rewrites the baton's count between the
- *               forcer's load and its compare-and-swap.  Before the fix the
+ *   deadline    a co-tenant that rewrites the outsiders' word's count
+ *               (actw, once the baton's) between the forcer's load and its
+ *               compare-and-swap.  Before the fix the
  *               forcer looked again without consulting its deadline and
  *               kept going for as long as the writer did (here: until the
  *               test stopped writing, long after the timeout).
@@ -121,10 +122,10 @@ static void attach_race(void)
            mhsld_status_name(ia.got), (unsigned long long)group);
 }
 
-/* ---- a co-tenant flipping the baton's count under the forcer ------------- */
+/* ---- a co-tenant flipping actw's count under the forcer ------------------- */
 
 typedef struct {
-    uint64_t *baton;
+    uint64_t *actw;
     uint64_t start_ms, stop_ms;
     unsigned long flips;
     int overran;
@@ -137,9 +138,9 @@ static void flip(void *arg)
         f->overran = 1; /* well past the forcer's deadline: stop, let it through */
         return;
     }
-    /* FREE with another count: the forcer's compare-and-swap fails. */
-    uint64_t b = __atomic_load_n(f->baton, __ATOMIC_SEQ_CST);
-    __atomic_store_n(f->baton, mhsld__baton_next(b), __ATOMIC_SEQ_CST);
+    /* Inactive with another count: the forcer's compare-and-swap fails. */
+    uint64_t a = __atomic_load_n(f->actw, __ATOMIC_SEQ_CST);
+    __atomic_store_n(f->actw, mhsld__act_next(a), __ATOMIC_SEQ_CST);
     f->flips++;
     mhsld_test_crash_at(1, flip, f); /* again before the next atomic step */
 }
@@ -152,15 +153,15 @@ static void deadline_race(void)
     REQUIRE(tu_claim(h1, e.dpa, e.len) == MHSLD_OK);
 
     const uint32_t timeout = 50;
-    flipper f = {.baton = &st->heads[1].baton, .start_ms = now_ms()};
+    flipper f = {.actw = &st->heads[1].actw, .start_ms = now_ms()};
     f.stop_ms = f.start_ms + timeout + 2000;
     mhsld_conflict c;
-    /* The forcer's first atomic step is the baton's compare-and-swap. */
+    /* The forcer's first atomic step is actw's compare-and-swap. */
     mhsld_test_crash_at(1, flip, &f);
     mhsld_status s = mhsld_fm_force_release(st, 1, &e, 1, timeout, &c);
     mhsld_test_crash_at(0, NULL, NULL);
     uint64_t took = now_ms() - f.start_ms;
-    printf("  forcer against a flipping baton: %s after %llu ms, %lu flips%s\n",
+    printf("  forcer against a flipping actw: %s after %llu ms, %lu flips%s\n",
            mhsld_status_name(s), (unsigned long long)took, f.flips,
            f.overran ? " (kept going past its deadline)" : "");
     CHECK(!f.overran);

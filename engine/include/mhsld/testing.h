@@ -48,6 +48,19 @@ void mhsld_test_access_hook(mhsld_access_hook_fn fn, void *arg);
  * hook: frees the handle and drops its liveness lock (as the death of its
  * process would) without touching the shared state. */
 void mhsld_test_abandon(mhsld_head *h);
+/* Pretend the kernel refuses membarrier(2) in this process (OR of the bits;
+ * 0 restores the truth): NOREG, heads attached from now on cannot register
+ * and use the fenced baton entry; NOCMD, this process's outside actors
+ * (forced release, FORCE recovery) cannot fence other processes' heads. */
+#define MHSLD_TEST_MB_NOREG 1u
+#define MHSLD_TEST_MB_NOCMD 2u
+void mhsld_test_membarrier(unsigned off);
+/* Entry hook: fn(arg) runs once, on this thread, inside the next journalled
+ * operation's entry of any head handle, after the handle published HEAD in
+ * its baton and before it looks at the outsiders' word (fmforce.c).
+ * fn = NULL disarms. */
+typedef void (*mhsld_entry_hook_fn)(void *arg);
+void mhsld_test_entry_hook(mhsld_entry_hook_fn fn, void *arg);
 
 #ifdef __cplusplus
 }
