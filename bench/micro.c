@@ -52,6 +52,7 @@ typedef struct prim {
     uint64_t maps[16] __attribute__((aligned(64))); /* owned map word, start map word */
     mhsld__headrec *hr;
     mhsld__jsnap *j;
+    mhsld_head *h; /* a handle on hr, for the baton's entry and exit */
 } prim;
 
 static void p_load(void *p, uint64_t it)
@@ -86,6 +87,18 @@ static void p_cas128(void *p, uint64_t it)
         mhsld__pair cur = mhsld__load_pair(&c->pair);
         mhsld__pair nv = {cur.lo ^ 1, cur.hi + 1};
         sink += mhsld__cas128(&c->pair, cur, nv);
+    }
+}
+
+/* A head's entry and exit as every journalled operation makes them
+ * (fmforce.c): baton HEAD by a plain store, one load of actw, baton FREE;
+ * the handle of a process registered for membarrier. */
+static void p_baton(void *p, uint64_t it)
+{
+    prim *c = p;
+    for (uint64_t i = 0; i < it; i++) {
+        sink += (uint64_t)mhsld__baton_try(c->h);
+        mhsld__baton_leave(c->h);
     }
 }
 
@@ -396,7 +409,8 @@ int main(int argc, char **argv)
     prim *c = aligned_alloc(64, sizeof(prim));
     mhsld__headrec *hr = aligned_alloc(64, sizeof(*hr));
     mhsld__jsnap *j = malloc(sizeof(*j));
-    if (!c || !hr || !j)
+    mhsld_head *h = calloc(1, sizeof(*h));
+    if (!c || !hr || !j || !h)
         bench_die("out of memory");
     memset(c, 0, sizeof(*c));
     memset(hr, 0, sizeof(*hr));
@@ -408,11 +422,16 @@ int main(int argc, char **argv)
     j->r[0].count = 1;
     c->hr = hr;
     c->j = j;
+    h->hr = hr;
+    h->bat = MHSLD__BATON_FREE;
+    h->act = 0;
+    c->h = h;
 
     printf("primitives, each alone on a hot line (loop included):\n");
     row("load64 (acquire)", p_load, c);
     row("store64 (release)", p_store, c);
     row("load + cas64 (lock cmpxchg)", p_cas64, c);
+    row("baton entry+exit (fast path)", p_baton, c);
     row("load pair + cas128 (lock cmpxchg16b)", p_cas128, c);
     row("one 64 B line: 7 relaxed stores + 1 release", p_line, c);
     row("mhsld__journal_publish, 1 range", p_publish, c);
@@ -432,6 +451,7 @@ int main(int argc, char **argv)
     row("reserve+commit+release N=1, batch", dcd_batch, &e);
     phases(&e, npt, true);
     eng_close(&e);
+    free(h);
     free(j);
     free(hr);
     free(c);
