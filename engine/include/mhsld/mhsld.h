@@ -26,8 +26,8 @@
  *     may run on a serving thread beside the head's other calls, and
  *     mhsld_fm_take() and mhsld_fm_complete() on two threads.  Two
  *     overlapping ownership operations of one handle are not merely racy:
- *     the second finds the head's baton held by the first and, taking it for
- *     a co-tenant's write, recovers the first one's journal under it.
+ *     nothing tells the second from the first (the handle does not read its
+ *     own baton back), so both continue the head's one journal at once.
  *   - Another process may act as a live head from outside it
  *     (mhsld_fm_force_release(), mhsld_recover() with FORCE).  The head's
  *     operations that change ownership then wait for it, at most 1 s, and
