@@ -260,6 +260,13 @@ mhsld_status mhsld_head_info_get(mhsld_state *st, uint32_t head, mhsld_head_info
     return MHSLD_OK;
 }
 
+/* Operations whose blocks are held before their maps or records say so. */
+static int in_passage_op(uint32_t op)
+{
+    return op == MHSLD__OP_RESERVE || op == MHSLD__OP_CLAIM || op == MHSLD__OP_SHARE_NEW ||
+           op == MHSLD__OP_UNDO;
+}
+
 void mhsld__block_look(const mhsld_state *st, uint64_t b, mhsld__look *out)
 {
     uint64_t w = b >> 6, bit = 1ull << (b & 63);
@@ -330,14 +337,15 @@ void mhsld__block_look(const mhsld_state *st, uint64_t b, mhsld__look *out)
      * block words said at this point), or SHARED for a shared create.  A
      * stray bit of a co-tenant's stays nobody's. */
     for (uint32_t h = 0; h < st->geo.nr_heads; h++) {
-        uint32_t op = mhsld__load32(&st->heads[h].j.op);
-        if (op != MHSLD__OP_RESERVE && op != MHSLD__OP_CLAIM && op != MHSLD__OP_SHARE_NEW &&
-            op != MHSLD__OP_UNDO)
+        if (!in_passage_op(mhsld__load32(&st->heads[h].j.op)))
             continue;
         mhsld__jsnap *j = malloc(sizeof(*j));
         if (!j)
             return;
-        int hit = mhsld__journal_snapshot(st, &st->heads[h], j) == MHSLD_OK;
+        /* The journal may have ended (or another begun) since the look at
+         * its op: only the snapshot's own op counts (an idle snapshot
+         * fills nothing else). */
+        int hit = mhsld__journal_snapshot(st, &st->heads[h], j) == MHSLD_OK && in_passage_op(j->op);
         for (uint32_t i = 0; hit && i < j->n; i++) {
             if (b - j->r[i].start >= j->r[i].count)
                 continue;
