@@ -248,14 +248,17 @@ static void help(mhsld_state *st, uint32_t me, uint64_t tag)
         (void)mhsld__cas64(jp, expect, mhsld__prog(seq, idx + 1));
 }
 
-/* Set (claim) or clear (give back) `mask` of word `w` as step `idx` of op.
- * These step helpers are static and inlined into the operations: out of
- * line they cost a call, spills and reloads per step (issue 15). */
-static inline __attribute__((always_inline)) int
-mhsld__occ_set(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx, uint64_t *busy_bits)
+/* Set (claim) or clear (give back) `mask` of word `w` with CAS tag `tag`
+ * (head me's).  These step helpers are static and inlined into the
+ * operations: out of line they cost a call, spills and reloads per step
+ * (issue 15).  A tag of me's own (its previous step) needs no help: the
+ * check is inline, the call only for another head's. */
+static inline __attribute__((always_inline)) int occ_set_t(mhsld_state *st, uint32_t me, uint64_t w,
+                                                           uint64_t mask, uint64_t tag,
+                                                           uint64_t *busy_bits)
 {
-    mhsld__pair *p = &op->st->occ[w];
-    mhsld__pair nv = {0, mhsld__tag(op->head, op->seq, idx)};
+    mhsld__pair *p = &st->occ[w];
+    mhsld__pair nv = {0, tag};
     MHSLD__STEP();
     for (;;) {
         mhsld__pair cur = mhsld__load_pair(p);
@@ -263,26 +266,41 @@ mhsld__occ_set(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx, uin
             *busy_bits = cur.lo & mask;
             return 0;
         }
-        help(op->st, op->head, cur.hi);
+        if ((cur.hi >> 58) != (uint64_t)me + 1)
+            help(st, me, cur.hi);
         nv.lo = cur.lo | mask;
         if (mhsld__cas128(p, cur, nv))
             return 1;
     }
 }
 
-static inline __attribute__((always_inline)) void mhsld__occ_clear(const mhsld__op *op, uint64_t w,
-                                                                   uint64_t mask, uint64_t idx)
+static inline __attribute__((always_inline)) void
+occ_clear_t(mhsld_state *st, uint32_t me, uint64_t w, uint64_t mask, uint64_t tag)
 {
-    mhsld__pair *p = &op->st->occ[w];
-    mhsld__pair nv = {0, mhsld__tag(op->head, op->seq, idx)};
+    mhsld__pair *p = &st->occ[w];
+    mhsld__pair nv = {0, tag};
     MHSLD__STEP();
     for (;;) {
         mhsld__pair cur = mhsld__load_pair(p);
-        help(op->st, op->head, cur.hi);
+        if ((cur.hi >> 58) != (uint64_t)me + 1)
+            help(st, me, cur.hi);
         nv.lo = cur.lo & ~mask;
         if (mhsld__cas128(p, cur, nv))
             return;
     }
+}
+
+/* Step `idx` of op. */
+static inline __attribute__((always_inline)) int
+mhsld__occ_set(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx, uint64_t *busy_bits)
+{
+    return occ_set_t(op->st, op->head, w, mask, mhsld__tag(op->head, op->seq, idx), busy_bits);
+}
+
+static inline __attribute__((always_inline)) void mhsld__occ_clear(const mhsld__op *op, uint64_t w,
+                                                                   uint64_t mask, uint64_t idx)
+{
+    occ_clear_t(op->st, op->head, w, mask, mhsld__tag(op->head, op->seq, idx));
 }
 
 /* What a claim step writes after its CAS (and a give-back clears before
@@ -325,6 +343,13 @@ static void set_prog(const mhsld__op *op, uint64_t idx)
 {
     MHSLD__STEP();
     mhsld__store64(&op->hr->jprog, mhsld__prog(op->seq, idx));
+}
+
+/* set_prog with the progress word computed by the caller. */
+static inline void set_prog_v(mhsld__headrec *hr, uint64_t v)
+{
+    MHSLD__STEP();
+    mhsld__store64(&hr->jprog, v);
 }
 
 /* The head's next operation sequence, or 0 when its sequence space is used
@@ -709,7 +734,18 @@ static mhsld_status claim_one(mhsld_head *h, const mhsld__bext *r, mhsld_conflic
         return MHSLD_E_CONFLICT;
     }
     set_prog(&op, 1);
-    mhsld__fill(&op, w, m, FILL_OWNED, 0, r, 1);
+    /* mhsld__fill(FILL_OWNED) for one range: its first block starts it. */
+    uint64_t *sm = mhsld__start_map(st, h->head), *om = mhsld__owned_map(st, h->head);
+    uint64_t sb = 1ull << (r->start & 63), cur = mhsld__load64(&sm[w]);
+    if (!(cur & sb)) {
+        MHSLD__STEP();
+        mhsld__store64(&sm[w], cur | sb);
+    }
+    cur = mhsld__load64(&om[w]); /* accessible from this store on */
+    if ((cur & m) != m) {
+        MHSLD__STEP();
+        mhsld__store64(&om[w], cur | m);
+    }
     mhsld__bump_list_gen(hr);
     mhsld__journal_end(hr);
     return MHSLD_OK;
@@ -751,45 +787,69 @@ static mhsld_status release_one(mhsld_head *h, const mhsld__bext *r, mhsld_confl
 
 /* One extent over several words: the general paths' steps, in tight loops
  * over the words (first and last may be partial, the rest are whole). */
-static inline uint64_t run_mask(const mhsld__bext *r, uint64_t w)
+/* The words of one range: the first and last masks (the words between
+ * are whole), computed once. */
+typedef struct run {
+    uint64_t w0, w1, m0, m1;
+} run;
+
+static inline run run_of(const mhsld__bext *r)
 {
-    uint64_t lo = w << 6, s = r->start > lo ? r->start : lo;
-    uint64_t e = r->start + r->count < lo + 64 ? r->start + r->count : lo + 64;
-    return bits(s - lo, e - s);
+    uint64_t end = r->start + r->count;
+    run x = {r->start >> 6, (end - 1) >> 6, ~0ull << (r->start & 63),
+             ~0ull >> (63 - ((end - 1) & 63))};
+    return x;
+}
+
+/* The range spans several words here (w0 < w1: one word takes the
+ * one-word paths), so no word is both first and last. */
+static inline uint64_t run_mask(const run *x, uint64_t w)
+{
+    return w == x->w0 ? x->m0 : w == x->w1 ? x->m1 : ~0ull;
 }
 
 static mhsld_status claim_run(mhsld_head *h, const mhsld__bext *r, mhsld_conflict *conflict)
 {
     mhsld_state *st = h->st;
     mhsld__headrec *hr = h->hr;
-    uint64_t w0 = r->start >> 6, w1 = (r->start + r->count - 1) >> 6, w, busy;
-    for (w = w0; w <= w1; w++) {
-        busy = mhsld__load64(&st->occ[w].lo) & run_mask(r, w);
+    const uint32_t me = h->head;
+    const run x = run_of(r);
+    uint64_t w, busy;
+    for (w = x.w0; w <= x.w1; w++) {
+        busy = mhsld__load64(&st->occ[w].lo) & run_mask(&x, w);
         if (busy) {
             fill_conflict(st, (w << 6) + (uint64_t)__builtin_ctzll(busy), conflict);
             return MHSLD_E_CONFLICT;
         }
     }
-    mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr, &h->seq)};
-    if (!op.seq)
+    const uint64_t seq = mhsld__next_seq(hr, &h->seq);
+    if (!seq)
         return MHSLD_E_NOSPACE;
-    journal_publish1(hr, MHSLD__OP_CLAIM, op.seq, r);
-    for (w = w0; w <= w1; w++) {
-        if (!mhsld__occ_set(&op, w, run_mask(r, w), w - w0, &busy)) {
+    journal_publish1(hr, MHSLD__OP_CLAIM, seq, r);
+    const uint64_t tag0 = mhsld__tag(me, seq, 0), prog0 = mhsld__prog(seq, 0);
+    for (w = x.w0; w <= x.w1; w++) {
+        if (!occ_set_t(st, me, w, run_mask(&x, w), tag0 + (w - x.w0), &busy)) {
+            mhsld__op op = {st, me, hr, seq};
             mhsld__jsnap j;
-            mhsld__jsnap_init(&j, MHSLD__OP_CLAIM, MHSLD__NOSLOT, op.seq);
+            mhsld__jsnap_init(&j, MHSLD__OP_CLAIM, MHSLD__NOSLOT, seq);
             j.n = 1;
             j.r[0] = *r;
             fill_conflict(st, (w << 6) + (uint64_t)__builtin_ctzll(busy), conflict);
-            (void)undo_claims(&op, &j, w - w0);
+            (void)undo_claims(&op, &j, w - x.w0);
             return MHSLD_E_CONFLICT;
         }
-        set_prog(&op, w - w0 + 1);
+        set_prog_v(hr, prog0 + (w - x.w0) + 1);
     }
-    mhsld__fill(&op, w0, run_mask(r, w0), FILL_OWNED, 0, r, 1);
-    uint64_t *om = mhsld__owned_map(st, h->head);
-    for (w = w0 + 1; w <= w1; w++) {
-        uint64_t m = run_mask(r, w), cur = mhsld__load64(&om[w]);
+    /* mhsld__fill(FILL_OWNED): the first block starts the extent. */
+    uint64_t *om = mhsld__owned_map(st, me), *sm = mhsld__start_map(st, me);
+    uint64_t sb = 1ull << (r->start & 63), cur = mhsld__load64(&sm[x.w0]);
+    if (!(cur & sb)) {
+        MHSLD__STEP();
+        mhsld__store64(&sm[x.w0], cur | sb);
+    }
+    for (w = x.w0; w <= x.w1; w++) {
+        uint64_t m = run_mask(&x, w);
+        cur = mhsld__load64(&om[w]);
         if ((cur & m) != m) {
             MHSLD__STEP();
             mhsld__store64(&om[w], cur | m);
@@ -804,23 +864,26 @@ static mhsld_status release_run(mhsld_head *h, const mhsld__bext *r, mhsld_confl
 {
     mhsld_state *st = h->st;
     mhsld__headrec *hr = h->hr;
-    uint64_t w0 = r->start >> 6, w1 = (r->start + r->count - 1) >> 6, w;
-    uint64_t *om = mhsld__owned_map(st, h->head), *sm = mhsld__start_map(st, h->head);
-    for (w = w0; w <= w1; w++) {
-        uint64_t bad = run_mask(r, w) & ~mhsld__load64(&om[w]);
+    const uint32_t me = h->head;
+    const run x = run_of(r);
+    uint64_t w;
+    uint64_t *om = mhsld__owned_map(st, me), *sm = mhsld__start_map(st, me);
+    for (w = x.w0; w <= x.w1; w++) {
+        uint64_t bad = run_mask(&x, w) & ~mhsld__load64(&om[w]);
         if (bad) {
             fill_conflict(st, (w << 6) + (uint64_t)__builtin_ctzll(bad), conflict);
             return MHSLD_E_NOT_OWNER;
         }
     }
-    mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr, &h->seq)};
-    if (!op.seq)
+    const uint64_t seq = mhsld__next_seq(hr, &h->seq);
+    if (!seq)
         return MHSLD_E_NOSPACE;
-    journal_publish1(hr, MHSLD__OP_RELEASE, op.seq, r);
-    for (w = w0; w <= w1; w++) {
-        uint64_t m = run_mask(r, w), own = mhsld__load64(&om[w]);
+    journal_publish1(hr, MHSLD__OP_RELEASE, seq, r);
+    const uint64_t tag0 = mhsld__tag(me, seq, 0), prog0 = mhsld__prog(seq, 0);
+    revoke_begin(hr); /* every word below takes access away (checked above) */
+    for (w = x.w0; w <= x.w1; w++) {
+        uint64_t m = run_mask(&x, w), own = mhsld__load64(&om[w]);
         if (own & m) {
-            revoke_begin(hr);
             MHSLD__STEP();
             mhsld__store64(&om[w], own & ~m);
         }
@@ -829,8 +892,8 @@ static mhsld_status release_run(mhsld_head *h, const mhsld__bext *r, mhsld_confl
             MHSLD__STEP();
             mhsld__store64(&sm[w], stb & ~m);
         }
-        mhsld__occ_clear(&op, w, m, w - w0);
-        set_prog(&op, w - w0 + 1);
+        occ_clear_t(st, me, w, m, tag0 + (w - x.w0));
+        set_prog_v(hr, prog0 + (w - x.w0) + 1);
     }
     revoke_settle(hr);
     mhsld__bump_list_gen(hr);
