@@ -123,24 +123,54 @@ static void p_publish(void *p, uint64_t it)
 }
 
 /* The atomic skeleton of one claim+release N=1 (mhsld_claim, mhsld_release)
- * and nothing else: two baton entries (cas64 from the word the handle last
- * left) and exits (store), two one-range journal publications, two occupancy
- * cas128 (claim, clear).  The floor of the protocol as it stands, before
- * any validation, conversion, map or progress store. */
+ * and nothing else: two baton entries and exits (the handshake: store,
+ * load, store), two one-range journal publications, two occupancy cas128
+ * (claim, clear).  The floor of the protocol as it stands, before any
+ * validation, conversion, map or progress store. */
 static void p_skeleton(void *p, uint64_t it)
 {
     prim *c = p;
-    const uint64_t bat = 0; /* the FREE word the handle left (private) */
     for (uint64_t i = 0; i < it; i++) {
         for (unsigned op = 0; op < 2; op++) {
-            sink += mhsld__cas64(&c->w[2], bat, bat | 1);
+            sink += (uint64_t)mhsld__baton_try(c->h);
             c->j->seq = 2 * i + op + 1;
             mhsld__journal_publish(c->hr, c->j);
             mhsld__pair cur = mhsld__load_pair(&c->pair);
             mhsld__pair nv = {cur.lo ^ 1, cur.hi + 1};
             sink += mhsld__cas128(&c->pair, cur, nv);
-            mhsld__store64(&c->w[2], bat);
+            mhsld__baton_leave(c->h);
         }
+    }
+}
+
+/* The two cas128 alone: what any design that records who made a claim in
+ * the word it claims with pays per claim+release of one word (the RFC pays
+ * a byte CAS and a byte AND). */
+static void p_two_cas(void *p, uint64_t it)
+{
+    prim *c = p;
+    for (uint64_t i = 0; i < it; i++) {
+        for (unsigned op = 0; op < 2; op++) {
+            mhsld__pair cur = mhsld__load_pair(&c->pair);
+            mhsld__pair nv = {cur.lo ^ 1, cur.hi + 1};
+            sink += mhsld__cas128(&c->pair, cur, nv);
+        }
+    }
+}
+
+/* The floor of claim+release N=4096: 64 words claimed (a cas128 each on its
+ * own pair) and given back, nothing else. */
+static mhsld__pair big_pairs[64] __attribute__((aligned(64)));
+static void p_cas_4096(void *p, uint64_t it)
+{
+    (void)p;
+    for (uint64_t i = 0; i < it; i++) {
+        for (unsigned op = 0; op < 2; op++)
+            for (unsigned w = 0; w < 64; w++) {
+                mhsld__pair cur = mhsld__load_pair(&big_pairs[w]);
+                mhsld__pair nv = {~cur.lo, cur.hi + 1};
+                sink += mhsld__cas128(&big_pairs[w], cur, nv);
+            }
     }
 }
 
@@ -156,10 +186,9 @@ static void p_skeleton_full(void *p, uint64_t it)
     prim *c = p;
     mhsld__headrec *hr = c->hr;
     uint64_t *om = &c->maps[0], *sm = &c->maps[8];
-    const uint64_t bat = 0;
     for (uint64_t i = 0; i < it; i++) {
         for (unsigned op = 0; op < 2; op++) {
-            sink += mhsld__cas64(&c->w[2], bat, bat | 1);
+            sink += (uint64_t)mhsld__baton_try(c->h);
             sink += mhsld__load64(&hr->epoch) + mhsld__load32(&hr->j.op);
             uint64_t seq = 2 * i + op + 1;
             mhsld__store64(&hr->seq, seq);
@@ -188,7 +217,7 @@ static void p_skeleton_full(void *p, uint64_t it)
             }
             mhsld__store32(&hr->list_gen, mhsld__load32(&hr->list_gen) + 1);
             mhsld__store32(&hr->j.op, MHSLD__OP_IDLE);
-            mhsld__store64(&c->w[2], bat);
+            mhsld__baton_leave(c->h);
         }
     }
 }
@@ -438,9 +467,11 @@ int main(int argc, char **argv)
     printf("  (sizeof(mhsld__jsnap) = %zu bytes)\n", sizeof(mhsld__jsnap));
     row("memset of one mhsld__jsnap", p_jsnap_zero, c);
     printf("skeletons (hot private lines, the engine's atomics):\n");
-    row("claim+release: 2 baton CAS, 2 journals, 2 cas128", p_skeleton, c);
+    row("claim+release: 2 cas128 alone", p_two_cas, c);
+    row("claim+release: 2 batons, 2 journals, 2 cas128", p_skeleton, c);
     row("  + every other shared load and store", p_skeleton_full, c);
     row("DCD path: 3 baton CAS, 3 journals, 3 cas128", p_skeleton_dcd, c);
+    row("claim+release N=4096: 2 x 64 cas128 alone", p_cas_4096, c);
 
     double npt = tsc_ns_per_tick();
     eng_open(&e);
