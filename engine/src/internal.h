@@ -18,7 +18,8 @@
  *                 is OWNED by that head (written only by whoever acts as the
  *                 head, after its claim and before its give-back)
  *   start maps    per head, one bit per block: the first block of an
- *                 extent the head owns (written with the owned map)
+ *                 extent the head owns (written with the owned map, and
+ *                 by a give-back at the owned block right after it)
  *   shared bytes  one byte per block: 0, or 1 + the shared slot whose
  *                 extent holds the block (written by the slot's creator
  *                 after its claim, cleared by its retirer before the

@@ -429,6 +429,27 @@ static void revoke_settle(mhsld__headrec *hr)
     }
 }
 
+/* Block e follows a range being given back (and is not given back with
+ * it): if the head still owns it, it now begins an extent of its own, so
+ * its start bit is set (before the step's give-back, idempotent for
+ * recovery).  Without it a later claim of the blocks before e would merge
+ * with e's extent in the head's list, where layout 3's block stamps kept
+ * the two apart. */
+static inline void mark_rest(mhsld_state *st, uint32_t head, uint64_t e)
+{
+    if (e >= st->nr_blocks)
+        return;
+    uint64_t we = e >> 6, bit = 1ull << (e & 63);
+    if (!(mhsld__load64(&mhsld__owned_map(st, head)[we]) & bit))
+        return;
+    uint64_t *sm = mhsld__start_map(st, head);
+    uint64_t cur = mhsld__load64(&sm[we]);
+    if (!(cur & bit)) {
+        MHSLD__STEP();
+        mhsld__store64(&sm[we], cur | bit);
+    }
+}
+
 /* shared: the ranges are a shared extent's (its bytes are cleared too). */
 static uint64_t give_back_steps(const mhsld__op *op, const mhsld__bext *r, uint32_t n, uint64_t k0,
                                 uint64_t k1, uint64_t base, int shared)
@@ -439,8 +460,14 @@ static uint64_t give_back_steps(const mhsld__op *op, const mhsld__bext *r, uint3
     uint64_t *om = mhsld__owned_map(op->st, op->head);
     uint64_t *sm = mhsld__start_map(op->st, op->head);
     stepit_init(&it, r, n);
-    while (k < k1 && stepit_next(&it, &w, &m)) {
+    for (uint32_t ri0 = 0; k < k1 && stepit_next(&it, &w, &m); ri0 = it.ri) {
         if (k >= k0) {
+            /* Ranges [ri0, it.ri) end in this step's word. */
+            for (uint32_t i = ri0; i < it.ri; i++) {
+                uint64_t e = r[i].start + r[i].count;
+                if (i + 1 == n || r[i + 1].start != e)
+                    mark_rest(op->st, op->head, e);
+            }
             uint64_t own = mhsld__load64(&om[w]);
             if (own & m) { /* no longer accessible before the bit is cleared */
                 revoke_begin(op->hr);
@@ -768,6 +795,7 @@ static mhsld_status release_one(mhsld_head *h, const mhsld__bext *r, mhsld_confl
     if (!op.seq)
         return MHSLD_E_NOSPACE;
     journal_publish1(hr, MHSLD__OP_RELEASE, op.seq, r);
+    mark_rest(st, h->head, r->start + r->count);
     revoke_begin(hr);
     MHSLD__STEP();
     mhsld__store64(&om[w], own & ~m);
@@ -880,6 +908,8 @@ static mhsld_status release_run(mhsld_head *h, const mhsld__bext *r, mhsld_confl
         return MHSLD_E_NOSPACE;
     journal_publish1(hr, MHSLD__OP_RELEASE, seq, r);
     const uint64_t tag0 = mhsld__tag(me, seq, 0), prog0 = mhsld__prog(seq, 0);
+    /* Before the last word's give-back, as give_back_steps does it. */
+    mark_rest(st, me, r->start + r->count);
     revoke_begin(hr); /* every word below takes access away (checked above) */
     for (w = x.w0; w <= x.w1; w++) {
         uint64_t m = run_mask(&x, w), own = mhsld__load64(&om[w]);

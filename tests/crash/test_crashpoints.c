@@ -185,6 +185,27 @@ static mhsld_status op_release(mhsld_head *h0)
     return mhsld_release(h0, e, 2, NULL);
 }
 
+/* The one-extent releases (release_one, release_run), each leaving a
+ * remainder of the extent that must begin an extent of its own (its
+ * start): in the next word after one word, in the same word after three. */
+static void setup_owned_run(mhsld_head *h0, mhsld_head *h1, mhsld_head *h2)
+{
+    setup_none(h0, h1, h2);
+    REQUIRE(tu_claim(h0, 60 * BS, 80 * BS) == MHSLD_OK);
+}
+
+static mhsld_status op_release_one_word(mhsld_head *h0)
+{
+    mhsld_extent e = {64 * BS, 64 * BS};
+    return mhsld_release(h0, &e, 1, NULL);
+}
+
+static mhsld_status op_release_words(mhsld_head *h0)
+{
+    mhsld_extent e = {62 * BS, 68 * BS};
+    return mhsld_release(h0, &e, 1, NULL);
+}
+
 static mhsld_status op_share_new(mhsld_head *h0)
 {
     mhsld_extent e = {SH_BASE + 60 * BS, 8 * BS};
@@ -269,6 +290,8 @@ static const scenario scenarios[] = {
     {"commit-subset", setup_pending, op_commit_subset, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
     {"commit-none", setup_pending, op_commit_none, MHSLD_OK, 0, MHSLD_RECOVER_KEEP, 0},
     {"release", setup_owned, op_release, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
+    {"release-one-word", setup_owned_run, op_release_one_word, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
+    {"release-words", setup_owned_run, op_release_words, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
     {"share-new", setup_none, op_share_new, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
     {"share-join", setup_shared_by_1, op_share_new, MHSLD_OK, 0, MHSLD_RECOVER_KEEP, 0},
     {"share-leave-last", setup_shared_by_0, op_share_leave, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
