@@ -280,9 +280,12 @@ void mhsld__block_look(const mhsld_state *st, uint64_t b, mhsld__look *out)
         return;
     uint32_t sb = mhsld__load8(&st->sslot[b]);
     if (sb && sb <= MHSLD_MAX_SHARED) {
+        mhsld__bext r;
         out->state = MHSLD_BLOCK_SHARED;
         out->owner = MHSLD_OWNER_SHARED;
         out->slot = sb - 1;
+        /* The extent's first block, as layout 3's block words said. */
+        out->start = mhsld__slot_range(st, sb - 1, &r) && r.start == b;
         return;
     }
     for (uint32_t h = 0; h < st->geo.nr_heads; h++) {
@@ -354,6 +357,7 @@ void mhsld__block_look(const mhsld_state *st, uint64_t b, mhsld__look *out)
                 out->state = MHSLD_BLOCK_SHARED;
                 out->owner = MHSLD_OWNER_SHARED;
                 out->slot = j->slot; /* < MHSLD_MAX_SHARED: the snapshot checked it */
+                out->start = b == j->r[i].start;
             } else {
                 out->state = MHSLD_BLOCK_PENDING;
                 out->owner = h;

@@ -13,6 +13,9 @@
  * manager's forced release.  After every step the list is compared with
  * the expected one, and every owned block's extent_start says whether it
  * begins a listed extent.
+ *
+ * And a shared extent's first block says extent_start, as layout 3's block
+ * words did (its other blocks do not), for every sharer and after joins.
  */
 #include "mhsld/fm.h"
 #include "testutil.h"
@@ -79,6 +82,38 @@ static mhsld_status release(mhsld_head *h, uint64_t b, uint64_t n)
     return mhsld_release(h, &e, 1, NULL);
 }
 
+static void test_shared_start(void)
+{
+    char p[128];
+    mhsld_geometry g;
+    mhsld_geometry_init(&g, 2, BS, 0, NBLK * BS);
+    g.nr_regions = 2;
+    g.regions[1].base = 1024 * BS;
+    g.regions[1].len = NBLK * BS;
+    g.regions[1].flags = MHSLD_REGION_SHARABLE;
+    mhsld_state *st = tu_create(tu_path(p, sizeof(p), "extlist-sh"), &g);
+    mhsld_head *h0 = tu_attach(st, 0), *h1 = tu_attach(st, 1);
+    static const uint8_t tag[MHSLD_TAG_SIZE] = {0x5a, 1};
+    mhsld_extent e = {1024 * BS + 60 * BS, 8 * BS}; /* blocks 316..323, two words */
+    CHECK_OK(mhsld_share_add(h0, &e, tag, NULL));
+    CHECK_OK(mhsld_share_add(h1, &e, tag, NULL));
+    for (uint64_t b = NBLK + 58; b < NBLK + 70; b++) {
+        mhsld_block_info bi;
+        REQUIRE(mhsld_block_info_get(st, b, &bi) == MHSLD_OK);
+        int in = b >= NBLK + 60 && b < NBLK + 68;
+        CHECK(bi.state == (in ? MHSLD_BLOCK_SHARED : MHSLD_BLOCK_FREE));
+        if (bi.extent_start != (uint32_t)(b == NBLK + 60))
+            fprintf(stderr, "shared: block %llu extent_start %u\n", (unsigned long long)b,
+                    bi.extent_start);
+        CHECK(bi.extent_start == (uint32_t)(b == NBLK + 60));
+    }
+    CHECK_VALID(st);
+    mhsld_detach(h0);
+    mhsld_detach(h1);
+    mhsld_close(st);
+    mhsld_destroy(p, true);
+}
+
 int main(void)
 {
     char p[128];
@@ -136,5 +171,6 @@ int main(void)
     mhsld_detach(h);
     mhsld_close(st);
     mhsld_destroy(p, true);
+    test_shared_start();
     return tu_report("test_extent_list");
 }
