@@ -234,7 +234,15 @@ static uint64_t start_mask(const mhsld__bext *r, uint32_t n, uint64_t w)
 
 /* ---- the occupancy pair ------------------------------------------------- */
 
-static void help(mhsld_state *st, uint32_t me, uint64_t tag)
+/* seen (a handle's, private; NULL for the general paths and outsiders):
+ * per head, the sequence of the last progress word of that head this
+ * handle loaded.  A head's progress word names the operation it is in,
+ * and its sequence never goes back (every actor draws sequences above
+ * every one used, fmforce.c): once it named a later operation than the
+ * tag's, that operation is over, the CAS below would fail, and the load
+ * (a cache miss on another core's line whenever two heads work on the
+ * same words: issue 15's two-process rows) can be skipped. */
+static void help(mhsld_state *st, uint32_t me, uint64_t tag, uint64_t *seen)
 {
     if (!tag)
         return;
@@ -242,9 +250,13 @@ static void help(mhsld_state *st, uint32_t me, uint64_t tag)
     if (th == me || th >= st->geo.nr_heads)
         return;
     uint64_t seq = (tag >> 24) & MHSLD__SEQ_MASK, idx = tag & 0xffffffull;
+    if (seen && seq < seen[th])
+        return;
     uint64_t *jp = &st->heads[th].jprog;
-    uint64_t expect = mhsld__prog(seq, idx);
-    if (mhsld__load64(jp) == expect)
+    uint64_t expect = mhsld__prog(seq, idx), cur = mhsld__load64(jp);
+    if (seen)
+        seen[th] = cur >> 24;
+    if (cur == expect)
         (void)mhsld__cas64(jp, expect, mhsld__prog(seq, idx + 1));
 }
 
@@ -253,7 +265,8 @@ static void help(mhsld_state *st, uint32_t me, uint64_t tag)
  * operations: out of line they cost a call, spills and reloads per step
  * (issue 15).  A tag of me's own (its previous step) needs no help: the
  * check is inline, the call only for another head's. */
-static inline __attribute__((always_inline)) int occ_set_t(mhsld_state *st, uint32_t me, uint64_t w,
+static inline __attribute__((always_inline)) int occ_set_t(mhsld_state *st, uint32_t me,
+                                                           uint64_t *seen, uint64_t w,
                                                            uint64_t mask, uint64_t tag,
                                                            uint64_t *busy_bits)
 {
@@ -267,7 +280,7 @@ static inline __attribute__((always_inline)) int occ_set_t(mhsld_state *st, uint
             return 0;
         }
         if ((cur.hi >> 58) != (uint64_t)me + 1)
-            help(st, me, cur.hi);
+            help(st, me, cur.hi, seen);
         nv.lo = cur.lo | mask;
         if (mhsld__cas128(p, cur, nv))
             return 1;
@@ -275,7 +288,7 @@ static inline __attribute__((always_inline)) int occ_set_t(mhsld_state *st, uint
 }
 
 static inline __attribute__((always_inline)) void
-occ_clear_t(mhsld_state *st, uint32_t me, uint64_t w, uint64_t mask, uint64_t tag)
+occ_clear_t(mhsld_state *st, uint32_t me, uint64_t *seen, uint64_t w, uint64_t mask, uint64_t tag)
 {
     mhsld__pair *p = &st->occ[w];
     mhsld__pair nv = {0, tag};
@@ -283,7 +296,7 @@ occ_clear_t(mhsld_state *st, uint32_t me, uint64_t w, uint64_t mask, uint64_t ta
     for (;;) {
         mhsld__pair cur = mhsld__load_pair(p);
         if ((cur.hi >> 58) != (uint64_t)me + 1)
-            help(st, me, cur.hi);
+            help(st, me, cur.hi, seen);
         nv.lo = cur.lo & ~mask;
         if (mhsld__cas128(p, cur, nv))
             return;
@@ -294,13 +307,14 @@ occ_clear_t(mhsld_state *st, uint32_t me, uint64_t w, uint64_t mask, uint64_t ta
 static inline __attribute__((always_inline)) int
 mhsld__occ_set(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx, uint64_t *busy_bits)
 {
-    return occ_set_t(op->st, op->head, w, mask, mhsld__tag(op->head, op->seq, idx), busy_bits);
+    return occ_set_t(op->st, op->head, NULL, w, mask, mhsld__tag(op->head, op->seq, idx),
+                     busy_bits);
 }
 
 static inline __attribute__((always_inline)) void mhsld__occ_clear(const mhsld__op *op, uint64_t w,
                                                                    uint64_t mask, uint64_t idx)
 {
-    occ_clear_t(op->st, op->head, w, mask, mhsld__tag(op->head, op->seq, idx));
+    occ_clear_t(op->st, op->head, NULL, w, mask, mhsld__tag(op->head, op->seq, idx));
 }
 
 /* What a claim step writes after its CAS (and a give-back clears before
@@ -751,7 +765,7 @@ static mhsld_status claim_one(mhsld_head *h, const mhsld__bext *r, mhsld_conflic
     if (!op.seq)
         return MHSLD_E_NOSPACE;
     journal_publish1(hr, MHSLD__OP_CLAIM, op.seq, r);
-    if (!mhsld__occ_set(&op, w, m, 0, &busy)) {
+    if (!occ_set_t(st, h->head, h->seen, w, m, mhsld__tag(h->head, op.seq, 0), &busy)) {
         mhsld__jsnap j;
         mhsld__jsnap_init(&j, MHSLD__OP_CLAIM, MHSLD__NOSLOT, op.seq);
         j.n = 1;
@@ -805,7 +819,7 @@ static mhsld_status release_one(mhsld_head *h, const mhsld__bext *r, mhsld_confl
         MHSLD__STEP();
         mhsld__store64(&sm[w], stb & ~m);
     }
-    mhsld__occ_clear(&op, w, m, 0);
+    occ_clear_t(st, h->head, h->seen, w, m, mhsld__tag(h->head, op.seq, 0));
     set_prog(&op, 1);
     revoke_settle(hr);
     mhsld__bump_list_gen(hr);
@@ -856,7 +870,7 @@ static mhsld_status claim_run(mhsld_head *h, const mhsld__bext *r, mhsld_conflic
     journal_publish1(hr, MHSLD__OP_CLAIM, seq, r);
     const uint64_t tag0 = mhsld__tag(me, seq, 0), prog0 = mhsld__prog(seq, 0);
     for (w = x.w0; w <= x.w1; w++) {
-        if (!occ_set_t(st, me, w, run_mask(&x, w), tag0 + (w - x.w0), &busy)) {
+        if (!occ_set_t(st, me, h->seen, w, run_mask(&x, w), tag0 + (w - x.w0), &busy)) {
             mhsld__op op = {st, me, hr, seq};
             mhsld__jsnap j;
             mhsld__jsnap_init(&j, MHSLD__OP_CLAIM, MHSLD__NOSLOT, seq);
@@ -922,7 +936,7 @@ static mhsld_status release_run(mhsld_head *h, const mhsld__bext *r, mhsld_confl
             MHSLD__STEP();
             mhsld__store64(&sm[w], stb & ~m);
         }
-        occ_clear_t(st, me, w, m, tag0 + (w - x.w0));
+        occ_clear_t(st, me, h->seen, w, m, tag0 + (w - x.w0));
         set_prog_v(hr, prog0 + (w - x.w0) + 1);
     }
     revoke_settle(hr);
@@ -1052,7 +1066,7 @@ static uint64_t commit_run(const mhsld__op *op, const mhsld__jsnap *j, uint64_t 
         MHSLD__STEP();
         for (;;) {
             mhsld__pair cur = mhsld__load_pair(p);
-            help(op->st, op->head, cur.hi);
+            help(op->st, op->head, cur.hi, NULL);
             nv.lo = cur.lo;
             if (mhsld__cas128(p, cur, nv))
                 break;
