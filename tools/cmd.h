@@ -138,6 +138,9 @@ void ctl_jadd(json_object *obj, const char *key, json_object *val);
 void ctl_jpush(json_object *arr, json_object *val);
 /* obj[key] = JSON null. */
 void ctl_jnull(json_object *obj, const char *key);
+/* obj["conflict"]: {dpa, owner (a head, "shared" or null), state} from *c,
+ * or null when c is NULL. */
+void ctl_jconflict(json_object *obj, const mhsld_conflict *c);
 
 /* ---- the verbs --------------------------------------------------------- */
 

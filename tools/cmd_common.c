@@ -319,3 +319,21 @@ void ctl_jnull(json_object *obj, const char *key)
     if (obj == NULL || json_object_object_add(obj, key, NULL) != 0)
         ctl_json_oom = true;
 }
+
+void ctl_jconflict(json_object *obj, const mhsld_conflict *c)
+{
+    if (c == NULL) {
+        ctl_jnull(obj, "conflict");
+        return;
+    }
+    json_object *k = ctl_jnew(json_object_new_object());
+    ctl_jadd(k, "dpa", ctl_jnew(json_object_new_uint64(c->dpa)));
+    if (c->owner == MHSLD_OWNER_NONE)
+        ctl_jnull(k, "owner");
+    else if (c->owner == MHSLD_OWNER_SHARED)
+        ctl_jadd(k, "owner", ctl_jnew(json_object_new_string("shared")));
+    else
+        ctl_jadd(k, "owner", ctl_jnew(json_object_new_int64(c->owner)));
+    ctl_jadd(k, "state", ctl_jnew(json_object_new_int64(c->state)));
+    ctl_jadd(obj, "conflict", k);
+}

@@ -98,20 +98,7 @@ static int fm_finish(const struct cmd *c, struct fm_report *r, int rc)
         ctl_jadd(o, "group", ctl_jnew(json_object_new_uint64(r->group)));
     else
         ctl_jnull(o, "group");
-    if (r->have_conflict) {
-        json_object *k = ctl_jnew(json_object_new_object());
-        ctl_jadd(k, "dpa", ctl_jnew(json_object_new_uint64(r->conflict.dpa)));
-        if (r->conflict.owner == MHSLD_OWNER_NONE)
-            ctl_jnull(k, "owner");
-        else if (r->conflict.owner == MHSLD_OWNER_SHARED)
-            ctl_jadd(k, "owner", ctl_jnew(json_object_new_string("shared")));
-        else
-            ctl_jadd(k, "owner", ctl_jnew(json_object_new_int64(r->conflict.owner)));
-        ctl_jadd(k, "state", ctl_jnew(json_object_new_int64(r->conflict.state)));
-        ctl_jadd(o, "conflict", k);
-    } else {
-        ctl_jnull(o, "conflict");
-    }
+    ctl_jconflict(o, r->have_conflict ? &r->conflict : NULL);
     ctl_jadd(o, "message", ctl_jnew(json_object_new_string(r->message)));
     if (r->extra != NULL) {
         json_object_object_foreach(r->extra, key, val)

@@ -219,20 +219,7 @@ static int claim_json(const struct cmd *c, uint32_t head, const struct op_args *
     }
     ctl_jadd(o, "extents", ex);
     ctl_jadd(o, "bytes", ctl_jnew(json_object_new_uint64(sum_len(a->ext, a->n))));
-    if (a->status == MHSLD_E_CONFLICT) {
-        json_object *k = ctl_jnew(json_object_new_object());
-        ctl_jadd(k, "dpa", ctl_jnew(json_object_new_uint64(a->conflict.dpa)));
-        if (a->conflict.owner == MHSLD_OWNER_NONE)
-            ctl_jnull(k, "owner");
-        else if (a->conflict.owner == MHSLD_OWNER_SHARED)
-            ctl_jadd(k, "owner", ctl_jnew(json_object_new_string("shared")));
-        else
-            ctl_jadd(k, "owner", ctl_jnew(json_object_new_int64(a->conflict.owner)));
-        ctl_jadd(k, "state", ctl_jnew(json_object_new_int64(a->conflict.state)));
-        ctl_jadd(o, "conflict", k);
-    } else {
-        ctl_jnull(o, "conflict");
-    }
+    ctl_jconflict(o, a->status == MHSLD_E_CONFLICT ? &a->conflict : NULL);
     ctl_jadd(o, "message", ctl_jnew(json_object_new_string(msg)));
     text = o != NULL ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                                              JSON_C_TO_STRING_NOSLASHESCAPE)
