@@ -230,7 +230,46 @@ static mhsld_status op_release_all(mhsld_head *h0)
     return mhsld_release_all(h0, &freed);
 }
 
+/* mhsld_claim through each of its paths: one word, several words (and a
+ * conflict at the third word, two words undone), several extents. */
+static mhsld_status op_claim_one(mhsld_head *h0)
+{
+    mhsld_extent e = {60 * BS, 3 * BS};
+    return mhsld_claim(h0, &e, 1, NULL);
+}
+
+static mhsld_status op_claim_run(mhsld_head *h0)
+{
+    mhsld_extent e = {60 * BS, 80 * BS};
+    return mhsld_claim(h0, &e, 1, NULL);
+}
+
+static mhsld_status op_claim_many(mhsld_head *h0)
+{
+    mhsld_extent e[3] = {{60 * BS, 10 * BS}, {130 * BS, BS}, {190 * BS, 70 * BS - 4 * BS}};
+    return mhsld_claim(h0, e, 3, NULL);
+}
+
+/* mhsld_release of one extent: inside one word, over several. */
+static mhsld_status op_release_one(mhsld_head *h0)
+{
+    mhsld_extent e = {60 * BS, 3 * BS};
+    return mhsld_release(h0, &e, 1, NULL);
+}
+
+static mhsld_status op_release_run(mhsld_head *h0)
+{
+    mhsld_extent e = {64 * BS, 66 * BS};
+    return mhsld_release(h0, &e, 1, NULL);
+}
+
 static const scenario SCEN[] = {
+    {"claim-one", setup_none, op_claim_one, 0},
+    {"claim-run", setup_none, op_claim_run, 0},
+    {"claim-run-conflict", setup_none, op_claim_run, 1},
+    {"claim-many", setup_none, op_claim_many, 0},
+    {"release-one", setup_owned, op_release_one, 0},
+    {"release-run", setup_owned, op_release_run, 0},
     {"reserve", setup_none, op_reserve, 0},
     {"reserve-conflict", setup_none, op_reserve_conflict, 1},
     {"commit-subset", setup_pending, op_commit_subset, 0},
