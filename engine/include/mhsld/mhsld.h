@@ -467,9 +467,10 @@ typedef struct mhsld_head_info {
     uint32_t nr_pending;      /* pending reservations */
     uint32_t list_generation; /* changes whenever the head's extent list changes */
     uint64_t seqs_left;       /* operations the head may still make over the state's
-                                 life (2^34 - 1 in all; each reserve, commit, release,
-                                 shared create or last leave takes one; at 0 they fail
-                                 with MHSLD_E_NOSPACE and the state must be re-created) */
+                                 life (2^34 - 1 in all; each claim, reserve, commit,
+                                 release, shared create or last leave takes one; at 0
+                                 they fail with MHSLD_E_NOSPACE and the state must be
+                                 re-created) */
 } mhsld_head_info;
 
 mhsld_status mhsld_head_info_get(mhsld_state *st, uint32_t head, mhsld_head_info *out);
