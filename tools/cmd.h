@@ -141,6 +141,10 @@ void ctl_jnull(json_object *obj, const char *key);
 /* obj["conflict"]: {dpa, owner (a head, "shared" or null), state} from *c,
  * or null when c is NULL. */
 void ctl_jconflict(json_object *obj, const mhsld_conflict *c);
+/* Print o as one JSON text (json-c flags, e.g. JSON_C_TO_STRING_PLAIN), or
+ * fail with CTL_EXIT_IO if building it ran out of memory; o is released
+ * either way.  CTL_EXIT_OK or the failure's exit code. */
+int ctl_jprint(const struct cmd *c, json_object *o, int flags);
 
 /* ---- the verbs --------------------------------------------------------- */
 

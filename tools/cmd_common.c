@@ -320,6 +320,20 @@ void ctl_jnull(json_object *obj, const char *key)
         ctl_json_oom = true;
 }
 
+int ctl_jprint(const struct cmd *c, json_object *o, int flags)
+{
+    const char *text =
+        o != NULL ? json_object_to_json_string_ext(o, flags | JSON_C_TO_STRING_NOSLASHESCAPE)
+                  : NULL;
+    int rc = CTL_EXIT_OK;
+    if (ctl_json_oom || text == NULL)
+        rc = ctl_fail(c, CTL_EXIT_IO, "%s: out of memory while building JSON", c->state);
+    else
+        printf("%s\n", text);
+    json_object_put(o);
+    return rc;
+}
+
 void ctl_jconflict(json_object *obj, const mhsld_conflict *c)
 {
     if (c == NULL) {

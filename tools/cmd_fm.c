@@ -73,7 +73,6 @@ static json_object *status_json(mhsld_status s)
 static int fm_finish(const struct cmd *c, struct fm_report *r, int rc)
 {
     json_object *o;
-    const char *text;
 
     if (!ctl_has(c, O_JSON)) {
         json_object_put(r->extra);
@@ -110,15 +109,9 @@ static int fm_finish(const struct cmd *c, struct fm_report *r, int rc)
         }
         json_object_put(r->extra);
     }
-    text = o != NULL ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                             JSON_C_TO_STRING_NOSLASHESCAPE)
-                     : NULL;
-    if (ctl_json_oom || text == NULL) {
-        json_object_put(o);
-        return ctl_fail(c, CTL_EXIT_IO, "%s: out of memory while building JSON", c->state);
-    }
-    printf("%s\n", text);
-    json_object_put(o);
+    int prc = ctl_jprint(c, o, JSON_C_TO_STRING_PLAIN);
+    if (prc != CTL_EXIT_OK)
+        return prc;
     if (rc != CTL_EXIT_OK)
         return ctl_fail(c, rc, "%s", r->message);
     return rc;

@@ -205,7 +205,6 @@ static int claim_json(const struct cmd *c, uint32_t head, const struct op_args *
                       const char *msg)
 {
     json_object *o = ctl_jnew(json_object_new_object()), *ex = ctl_jnew(json_object_new_array());
-    const char *text;
     size_t i;
 
     ctl_jadd(o, "verb", ctl_jnew(json_object_new_string(c->v->name)));
@@ -221,15 +220,9 @@ static int claim_json(const struct cmd *c, uint32_t head, const struct op_args *
     ctl_jadd(o, "bytes", ctl_jnew(json_object_new_uint64(sum_len(a->ext, a->n))));
     ctl_jconflict(o, a->status == MHSLD_E_CONFLICT ? &a->conflict : NULL);
     ctl_jadd(o, "message", ctl_jnew(json_object_new_string(msg)));
-    text = o != NULL ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                             JSON_C_TO_STRING_NOSLASHESCAPE)
-                     : NULL;
-    if (ctl_json_oom || text == NULL) {
-        json_object_put(o);
-        return ctl_fail(c, CTL_EXIT_IO, "%s: out of memory while building JSON", c->state);
-    }
-    printf("%s\n", text);
-    json_object_put(o);
+    int prc = ctl_jprint(c, o, JSON_C_TO_STRING_PLAIN);
+    if (prc != CTL_EXIT_OK)
+        return prc;
     if (rc != CTL_EXIT_OK)
         return ctl_fail(c, rc, "%s: head %" PRIu32 ": %s", c->state, head, msg);
     return rc;

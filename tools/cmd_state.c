@@ -285,7 +285,6 @@ static int show_json(const struct cmd *c, mhsld_state *st, const struct show_dat
     json_object *root = ctl_jnew(json_object_new_object()), *arr;
     uint64_t capacity = 0;
     uint32_t i;
-    const char *text;
     int rc = CTL_EXIT_OK;
 
     for (i = 0; i < d->g.nr_regions; i++)
@@ -367,15 +366,8 @@ static int show_json(const struct cmd *c, mhsld_state *st, const struct show_dat
     }
     ctl_jadd(root, "shared", arr);
     (void)st;
-    text = root != NULL ? json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-                                                                   JSON_C_TO_STRING_NOSLASHESCAPE)
-                        : NULL;
-    if (ctl_json_oom || text == NULL)
-        rc = ctl_fail(c, CTL_EXIT_IO, "%s: out of memory while building JSON", c->state);
-    else
-        printf("%s\n", text);
-    json_object_put(root);
-    return rc;
+    int prc = ctl_jprint(c, root, JSON_C_TO_STRING_PRETTY);
+    return prc != CTL_EXIT_OK ? prc : rc;
 }
 
 static void show_extents(const char *what, const struct ext_list *l, bool tags)
