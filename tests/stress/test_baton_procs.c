@@ -14,7 +14,9 @@
  * nothing lost, nothing released twice); head 1 is never forced, so its
  * claims all end in its own releases.  Whenever either head's claim
  * returns, the other head's owned-map bits for the extent are clear (no
- * block owned by two heads); every reservation id of head 0 lies beyond
+ * block owned by two heads; for head 0, unless an outside action came
+ * between its claim and the look, which may have freed the extent for
+ * head 1); every reservation id of head 0 lies beyond
  * the record's sequence read before it (no sequence drawn twice after the
  * forcer's).  At the end every block is free and the state validates.
  * Run twice: head 0 entering with a plain store (its process registered
@@ -105,6 +107,12 @@ static void run_head0(mhsld_state *st, int fenced)
             if (mhsld_head_info_get(st, 0, &hi) != MHSLD_OK)
                 _exit(3);
             uint64_t seen = MHSLD__SEQ_MASK - hi.seqs_left, grp = 0;
+            /* The outside-action word before the claim: if it is the same,
+             * and no outsider active, after the check below, no forced
+             * release took the extent from head 0 in between, so head 1's
+             * bits there would be a block owned twice.  Otherwise the
+             * forcer may have freed it and head 1 claimed it, legitimately. */
+            uint64_t act0 = __atomic_load_n(&st->heads[0].actw, __ATOMIC_ACQUIRE);
             mhsld_status s = mhsld_reserve(h, &e, 1, &grp, NULL);
             if (s == MHSLD_OK) {
                 if (grp <= seen)
@@ -123,7 +131,9 @@ static void run_head0(mhsld_state *st, int fenced)
             if (s == MHSLD_OK) {
                 bump(&c->claims0[i]);
                 held[i] = 1;
-                if (owns_any(st, 1, e))
+                int other = owns_any(st, 1, e);
+                uint64_t act1 = __atomic_load_n(&st->heads[0].actw, __ATOMIC_ACQUIRE);
+                if (other && act1 == act0 && !(act1 & MHSLD__ACT_ACTIVE))
                     bump(&c->double_owned);
             } else if (s == MHSLD_E_CONFLICT) {
                 bump(&c->conflict0);
