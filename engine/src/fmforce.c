@@ -105,7 +105,7 @@
  * stays inside the mapping.
  *
  * Sequences and stamps.  A (head, sequence) pair must never be used twice:
- * block stamps, occupancy tags and reservation ids rest on it.  Every actor
+ * occupancy tags (blocks' generations) and reservation ids rest on it.  Every actor
  * stores a sequence into the record (hr->seq) before it uses it, and only
  * one actor acts as the head at a time.  An outsider starts from
  * mhsld__seq_floor (the record's sequence and its pending reservations',

@@ -372,7 +372,7 @@ static inline uint64_t mhsld__next_seq(mhsld__headrec *hr, uint64_t *last)
 {
     uint64_t s = *last;
     /* Used up: wrapping would reuse sequences that pending reservations and
-     * block stamps still carry. */
+     * occupancy tags still carry. */
     if (s >= MHSLD__SEQ_MASK)
         return 0;
     s++;
@@ -751,6 +751,34 @@ static inline int one_extent(const mhsld_head *h, const mhsld_extent *ext, size_
     return (r->start >> 6) == ((r->start + r->count - 1) >> 6) ? 1 : 2;
 }
 
+/* A one-range claim met a held block at word `w` (bits `busy`) after
+ * `claimed` words: report it and undo those words (journal switched to
+ * UNDO, as the general path does). */
+static mhsld_status claim1_conflict(mhsld_state *st, uint32_t head, uint64_t seq,
+                                    const mhsld__bext *r, uint64_t w, uint64_t busy,
+                                    uint64_t claimed, mhsld_conflict *conflict)
+{
+    mhsld__op op = {st, head, &st->heads[head], seq};
+    mhsld__jsnap j;
+    mhsld__jsnap_init(&j, MHSLD__OP_CLAIM, MHSLD__NOSLOT, seq);
+    j.n = 1;
+    j.r[0] = *r;
+    fill_conflict(st, (w << 6) + (uint64_t)__builtin_ctzll(busy), conflict);
+    (void)undo_claims(&op, &j, claimed);
+    return MHSLD_E_CONFLICT;
+}
+
+/* mhsld__fill(FILL_OWNED)'s start bit for one range: its first block. */
+static inline void start1(mhsld_state *st, uint32_t head, const mhsld__bext *r)
+{
+    uint64_t *sm = &mhsld__start_map(st, head)[r->start >> 6];
+    uint64_t sb = 1ull << (r->start & 63), cur = mhsld__load64(sm);
+    if (!(cur & sb)) {
+        MHSLD__STEP();
+        mhsld__store64(sm, cur | sb);
+    }
+}
+
 static mhsld_status claim_one(mhsld_head *h, const mhsld__bext *r, mhsld_conflict *conflict)
 {
     mhsld_state *st = h->st;
@@ -765,24 +793,12 @@ static mhsld_status claim_one(mhsld_head *h, const mhsld__bext *r, mhsld_conflic
     if (!op.seq)
         return MHSLD_E_NOSPACE;
     journal_publish1(hr, MHSLD__OP_CLAIM, op.seq, r);
-    if (!occ_set_t(st, h->head, h->seen, w, m, mhsld__tag(h->head, op.seq, 0), &busy)) {
-        mhsld__jsnap j;
-        mhsld__jsnap_init(&j, MHSLD__OP_CLAIM, MHSLD__NOSLOT, op.seq);
-        j.n = 1;
-        j.r[0] = *r;
-        fill_conflict(st, (w << 6) + (uint64_t)__builtin_ctzll(busy), conflict);
-        (void)undo_claims(&op, &j, 0);
-        return MHSLD_E_CONFLICT;
-    }
+    if (!occ_set_t(st, h->head, h->seen, w, m, mhsld__tag(h->head, op.seq, 0), &busy))
+        return claim1_conflict(st, h->head, op.seq, r, w, busy, 0, conflict);
     set_prog(&op, 1);
-    /* mhsld__fill(FILL_OWNED) for one range: its first block starts it. */
-    uint64_t *sm = mhsld__start_map(st, h->head), *om = mhsld__owned_map(st, h->head);
-    uint64_t sb = 1ull << (r->start & 63), cur = mhsld__load64(&sm[w]);
-    if (!(cur & sb)) {
-        MHSLD__STEP();
-        mhsld__store64(&sm[w], cur | sb);
-    }
-    cur = mhsld__load64(&om[w]); /* accessible from this store on */
+    start1(st, h->head, r);
+    uint64_t *om = mhsld__owned_map(st, h->head);
+    uint64_t cur = mhsld__load64(&om[w]); /* accessible from this store on */
     if ((cur & m) != m) {
         MHSLD__STEP();
         mhsld__store64(&om[w], cur | m);
@@ -870,28 +886,14 @@ static mhsld_status claim_run(mhsld_head *h, const mhsld__bext *r, mhsld_conflic
     journal_publish1(hr, MHSLD__OP_CLAIM, seq, r);
     const uint64_t tag0 = mhsld__tag(me, seq, 0), prog0 = mhsld__prog(seq, 0);
     for (w = x.w0; w <= x.w1; w++) {
-        if (!occ_set_t(st, me, h->seen, w, run_mask(&x, w), tag0 + (w - x.w0), &busy)) {
-            mhsld__op op = {st, me, hr, seq};
-            mhsld__jsnap j;
-            mhsld__jsnap_init(&j, MHSLD__OP_CLAIM, MHSLD__NOSLOT, seq);
-            j.n = 1;
-            j.r[0] = *r;
-            fill_conflict(st, (w << 6) + (uint64_t)__builtin_ctzll(busy), conflict);
-            (void)undo_claims(&op, &j, w - x.w0);
-            return MHSLD_E_CONFLICT;
-        }
+        if (!occ_set_t(st, me, h->seen, w, run_mask(&x, w), tag0 + (w - x.w0), &busy))
+            return claim1_conflict(st, me, seq, r, w, busy, w - x.w0, conflict);
         set_prog_v(hr, prog0 + (w - x.w0) + 1);
     }
-    /* mhsld__fill(FILL_OWNED): the first block starts the extent. */
-    uint64_t *om = mhsld__owned_map(st, me), *sm = mhsld__start_map(st, me);
-    uint64_t sb = 1ull << (r->start & 63), cur = mhsld__load64(&sm[x.w0]);
-    if (!(cur & sb)) {
-        MHSLD__STEP();
-        mhsld__store64(&sm[x.w0], cur | sb);
-    }
+    start1(st, me, r);
+    uint64_t *om = mhsld__owned_map(st, me);
     for (w = x.w0; w <= x.w1; w++) {
-        uint64_t m = run_mask(&x, w);
-        cur = mhsld__load64(&om[w]);
+        uint64_t m = run_mask(&x, w), cur = mhsld__load64(&om[w]);
         if ((cur & m) != m) {
             MHSLD__STEP();
             mhsld__store64(&om[w], cur | m);
