@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mhsld/mhsld.h"
@@ -64,6 +65,14 @@ static inline int tu_report(const char *name)
 {
     printf("%s: %d passed, %d failed\n", name, tu_pass, tu_fail);
     return tu_fail ? 1 : 0;
+}
+
+/* CLOCK_MONOTONIC in milliseconds (for bounded test loops). */
+static inline uint64_t tu_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
 #define MiB (1ull << 20)

@@ -55,13 +55,6 @@ typedef struct counts {
 
 static counts *c;
 
-static uint64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
 static void bump(unsigned long *p)
 {
     __atomic_fetch_add(p, 1, __ATOMIC_RELAXED);
@@ -93,12 +86,12 @@ static void run_head0(mhsld_state *st, int fenced)
         fprintf(stderr, "head 0: not the entry asked for (TSan or no membarrier?)\n");
     __atomic_store_n(&c->ready, 1, __ATOMIC_RELEASE);
     int held[K] = {0};
-    uint64_t t_end = now_ms() + MAX_MS;
+    uint64_t t_end = tu_now_ms() + MAX_MS;
     for (unsigned long r = 0;; r++) {
         unsigned long forced = 0;
         for (unsigned i = 0; i < K; i++)
             forced += __atomic_load_n(&c->forced[i], __ATOMIC_RELAXED);
-        if ((r >= ROUNDS && forced >= WANT_FORCED) || now_ms() > t_end)
+        if ((r >= ROUNDS && forced >= WANT_FORCED) || tu_now_ms() > t_end)
             break;
         unsigned i = (unsigned)(r % K);
         mhsld_extent e = ext(i);
@@ -213,8 +206,8 @@ static void run_forcer(mhsld_state *st)
 {
     /* Not before head 0 is attached: a forcer would act on the dead head
      * holding its liveness lock, and the attach would find it taken. */
-    uint64_t until = now_ms() + 10000;
-    while (!__atomic_load_n(&c->ready, __ATOMIC_ACQUIRE) && !stopped() && now_ms() < until)
+    uint64_t until = tu_now_ms() + 10000;
+    while (!__atomic_load_n(&c->ready, __ATOMIC_ACQUIRE) && !stopped() && tu_now_ms() < until)
         sched_yield();
     for (unsigned long r = 0; !stopped(); r++) {
         unsigned i = (unsigned)(r % K);

@@ -47,13 +47,6 @@
 
 static char path[128];
 
-static uint64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
 static mhsld_state *fresh(void)
 {
     mhsld_geometry g;
@@ -144,8 +137,8 @@ static void start_forcer(void *arg)
     if (!r->started)
         return;
     /* Until the forcer has set ACTIVE (it then waits for this head's FREE). */
-    uint64_t until = now_ms() + 10000;
-    while (!(word(&r->st->heads[0].actw) & MHSLD__ACT_ACTIVE) && now_ms() < until)
+    uint64_t until = tu_now_ms() + 10000;
+    while (!(word(&r->st->heads[0].actw) & MHSLD__ACT_ACTIVE) && tu_now_ms() < until)
         sched_yield();
     r->saw_active = (word(&r->st->heads[0].actw) & MHSLD__ACT_ACTIVE) != 0;
 }
@@ -199,9 +192,9 @@ static void head_while_active(void *arg)
     paused *p = arg;
     p->ran = 1;
     CHECK(word(&p->st->heads[0].actw) & MHSLD__ACT_ACTIVE);
-    uint64_t t0 = now_ms();
+    uint64_t t0 = tu_now_ms();
     p->head_got = tu_claim(p->h0, 100 * BS, BS);
-    p->waited = now_ms() - t0;
+    p->waited = tu_now_ms() - t0;
 }
 
 static void test_active(void)
@@ -274,9 +267,9 @@ static void test_unfenceable(void)
     REQUIRE(tu_claim(h0, x.dpa, x.len) == MHSLD_OK);
     uint64_t a0 = word(&st->heads[0].actw);
     mhsld_test_membarrier(MHSLD_TEST_MB_NOCMD);
-    uint64_t t0 = now_ms();
+    uint64_t t0 = tu_now_ms();
     CHECK_ST(mhsld_fm_force_release(st, 0, &x, 1, 50, NULL), MHSLD_E_BUSY);
-    uint64_t waited = now_ms() - t0;
+    uint64_t waited = tu_now_ms() - t0;
     CHECK(waited >= 50);
     CHECK(mhsld_access_ok(h0, x.dpa, x.len));
     CHECK(tu_block_state(st, x.dpa, NULL) == MHSLD_BLOCK_OWNED);

@@ -62,13 +62,6 @@ static void journal(uint32_t hd, uint64_t seq, uint64_t start, int bad_gslot, ui
     __atomic_store_n(&hr->j.op, op, __ATOMIC_RELEASE);
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
 int main(void)
 {
     char p[128];
@@ -88,9 +81,9 @@ int main(void)
     uint64_t ms = e ? strtoull(e, NULL, 10) : 2000;
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, flipper, NULL) == 0);
-    uint64_t end = now_ms() + ms, looks = 0, wrong = 0;
+    uint64_t end = tu_now_ms() + ms, looks = 0, wrong = 0;
     uint32_t wstate = 0, wowner = 0;
-    while (looks < 2000000 && !wrong && (looks & 1023 || now_ms() < end)) {
+    while (looks < 2000000 && !wrong && (looks & 1023 || tu_now_ms() < end)) {
         REQUIRE(mhsld_block_info_get(st, B, &bi) == MHSLD_OK);
         looks++;
         if (bi.state != MHSLD_BLOCK_FREE || bi.owner != MHSLD_OWNER_NONE) {

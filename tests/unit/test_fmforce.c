@@ -75,13 +75,6 @@ static uint64_t gen_of(mhsld_state *st, uint64_t dpa)
     return bi.generation;
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
 static int wait_child(pid_t pid)
 {
     int ws = 0;
@@ -319,9 +312,9 @@ static void test_busy(void)
     }
     wait_paused(&p);
     mhsld_extent a = tu_ext(0, 4 * BS);
-    uint64_t t0 = now_ms();
+    uint64_t t0 = tu_now_ms();
     CHECK_ST(mhsld_fm_force_release(st, 0, &a, 1, 150, NULL), MHSLD_E_BUSY);
-    uint64_t waited = now_ms() - t0;
+    uint64_t waited = tu_now_ms() - t0;
     printf("  forced release while the head is in an operation: BUSY after %llu ms\n",
            (unsigned long long)waited);
     CHECK(waited >= 150 && waited < 5000);
@@ -347,9 +340,9 @@ static void test_busy(void)
         _exit((int)s);
     }
     wait_paused(&p);
-    t0 = now_ms();
+    t0 = tu_now_ms();
     CHECK_ST(tu_claim(h0, 10 * BS, BS), MHSLD_E_BUSY);
-    waited = now_ms() - t0;
+    waited = tu_now_ms() - t0;
     printf("  head operation while an outsider acts as it: BUSY after %llu ms\n",
            (unsigned long long)waited);
     CHECK(waited >= 1000 && waited < 10000);

@@ -29,13 +29,6 @@
 
 static char path[128];
 
-static uint64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
 static mhsld_state *fresh(void)
 {
     mhsld_geometry g;
@@ -134,7 +127,7 @@ typedef struct {
 static void flip(void *arg)
 {
     flipper *f = arg;
-    if (now_ms() > f->stop_ms) {
+    if (tu_now_ms() > f->stop_ms) {
         f->overran = 1; /* well past the forcer's deadline: stop, let it through */
         return;
     }
@@ -153,14 +146,14 @@ static void deadline_race(void)
     REQUIRE(tu_claim(h1, e.dpa, e.len) == MHSLD_OK);
 
     const uint32_t timeout = 50;
-    flipper f = {.actw = &st->heads[1].actw, .start_ms = now_ms()};
+    flipper f = {.actw = &st->heads[1].actw, .start_ms = tu_now_ms()};
     f.stop_ms = f.start_ms + timeout + 2000;
     mhsld_conflict c;
     /* The forcer's first atomic step is actw's compare-and-swap. */
     mhsld_test_crash_at(1, flip, &f);
     mhsld_status s = mhsld_fm_force_release(st, 1, &e, 1, timeout, &c);
     mhsld_test_crash_at(0, NULL, NULL);
-    uint64_t took = now_ms() - f.start_ms;
+    uint64_t took = tu_now_ms() - f.start_ms;
     printf("  forcer against a flipping actw: %s after %llu ms, %lu flips%s\n",
            mhsld_status_name(s), (unsigned long long)took, f.flips,
            f.overran ? " (kept going past its deadline)" : "");
