@@ -65,7 +65,7 @@ static void build_recipe(fuzz_dp *dp, fuzz_statefile *sf)
         uint64_t group = 0;
         uint8_t tag[MHSLD_TAG_SIZE] = {0xC0, 1, 2, 3};
         uint32_t what = fuzz_dp_range(dp, 0, 4);
-        uint64_t crash_k = fuzz_dp_range(dp, 0, 1) ? fuzz_dp_range(dp, 1, 12) : 0;
+        const volatile uint64_t crash_k = fuzz_dp_range(dp, 0, 1) ? fuzz_dp_range(dp, 1, 12) : 0;
         volatile int crashed = 0;
         if (setjmp(crash_jb) == 0) {
             if (crash_k)

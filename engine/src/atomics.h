@@ -235,6 +235,41 @@ static inline bool mhsld__cas128(mhsld__pair *p, mhsld__pair old, mhsld__pair nv
 #endif
 }
 
+/* A plain store of a whole aligned pair, for the one case where nobody but
+ * the storing head can write the pair (proto.c, occ_clear_t: a word whose 64
+ * bits the head holds all of): it replaces a lock cmpxchg16b (about 8 ns) by
+ * one store.  It must be one 16-byte access, never two 8-byte ones: between
+ * two halves another head's CAS could land and keep the new tag with its own
+ * bits.  Aligned 16-byte SSE stores are single accesses on Intel and AMD
+ * processors that support AVX (both vendors document it; GCC's libatomic
+ * implements its 16-byte atomic store the same way on them), so it is used
+ * only there, in the production (ck) backend on x86-64, decided once at open
+ * (mhsld__store_pair_ok); everywhere else the caller keeps the CAS, and the
+ * sanitizer backends see only the CAS. */
+#if defined(MHSLD_ATOMICS_CK) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+static inline int mhsld__store_pair_ok(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx") && (__builtin_cpu_is("intel") || __builtin_cpu_is("amd"));
+}
+static inline void mhsld__store_pair(mhsld__pair *p, mhsld__pair v)
+{
+    typedef long long mhsld__v2di __attribute__((vector_size(16)));
+    mhsld__v2di x = {(long long)v.lo, (long long)v.hi};
+    __asm__ __volatile__("movdqa %1, %0" : "=m"(*p) : "x"(x) : "memory");
+}
+#else
+static inline int mhsld__store_pair_ok(void)
+{
+    return 0;
+}
+static inline void mhsld__store_pair(mhsld__pair *p, mhsld__pair v)
+{
+    (void)p;
+    (void)v;
+}
+#endif
+
 /* A possibly torn snapshot of a pair: good enough as the expected value of
  * mhsld__cas128(), which fails (and the caller re-reads) if it was torn. */
 static inline mhsld__pair mhsld__load_pair(const mhsld__pair *p)

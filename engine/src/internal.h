@@ -434,6 +434,7 @@ struct mhsld_state {
     uint64_t *starts;
     uint8_t *sslot;
     mhsld__fmq *fmq;
+    int pair_store; /* mhsld__store_pair is one 16-byte access here (atomics.h) */
 };
 
 /* Head `head`'s owned map (nr_words words). */

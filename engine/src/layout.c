@@ -486,6 +486,7 @@ static mhsld_status map_state(mhsld_state *st, uint64_t len)
     st->starts = (uint64_t *)(void *)(st->base + st->lay.starts_off);
     st->sslot = st->base + st->lay.sslot_off;
     st->fmq = (mhsld__fmq *)(void *)(st->base + st->lay.fmq_off);
+    st->pair_store = mhsld__store_pair_ok();
     return MHSLD_OK;
 }
 

@@ -303,6 +303,49 @@ occ_clear_t(mhsld_state *st, uint32_t me, uint64_t *seen, uint64_t w, uint64_t m
     }
 }
 
+/* The give-back of a whole word by a head that holds it exclusively (not a
+ * shared extent's blocks).  Where the pair holds all 64 bits under a tag of
+ * me's, it is written with one plain 16-byte store instead of the CAS, where
+ * such a store is a single access (atomics.h): every bit is me's, so no
+ * other head's claim can succeed on the pair (it sees its bits taken and
+ * does not write), no other head has bits there to give back, and the last
+ * write was me's own (a bit is set only by its holder's claim, so a write by
+ * another head leaves some bit that is not me's): no other head's tag is
+ * overwritten and nothing needs help.  Only a writer outside the protocol
+ * can change the pair between the load and the store, and its write is then
+ * lost as it could be lost to the CAS's retry.  The store is the same atomic
+ * step (one MHSLD__STEP), with the same result and tag, as the CAS; any
+ * other pair takes occ_clear_t's CAS. */
+static inline __attribute__((always_inline)) void occ_clear_whole(mhsld_state *st, uint32_t me,
+                                                                  uint64_t *seen, uint64_t w,
+                                                                  uint64_t tag)
+{
+    mhsld__pair *p = &st->occ[w];
+    if (st->pair_store) {
+        mhsld__pair cur = mhsld__load_pair(p);
+        if (cur.lo == ~0ull && (cur.hi >> 58) == (uint64_t)me + 1) {
+            mhsld__pair nv = {0, tag};
+            MHSLD__STEP();
+            mhsld__store_pair(p, nv);
+            return;
+        }
+    }
+    occ_clear_t(st, me, seen, w, ~0ull, tag);
+}
+
+/* A give-back of `mask` of word w: occ_clear_whole for a whole word of
+ * blocks held exclusively (`whole`), occ_clear_t otherwise. */
+static inline __attribute__((always_inline)) void occ_give_back(mhsld_state *st, uint32_t me,
+                                                                uint64_t *seen, uint64_t w,
+                                                                uint64_t mask, uint64_t tag,
+                                                                int whole)
+{
+    if (whole && mask == ~0ull)
+        occ_clear_whole(st, me, seen, w, tag);
+    else
+        occ_clear_t(st, me, seen, w, mask, tag);
+}
+
 /* Step `idx` of op. */
 static inline __attribute__((always_inline)) int
 mhsld__occ_set(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx, uint64_t *busy_bits)
@@ -311,10 +354,10 @@ mhsld__occ_set(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx, uin
                      busy_bits);
 }
 
-static inline __attribute__((always_inline)) void mhsld__occ_clear(const mhsld__op *op, uint64_t w,
-                                                                   uint64_t mask, uint64_t idx)
+static inline __attribute__((always_inline)) void
+mhsld__occ_clear(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx, int whole)
 {
-    occ_clear_t(op->st, op->head, NULL, w, mask, mhsld__tag(op->head, op->seq, idx));
+    occ_give_back(op->st, op->head, NULL, w, mask, mhsld__tag(op->head, op->seq, idx), whole);
 }
 
 /* What a claim step writes after its CAS (and a give-back clears before
@@ -503,7 +546,7 @@ static uint64_t give_back_steps(const mhsld__op *op, const mhsld__bext *r, uint3
                     }
                 }
             }
-            mhsld__occ_clear(op, w, m, base + k);
+            mhsld__occ_clear(op, w, m, base + k, !shared);
             set_prog(op, base + k + 1);
             freed += popcount64(m);
         }
@@ -835,7 +878,7 @@ static mhsld_status release_one(mhsld_head *h, const mhsld__bext *r, mhsld_confl
         MHSLD__STEP();
         mhsld__store64(&sm[w], stb & ~m);
     }
-    occ_clear_t(st, h->head, h->seen, w, m, mhsld__tag(h->head, op.seq, 0));
+    occ_give_back(st, h->head, h->seen, w, m, mhsld__tag(h->head, op.seq, 0), 1);
     set_prog(&op, 1);
     revoke_settle(hr);
     mhsld__bump_list_gen(hr);
@@ -938,7 +981,7 @@ static mhsld_status release_run(mhsld_head *h, const mhsld__bext *r, mhsld_confl
             MHSLD__STEP();
             mhsld__store64(&sm[w], stb & ~m);
         }
-        occ_clear_t(st, me, h->seen, w, m, tag0 + (w - x.w0));
+        occ_give_back(st, me, h->seen, w, m, tag0 + (w - x.w0), 1);
         set_prog_v(hr, prog0 + (w - x.w0) + 1);
     }
     revoke_settle(hr);
