@@ -206,6 +206,15 @@ static mhsld_status op_release_words(mhsld_head *h0)
     return mhsld_release(h0, &e, 1, NULL);
 }
 
+/* The general release path (two extents) giving back a whole word of
+ * exclusively held blocks, which a 16-byte store gives back where the CPU
+ * makes that one access (occ_clear_whole), and a partial one by CAS. */
+static mhsld_status op_release_whole_word(mhsld_head *h0)
+{
+    mhsld_extent e[2] = {{64 * BS, 64 * BS}, {130 * BS, 2 * BS}};
+    return mhsld_release(h0, e, 2, NULL);
+}
+
 static mhsld_status op_share_new(mhsld_head *h0)
 {
     mhsld_extent e = {SH_BASE + 60 * BS, 8 * BS};
@@ -292,6 +301,8 @@ static const scenario scenarios[] = {
     {"release", setup_owned, op_release, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
     {"release-one-word", setup_owned_run, op_release_one_word, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
     {"release-words", setup_owned_run, op_release_words, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
+    {"release-whole-word", setup_owned_run, op_release_whole_word, MHSLD_OK, 1, MHSLD_RECOVER_KEEP,
+     0},
     {"share-new", setup_none, op_share_new, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
     {"share-join", setup_shared_by_1, op_share_new, MHSLD_OK, 0, MHSLD_RECOVER_KEEP, 0},
     {"share-leave-last", setup_shared_by_0, op_share_leave, MHSLD_OK, 1, MHSLD_RECOVER_KEEP, 0},
