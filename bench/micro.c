@@ -174,6 +174,37 @@ static void p_cas_4096(void *p, uint64_t it)
     }
 }
 
+/* The same with layout 4's give-back of a wholly held word: a claim is one
+ * cas128 per word, the give-back one 16-byte store (proto.c,
+ * occ_clear_whole) where that store is a single access; the bound of the
+ * engine's N=4096 claim+release, against the mutex's two memsets. */
+static void p_cas_store_4096(void *p, uint64_t it)
+{
+    (void)p;
+    for (uint64_t i = 0; i < it; i++) {
+        for (unsigned w = 0; w < 64; w++) {
+            mhsld__pair cur = mhsld__load_pair(&big_pairs[w]);
+            mhsld__pair nv = {~0ull, cur.hi + 1};
+            sink += mhsld__cas128(&big_pairs[w], cur, nv);
+        }
+        for (unsigned w = 0; w < 64; w++) {
+            mhsld__pair cur = mhsld__load_pair(&big_pairs[w]);
+            mhsld__pair nv = {0, cur.hi + 1};
+            mhsld__store_pair(&big_pairs[w], nv);
+        }
+    }
+}
+
+/* One give-back store of a pair alone (0 where the CPU lacks it). */
+static void p_store_pair(void *p, uint64_t it)
+{
+    prim *c = p;
+    for (uint64_t i = 0; i < it; i++) {
+        mhsld__pair nv = {i, i + 1};
+        mhsld__store_pair(&c->pair, nv);
+    }
+}
+
 /* The skeleton plus every other shared load and store claim+release N=1
  * makes in layout 4 (engine/src/proto.c: claim_held, release_held), each
  * on the line it lives on: the sequence, the progress word after the CAS,
@@ -462,6 +493,8 @@ int main(int argc, char **argv)
     row("load + cas64 (lock cmpxchg)", p_cas64, c);
     row("baton entry+exit (fast path)", p_baton, c);
     row("load pair + cas128 (lock cmpxchg16b)", p_cas128, c);
+    if (mhsld__store_pair_ok())
+        row("store pair (one 16-byte store)", p_store_pair, c);
     row("one 64 B line: 7 relaxed stores + 1 release", p_line, c);
     row("mhsld__journal_publish, 1 range", p_publish, c);
     printf("  (sizeof(mhsld__jsnap) = %zu bytes)\n", sizeof(mhsld__jsnap));
@@ -472,6 +505,8 @@ int main(int argc, char **argv)
     row("  + every other shared load and store", p_skeleton_full, c);
     row("DCD path: 3 baton CAS, 3 journals, 3 cas128", p_skeleton_dcd, c);
     row("claim+release N=4096: 2 x 64 cas128 alone", p_cas_4096, c);
+    if (mhsld__store_pair_ok())
+        row("claim+release N=4096: 64 cas128 + 64 pair stores", p_cas_store_4096, c);
 
     double npt = tsc_ns_per_tick();
     eng_open(&e);

@@ -6,7 +6,10 @@
  * occupancy map is set.  Bits are set and cleared only by a compare-and-swap
  * of the whole 16-byte pair {64 bits, tag}, so claiming an aligned run of 64
  * blocks is one atomic step, and two heads can never both set the same bit:
- * the second CAS sees the bit and fails.  What the holder holds it as is
+ * the second CAS sees the bit and fails.  (One exception with the same
+ * effect: a head giving back a word whose 64 bits are all its own writes
+ * the pair with one 16-byte store, on CPUs where that is a single access;
+ * nobody else can write such a pair, see occ_clear_whole.)  What the holder holds it as is
  * written only by the holder, after its claim, in memory nobody else writes:
  * its owned map and start map (OWNED), the block's shared byte (SHARED), its
  * reservation's ranges (PENDING); there is no per-block word (issue 15: a
