@@ -46,12 +46,19 @@ static mhsld_status recover_locked(mhsld_state *st, uint32_t head, uint32_t flag
 
 void mhsld__view_fill(mhsld_head *h, const mhsld_state *st, uint32_t head)
 {
-    mhsld_access_view v = {.owned = mhsld__owned_map(st, head)};
+    mhsld_access_view v = {.words = NULL};
     if (st->geo.nr_regions > 0) {
         v.base = st->geo.regions[0].base;
         v.len = st->geo.regions[0].len;
         v.first = st->region_first[0];
         v.shift = st->block_shift;
+        /* The fast looks index the owned map from region 0's first block,
+         * so only when that block begins a word (block 0, as layout.c
+         * numbers the blocks today); otherwise every check takes the walk. */
+        if (!(v.first & 63)) {
+            v.words = mhsld__owned_map(st, head) + (v.first >> 6);
+            v.bsize = st->geo.block_size;
+        }
     }
     h->view = v;
 }

@@ -466,7 +466,8 @@ typedef struct mhsld__lockref {
 
 struct mhsld_head {
     /* First: the public fast view (mhsld.h, mhsld_access_ok_fast).  Filled
-     * at attach from the private geometry; emptied (len 0) in a forked child. */
+     * at attach from the private geometry; emptied (no fast path) in a
+     * forked child. */
     mhsld_access_view view;
     /* Used by the operations.  In a forked child they point at a fenced
      * stand-in (fork.c): a head record whose epoch never matches and a state

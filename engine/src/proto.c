@@ -1946,15 +1946,16 @@ bool mhsld_access_ok(const mhsld_head *h, uint64_t dpa, uint64_t len)
     if (!h)
         return false;
     /* The header's one-load look first (the walk's first look, without the
-     * region search); it falls back here, so call the walk directly. */
+     * region search), widened to a range inside one owned-map word; it falls
+     * back here, so call the walk directly.  Blocks b..b1 of region 0, whose
+     * words are the owned map's (mhsld__view_fill). */
     const mhsld_access_view *v = &h->view;
     uint64_t off = dpa - v->base;
-    if (off < v->len && len - 1 < v->len - off) {
-        uint64_t b = v->first + (off >> v->shift);
-        uint64_t b1 = v->first + ((off + len - 1) >> v->shift);
+    if (v->bsize && off < v->len && len - 1 < v->len - off) {
+        uint64_t b = off >> v->shift, b1 = (off + len - 1) >> v->shift;
         if ((b >> 6) == (b1 >> 6)) {
             uint64_t want = bits(b & 63, b1 - b + 1);
-            if ((mhsld__load64(&v->owned[b >> 6]) & want) == want)
+            if ((mhsld__load64(&v->words[b >> 6]) & want) == want)
                 return true;
         }
     }

@@ -10,7 +10,14 @@
  *     64-block words, across the region edge, outside every region, len 0,
  *     overflow) gets the same answer from mhsld_access_ok_fast(),
  *     mhsld_access_ok() and mhsld_access_check() (the walk without the
- *     view), and that answer is the one of a per-block model.
+ *     view), and that answer is the one of a per-block model; so do
+ *     random ranges drawn around block, word and region edges (lengths 0,
+ *     1..block size + 1, several blocks, wrapping), after a release and
+ *     after the FM forcibly released blocks (one across a word edge), and
+ *     with a view whose region 0 does not begin an owned-map word (the
+ *     fast looks then always take the walk).  A range just past region
+ *     0's end is refused where the next word in the mapping (the next
+ *     head's owned map) would grant it.
  *  2. A stale handle (its incarnation fenced by a forced recovery, then the
  *     head attached again) answers exactly as mhsld_access_ok() does for it.
  *  3. Concurrency (run under TSan too): while one thread claims and
@@ -21,6 +28,8 @@
  */
 #include <pthread.h>
 
+#include "internal.h"
+#include "mhsld/fm.h"
 #include "testutil.h"
 
 #define R0_BASE (4 * GiB)
@@ -93,6 +102,73 @@ static unsigned sweep(mhsld_state *st, mhsld_head *h, const bool *acc, bool use_
     return checked;
 }
 
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(uint64_t n) /* uniform enough in [0, n) */
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng % n;
+}
+
+/* `count` random ranges, each starting near an edge (of a block, of an
+ * owned-map word, of a region, of the DPA space) or anywhere in a block,
+ * with a length around the fast path's limits; the same compare as sweep(). */
+static unsigned rsweep(mhsld_state *st, mhsld_head *h, const bool *acc, unsigned count)
+{
+    static const uint64_t edges[] = {0,   63,  64,     65,         127,      128, 191,
+                                     192, 199, R0_BLK, R0_BLK + 1, NBLK - 1, NBLK};
+    unsigned checked = 0;
+    for (unsigned i = 0; i < count; i++) {
+        uint64_t dpa, len;
+        switch (rnd(4)) {
+        case 0: /* an edge block, a few bytes either side of its start */
+            dpa = dpa_of(edges[rnd(sizeof(edges) / sizeof(edges[0]))]) + rnd(17) - 8;
+            break;
+        case 1: /* a few bytes either side of a block's end */
+            dpa = dpa_of(rnd(NBLK)) + BS + rnd(17) - 8;
+            break;
+        case 2: /* anywhere in any block */
+            dpa = dpa_of(rnd(NBLK)) + rnd(BS);
+            break;
+        default: /* around region 0's start or the end of the DPA space */
+            dpa = rnd(2) ? R0_BASE + rnd(33) - 16 : UINT64_MAX - rnd(2 * BS);
+            break;
+        }
+        switch (rnd(5)) {
+        case 0:
+            len = 1 + rnd(64);
+            break;
+        case 1: /* the one-block limit: block size - 2 .. + 1, and 0 */
+            len = BS + 1 - rnd(4) - (rnd(8) == 0 ? BS - 2 : 0);
+            break;
+        case 2:
+            len = 1 + rnd(BS);
+            break;
+        case 3:
+            len = 1 + rnd(70 * BS);
+            break;
+        default: /* 0, or wrapping past the end of the DPA space */
+            len = rnd(2) ? 0 : UINT64_MAX - rnd(BS);
+            break;
+        }
+        bool fast = mhsld_access_ok_fast(h, dpa, len);
+        bool full = mhsld_access_ok(h, dpa, len);
+        bool walk = mhsld_access_check(st, mhsld_head_index(h), dpa, len);
+        if (fast != full || fast != walk || fast != model(acc, dpa, len)) {
+            fprintf(stderr, "random dpa %#llx len %#llx: fast %d full %d walk %d model %d\n",
+                    (unsigned long long)dpa, (unsigned long long)len, fast, full, walk,
+                    model(acc, dpa, len));
+            CHECK(0);
+            return checked;
+        }
+        checked++;
+    }
+    CHECK(checked == count);
+    return checked;
+}
+
 static mhsld_state *make(char *path, size_t cap)
 {
     tu_path(path, cap, "afast");
@@ -136,6 +212,38 @@ static void test_exact(void)
     for (uint64_t b = R0_BLK; b < R0_BLK + 4; b++)
         acc[b] = true;
     n += sweep(st, h0, acc, true);
+    n += rsweep(st, h0, acc, 20000);
+    /* The view: region 0's first block is block 0, word 0 of the owned map. */
+    CHECK(h0->view.words == mhsld__owned_map(st, 0) && h0->view.bsize == BS);
+    CHECK(mhsld_access_ok_fast(h0, dpa_of(4) + BS - 8, 8) &&
+          mhsld_access_ok_fast(h0, dpa_of(63), 1));
+
+    /* Released blocks (one run's middle, the word's last block). */
+    mhsld_extent rel[] = {{dpa_of(4), 2 * BS}, {dpa_of(63), BS}};
+    REQUIRE(mhsld_release(h0, rel, 2, NULL) == MHSLD_OK);
+    acc[4] = acc[5] = acc[63] = false;
+    n += sweep(st, h0, acc, true);
+    n += rsweep(st, h0, acc, 5000);
+    CHECK(!mhsld_access_ok_fast(h0, dpa_of(4), 8) && mhsld_access_ok_fast(h0, dpa_of(6), 8));
+    /* Blocks the FM took away (across the 64-block word edge). */
+    mhsld_extent rev = {dpa_of(64), 2 * BS};
+    REQUIRE(mhsld_fm_force_release(st, 0, &rev, 1, 1000, NULL) == MHSLD_OK);
+    acc[64] = acc[65] = false;
+    n += sweep(st, h0, acc, true);
+    n += rsweep(st, h0, acc, 5000);
+    CHECK(!mhsld_access_ok_fast(h0, dpa_of(65) + 8, 8) && mhsld_access_ok_fast(h0, dpa_of(66), 8));
+
+    /* A view whose region 0 does not begin an owned-map word (layout.c
+     * never numbers the blocks so today): no fast look, every answer still
+     * the walk's.  Only the view is filled from the altered index. */
+    st->region_first[0] = 1;
+    mhsld__view_fill(h0, st, 0);
+    st->region_first[0] = 0;
+    CHECK(h0->view.bsize == 0 && h0->view.words == NULL);
+    n += sweep(st, h0, acc, true);
+    n += rsweep(st, h0, acc, 5000);
+    mhsld__view_fill(h0, st, 0);
+    CHECK(h0->view.bsize == BS);
 
     /* 2. Stale: a forced recovery fences h0; the head is attached again. */
     mhsld_recover_report rep;
@@ -145,9 +253,40 @@ static void test_exact(void)
     mhsld_detach(h0);
     h0 = tu_attach(st, 0);
     n += sweep(st, h0, acc, false);
-    CHECK(mhsld_access_ok_fast(h0, dpa_of(4) + 100, 8));
+    CHECK(mhsld_access_ok_fast(h0, dpa_of(6) + 100, 8));
     CHECK(!mhsld_access_ok_fast(h0, dpa_of(8) + 100, 8));
     printf("exactness: %u ranges compared\n", n);
+    mhsld_detach(h0);
+    mhsld_detach(h1);
+    mhsld_close(st);
+    mhsld_destroy(path, true);
+}
+
+/* Region 0 alone, ending exactly with the head's last owned-map word: the
+ * next word in the mapping is the next head's map, so a look one block past
+ * the region's end would find head 1's block 0 and grant head 0 a range
+ * outside every region. */
+static void test_region_end(void)
+{
+    char path[128];
+    tu_path(path, sizeof(path), "afend");
+    mhsld_geometry g;
+    mhsld_geometry_init(&g, 2, BS, R0_BASE, 64 * BS);
+    mhsld_state *st = tu_create(path, &g);
+    mhsld_head *h0 = tu_attach(st, 0), *h1 = tu_attach(st, 1);
+    REQUIRE(tu_claim(h1, R0_BASE, BS) == MHSLD_OK);
+    REQUIRE(tu_claim(h0, R0_BASE + BS, 63 * BS) == MHSLD_OK);
+    uint64_t end = R0_BASE + 64 * BS;
+    CHECK(mhsld_access_ok_fast(h0, end - 8, 8) && mhsld_access_ok(h0, end - 8, 8));
+    static const uint64_t offs[] = {0, 8, BS / 2, BS - 8, BS, 64 * BS};
+    static const uint64_t lens[] = {1, 8, BS / 2, BS};
+    for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+        for (size_t j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
+            CHECK(!mhsld_access_ok_fast(h0, end + offs[i], lens[j]));
+            CHECK(!mhsld_access_ok(h0, end + offs[i], lens[j]));
+        }
+    }
+    CHECK(!mhsld_access_ok_fast(h0, end - 8, 16) && !mhsld_access_ok(h0, end - 8, 16));
     mhsld_detach(h0);
     mhsld_detach(h1);
     mhsld_close(st);
@@ -206,6 +345,7 @@ static void test_race(void)
 int main(void)
 {
     test_exact();
+    test_region_end();
     test_race();
     return tu_report("test_access_fast_threads");
 }

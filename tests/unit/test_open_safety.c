@@ -241,6 +241,16 @@ static int child_checks(mhsld_head *h)
     /* The header's inlined fast path too (it reads only the handle's view). */
     CHILD_EXPECT(!mhsld_access_ok_fast(h, 0, 8));
     CHILD_EXPECT(!mhsld_access_ok_fast(h, BS, BS));
+    /* Every shape of range over the parent's blocks: in one block, at its
+     * edges, across blocks, len 0, wrapping. */
+    static const uint64_t offs[] = {0, 1, 4096, BS - 8, BS - 1, BS, 3 * BS + 17};
+    static const uint64_t lens[] = {0, 1, 8, BS - 1, BS, BS + 1, 4 * BS, UINT64_MAX};
+    for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+        for (size_t j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
+            CHILD_EXPECT(!mhsld_access_ok_fast(h, offs[i], lens[j]));
+            CHILD_EXPECT(!mhsld_access_ok(h, offs[i], lens[j]));
+        }
+    }
     CHILD_EXPECT(mhsld_reserve(h, &fresh, 1, &grp, NULL) == MHSLD_E_STALE);
     CHILD_EXPECT(mhsld_commit(h, 1, NULL, 0) == MHSLD_E_STALE);
     CHILD_EXPECT(mhsld_release(h, &own, 1, NULL) == MHSLD_E_STALE);

@@ -380,43 +380,43 @@ bool mhsld_access_check(const mhsld_state *st, uint32_t head, uint64_t dpa, uint
  *
  * Every mhsld_head begins with this view (filled by mhsld_attach, private to
  * the process, never in the shared mapping).  It describes DC region 0 and
- * where the head's owned map lies in the mapping: bit (b & 63) of word
- * owned[b >> 6] is set while the head owns block b exclusively.  A range
- * inside region 0 whose blocks all fall in one owned-map word that grants
- * every one of them is accessible, decided by that one load (the same load
- * and the same answer as mhsld_access_ok's first look, so just as
+ * where the head's owned map lies in the mapping: with r = (dpa - base) >>
+ * shift the block's index inside region 0, bit (r & 63) of words[r >> 6] is
+ * set while the head owns that block exclusively (region 0's first block
+ * begins an owned-map word).  An access inside one block of region 0 that
+ * the head owns exclusively is accessible, decided by that one load (the
+ * same load and the same answer as mhsld_access_ok's first look, so just as
  * linearizable).  Anything else -- another region, a shared block, a range
- * across a 64-block word, a block not owned -- is answered by
- * mhsld_access_ok().  len == 0 means "no fast path": so it is in a handle
+ * across a block edge, a block not owned -- is answered by
+ * mhsld_access_ok().  bsize == 0 means "no fast path": so it is in a handle
  * that fork() fenced in a child (every check there is false).  Read it only
- * through mhsld_access_ok_fast(); its fields are not an interface to write. */
+ * through mhsld_access_ok_fast(); its fields are not an interface. */
 typedef struct mhsld_access_view {
-    const uint64_t *owned; /* the head's owned map, inside the mapping */
+    const uint64_t *words; /* owned-map word of region 0's first block, in the mapping */
     uint64_t base;         /* DPA of DC region 0 */
-    uint64_t len;          /* length of region 0 in bytes; 0: always the full check */
-    uint64_t first;        /* block index of region 0's first block */
+    uint64_t bsize;        /* block size; 0: always the full check */
+    uint64_t len;          /* length of region 0 in bytes (a multiple of bsize) */
     uint32_t shift;        /* log2 of the block size */
+    uint64_t first;        /* block index of region 0's first block */
 } mhsld_access_view;
 
 /* Exactly mhsld_access_ok(h, dpa, len) for every argument (h non-NULL),
- * one owned-map load and no call when the range lies in blocks the head owns
- * exclusively (inside one 64-block word of region 0). */
+ * one owned-map load and no call when the range lies in one block of region
+ * 0 that the head owns exclusively. */
 static inline bool mhsld_access_ok_fast(const mhsld_head *h, uint64_t dpa, uint64_t len)
 {
 #if defined(__GNUC__) || defined(__clang__)
     const mhsld_access_view *v = (const mhsld_access_view *)(const void *)h;
-    uint64_t off = dpa - v->base, last = off + len - 1;
-    /* Inside region 0: off <= last rules out len == 0 and wrapping, and
-     * last < v->len puts both ends inside (a fenced view has v->len == 0). */
-    if (off <= last && last < v->len) {
-        uint64_t b = v->first + (off >> v->shift);
-        uint64_t b1 = v->first + (last >> v->shift);
-        if ((b ^ b1) < 64) { /* one owned-map word */
-            uint64_t want = ((2ull << (b1 - b)) - 1) << (b & 63);
-            uint64_t own = __atomic_load_n(&v->owned[b >> 6], __ATOMIC_ACQUIRE);
-            if ((own & want) == want)
-                return true;
-        }
+    uint64_t off = dpa - v->base, n = len - 1;
+    /* One block: 1 <= len <= bsize (n < bsize; len 0 wraps n) and both ends
+     * in the same block (their offsets differ only below the block size).
+     * Inside region 0: off < v->len, and v->len is a multiple of the block
+     * size, so the last byte is inside too (and off + n cannot wrap). */
+    if ((((off + n) ^ off) | n) < v->bsize && off < v->len) {
+        uint64_t r = off >> v->shift;
+        uint64_t own = __atomic_load_n(&v->words[r >> 6], __ATOMIC_ACQUIRE);
+        if ((own >> (r & 63)) & 1)
+            return true;
     }
 #endif
     return mhsld_access_ok(h, dpa, len);
