@@ -1941,25 +1941,33 @@ static inline bool access_ok(const mhsld_state *st, uint32_t head, uint64_t dpa,
     return false;
 }
 
+/* The full check, kept out of line: mhsld_access_ok's first look then
+ * saves no registers and ends in a tail call. */
+static __attribute__((noinline)) bool access_ok_head(const mhsld_head *h, uint64_t dpa,
+                                                     uint64_t len)
+{
+    return access_ok(h->st, h->head, dpa, len);
+}
+
 bool mhsld_access_ok(const mhsld_head *h, uint64_t dpa, uint64_t len)
 {
     if (!h)
         return false;
     /* The header's one-load look first (the walk's first look, without the
-     * region search), widened to a range inside one owned-map word; it falls
-     * back here, so call the walk directly.  Blocks b..b1 of region 0, whose
-     * words are the owned map's (mhsld__view_fill). */
+     * region search), widened to a range inside one owned-map word: inside
+     * region 0 (n < v->len - off rules out len 0 and wrapping), blocks r..r1
+     * of the region, whose words are the owned map's (mhsld__view_fill). */
     const mhsld_access_view *v = &h->view;
-    uint64_t off = dpa - v->base;
-    if (v->bsize && off < v->len && len - 1 < v->len - off) {
-        uint64_t b = off >> v->shift, b1 = (off + len - 1) >> v->shift;
-        if ((b >> 6) == (b1 >> 6)) {
-            uint64_t want = bits(b & 63, b1 - b + 1);
-            if ((mhsld__load64(&v->words[b >> 6]) & want) == want)
+    uint64_t off = dpa - v->base, n = len - 1;
+    if (v->bsize && off < v->len && n < v->len - off) {
+        uint64_t r = off >> v->shift, r1 = (off + n) >> v->shift;
+        if ((r ^ r1) < 64) {
+            uint64_t want = (~0ull >> (63 - (r1 - r))) << (r & 63);
+            if ((mhsld__load64(&v->words[r >> 6]) & want) == want)
                 return true;
         }
     }
-    return access_ok(h->st, h->head, dpa, len);
+    return access_ok_head(h, dpa, len);
 }
 
 bool mhsld_access_check(const mhsld_state *st, uint32_t head, uint64_t dpa, uint64_t len)
