@@ -496,9 +496,9 @@ struct mhsld_head {
     /* Set by mhsld_fm_kick(), consumed by mhsld_fm_wait() (__atomic): a
      * kick just before the wait reads the doorbell is not lost. */
     uint32_t fmq_kick;
-    /* Per head, the sequence of the last progress word of that head this
-     * handle loaded while helping (proto.c help()): private, a hint that
-     * only ever skips a load whose CAS would fail. */
+    /* Per head, the last progress word of that head this handle loaded
+     * while helping (proto.c help()): private, a hint that only ever skips
+     * a load whose CAS would fail. */
     uint64_t seen[MHSLD_MAX_HEADS];
 };
 _Static_assert(offsetof(struct mhsld_head, view) == 0, "the fast view begins every head handle");

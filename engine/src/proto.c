@@ -238,13 +238,18 @@ static uint64_t start_mask(const mhsld__bext *r, uint32_t n, uint64_t w)
 /* ---- the occupancy pair ------------------------------------------------- */
 
 /* seen (a handle's, private; NULL for the general paths and outsiders):
- * per head, the sequence of the last progress word of that head this
- * handle loaded.  A head's progress word names the operation it is in,
- * and its sequence never goes back (every actor draws sequences above
- * every one used, fmforce.c): once it named a later operation than the
- * tag's, that operation is over, the CAS below would fail, and the load
- * (a cache miss on another core's line whenever two heads work on the
- * same words: issue 15's two-process rows) can be skipped. */
+ * per head, the last progress word of that head this handle loaded (or
+ * moved on itself).  A head's progress word, as a number, never goes back:
+ * its sequence never does (every actor draws sequences above every one
+ * used, fmforce.c), and within an operation only steps are added (an UNDO
+ * continues its operation's step numbers; this help and recovery CAS it
+ * forward only).  So once it was above the tag's (seq, step), it still is,
+ * the CAS below would fail, and the load (a cache miss on a line the other
+ * head writes at every operation, whenever two heads work on the same
+ * words: issue 15's two-process rows) can be skipped.  The whole word is
+ * kept, not only its sequence, so that the later steps of an operation
+ * whose progress was loaded part-way skip too (a third fewer loads with
+ * extents of up to 512 blocks on 2048). */
 static void help(mhsld_state *st, uint32_t me, uint64_t tag, uint64_t *seen)
 {
     if (!tag)
@@ -253,14 +258,14 @@ static void help(mhsld_state *st, uint32_t me, uint64_t tag, uint64_t *seen)
     if (th == me || th >= st->geo.nr_heads)
         return;
     uint64_t seq = (tag >> 24) & MHSLD__SEQ_MASK, idx = tag & 0xffffffull;
-    if (seen && seq < seen[th])
+    uint64_t expect = mhsld__prog(seq, idx);
+    if (seen && expect < seen[th])
         return;
-    uint64_t *jp = &st->heads[th].jprog;
-    uint64_t expect = mhsld__prog(seq, idx), cur = mhsld__load64(jp);
+    uint64_t *jp = &st->heads[th].jprog, cur = mhsld__load64(jp);
+    if (cur == expect && mhsld__cas64(jp, expect, mhsld__prog(seq, idx + 1)))
+        cur = mhsld__prog(seq, idx + 1);
     if (seen)
-        seen[th] = cur >> 24;
-    if (cur == expect)
-        (void)mhsld__cas64(jp, expect, mhsld__prog(seq, idx + 1));
+        seen[th] = cur;
 }
 
 /* Set (claim) or clear (give back) `mask` of word `w` with CAS tag `tag`

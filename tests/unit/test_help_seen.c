@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * help() and the handle's cache of other heads' progress words (seen).
+ *
+ * A handle skips loading another head's progress word when the tag it is
+ * about to overwrite names a step below the progress it last loaded from
+ * that head: that step's CAS is recorded already.  It must not skip a tag
+ * of the very step that progress names: that CAS may not be recorded yet.
+ *
+ * Head 0 claims blocks 60-130 (words 0, 1, 2: three steps, mhsld_claim's
+ * one-range path) and dies after step 2's CAS, before it records 3: its
+ * progress says 2 and word 2 carries its tag (0, S, 2).  Head 1 then claims
+ * block 10 (word 0, tag (0, S, 0)): it loads head 0's progress, 2, and
+ * keeps it.  Then block 140 (word 2): the tag it overwrites is step 2's,
+ * the one that progress names; head 1 must load again and move it to 3,
+ * or head 0's recovery, no longer finding the tag, would take step 2 for
+ * not done and leave blocks 128-130 held by nobody.
+ */
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "mhsld/testing.h"
+#include "testutil.h"
+
+#define NBLK 256u
+
+static void die(void *arg)
+{
+    (void)arg;
+    raise(SIGKILL);
+}
+
+static mhsld_state *make(char *path, size_t len)
+{
+    mhsld_geometry g;
+    mhsld_geometry_init(&g, 2, BS, 0, NBLK * BS);
+    tu_path(path, len, "help-seen");
+    return tu_create(path, &g);
+}
+
+/* Head 0 claims 60-130 in a child killed at crash point k.  1: killed. */
+static int claim_dies_at(mhsld_state *st, uint64_t k)
+{
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        mhsld_head *h0 = NULL;
+        if (mhsld_attach(st, 0, MHSLD_ATTACH_KEEP, &h0) != MHSLD_OK)
+            _exit(3);
+        mhsld_extent e = tu_ext(60 * BS, 71 * BS);
+        mhsld_test_crash_at(k, die, NULL);
+        (void)mhsld_claim(h0, &e, 1, NULL);
+        _exit(0);
+    }
+    int ws = 0;
+    REQUIRE(waitpid(pid, &ws, 0) == pid);
+    if (WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL)
+        return 1;
+    REQUIRE(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    return 0;
+}
+
+int main(void)
+{
+    char path[128];
+    mhsld_state *st = NULL;
+    uint64_t seq = 0;
+    /* The crash point between step 2's CAS and its progress store: the
+     * one after which progress is (S, 2) and word 2 holds (0, S, 2). */
+    for (uint64_t k = 1; k < 64; k++) {
+        st = make(path, sizeof(path));
+        if (!claim_dies_at(st, k)) {
+            mhsld_close(st);
+            (void)mhsld_destroy(path, true);
+            st = NULL;
+            break;
+        }
+        uint64_t p = mhsld__load64(&st->heads[0].jprog);
+        seq = p >> 24;
+        if ((p & 0xffffffu) == 2 && mhsld__load64(&st->occ[2].hi) == mhsld__tag(0, seq, 2))
+            break;
+        mhsld_close(st);
+        (void)mhsld_destroy(path, true);
+        st = NULL;
+    }
+    REQUIRE(st != NULL);
+
+    mhsld_head *h1 = tu_attach(st, 1);
+    mhsld_extent a = tu_ext(10 * BS, BS), b = tu_ext(140 * BS, BS);
+    CHECK_OK(mhsld_claim(h1, &a, 1, NULL));
+    /* Step 0's CAS was recorded long ago: nothing to help. */
+    CHECK(mhsld__load64(&st->heads[0].jprog) == mhsld__prog(seq, 2));
+    CHECK_OK(mhsld_claim(h1, &b, 1, NULL));
+    /* Overwriting step 2's tag recorded step 2's CAS first. */
+    CHECK(mhsld__load64(&st->heads[0].jprog) == mhsld__prog(seq, 3));
+
+    /* Recovery finds all three claims done and completes the claim. */
+    CHECK_OK(mhsld_recover(st, 0, MHSLD_RECOVER_KEEP, NULL));
+    uint32_t owner = 99;
+    CHECK(tu_block_state(st, 60 * BS, &owner) == MHSLD_BLOCK_OWNED && owner == 0);
+    CHECK(tu_block_state(st, 130 * BS, &owner) == MHSLD_BLOCK_OWNED && owner == 0);
+    CHECK(tu_block_state(st, 140 * BS, &owner) == MHSLD_BLOCK_OWNED && owner == 1);
+    CHECK_VALID(st);
+
+    mhsld_detach(h1);
+    mhsld_close(st);
+    (void)mhsld_destroy(path, true);
+    return tu_report("test_help_seen");
+}
