@@ -247,7 +247,7 @@ static uint8_t *field_addr(const wspec *w, unsigned *width)
     }
     case F_OCC_LO:
     case F_OCC_HI:
-        return co.ct + lay->occ_off + (i % lay->nr_words) * sizeof(mhsld__pair) +
+        return co.ct + lay->occ_off + mhsld__occ_off(lay, i % lay->nr_words) +
                (w->field == F_OCC_HI ? 8 : 0);
     case F_SSLOT: /* idx bit 7: an aligned word of eight blocks' bytes; else one block's */
         if (i & 0x80)

@@ -249,7 +249,7 @@ mhsld_status mhsld_head_info_get(mhsld_state *st, uint32_t head, mhsld_head_info
     const uint64_t *om = mhsld__owned_map(st, head);
     for (uint64_t w = 0; w < st->lay.nr_words; w++)
         out->owned_blocks +=
-            (uint64_t)__builtin_popcountll(mhsld__load64(&om[w]) & mhsld__load64(&st->occ[w].lo));
+            (uint64_t)__builtin_popcountll(mhsld__load64(&om[w]) & mhsld__load64(&mhsld__occ(st, w)->lo));
     for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
         mhsld__gsnap grp;
         if (!mhsld__load64(&hr->gseq[g]) || mhsld__group_snapshot(st, hr, g, &grp) != MHSLD_OK)
@@ -277,7 +277,7 @@ static int in_passage_op(uint32_t op)
 void mhsld__block_look(const mhsld_state *st, uint64_t b, mhsld__look *out)
 {
     uint64_t w = b >> 6, bit = 1ull << (b & 63);
-    mhsld__pair p = mhsld__load_pair(&st->occ[w]);
+    mhsld__pair p = mhsld__load_pair(mhsld__occ(st, w));
     out->state = MHSLD_BLOCK_FREE;
     out->owner = MHSLD_OWNER_NONE;
     out->slot = MHSLD__NOSLOT;
@@ -465,7 +465,7 @@ mhsld_status mhsld_extents_get_seq(mhsld_state *st, uint32_t head, uint32_t kind
         while (want_own && b < st->nr_blocks) {
             uint64_t w = b >> 6;
             uint64_t own =
-                mhsld__load64(&om[w]) & mhsld__load64(&st->occ[w].lo) & (~0ull << (b & 63));
+                mhsld__load64(&om[w]) & mhsld__load64(&mhsld__occ(st, w)->lo) & (~0ull << (b & 63));
             if (!own) {
                 b = (w + 1) << 6;
                 continue;
@@ -478,7 +478,7 @@ mhsld_status mhsld_extents_get_seq(mhsld_state *st, uint32_t head, uint32_t kind
             uint64_t e = rs + 1;
             while (e < st->nr_blocks) {
                 uint64_t w = e >> 6, bit = 1ull << (e & 63);
-                if (!(mhsld__load64(&om[w]) & mhsld__load64(&st->occ[w].lo) & bit) ||
+                if (!(mhsld__load64(&om[w]) & mhsld__load64(&mhsld__occ(st, w)->lo) & bit) ||
                     (mhsld__load64(&sm[w]) & bit) || mhsld__block_region(st, e) != reg)
                     break;
                 e++;

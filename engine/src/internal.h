@@ -40,7 +40,7 @@
 #include "mhsld/mhsld.h"
 
 #define MHSLD__MAGIC 0x0031545344534c48ull /* "HLSDST1\0" little-endian: bytes H L S D S T 1 */
-#define MHSLD__VERSION 4u /* 2: owned maps; 3: FM queues; 4: no block words (issue 15) */
+#define MHSLD__VERSION 5u /* 2: owned maps; 3: FM queues; 4: no block words; 5: padded small maps (issue 15) */
 #define MHSLD__BOM 0x01020304u
 #define MHSLD__HDR_SIZE 4096u
 #define MHSLD__INIT_NONE 0u
@@ -413,7 +413,23 @@ typedef struct mhsld__layout {
     uint64_t fmq_off;    /* nr_heads FM queues */
     uint64_t total;
     uint64_t nr_words; /* occupancy pairs */
+    uint32_t occ_shift; /* log2 of the bytes from one pair to the next (4 or 6) */
 } mhsld__layout;
+
+/* Occupancy pairs of a small device each get a cache line of their own
+ * (layout 5): with at most MHSLD__OCC_PAD_WORDS words (a map of at most
+ * 4 KiB, i.e. 16384 blocks) the whole map is at most 64 lines, and heads
+ * working on different words would otherwise keep taking each other's lines
+ * (issue 15's two-process rows on 2048 blocks: 8 lines for the whole
+ * device).  It costs at most 12 KiB; larger maps keep 16 bytes a pair, so
+ * the state of a big device stays under 2 bytes per block. */
+#define MHSLD__OCC_PAD_WORDS 256u
+
+/* Byte offset of word w's pair from the start of the pairs. */
+static inline uint64_t mhsld__occ_off(const mhsld__layout *lay, uint64_t w)
+{
+    return w << lay->occ_shift;
+}
 
 struct mhsld_state {
     int fd;
@@ -436,6 +452,12 @@ struct mhsld_state {
     mhsld__fmq *fmq;
     int pair_store; /* mhsld__store_pair is one 16-byte access here (atomics.h) */
 };
+
+/* Word w's occupancy pair. */
+static inline mhsld__pair *mhsld__occ(const mhsld_state *st, uint64_t w)
+{
+    return (mhsld__pair *)(void *)((uint8_t *)st->occ + mhsld__occ_off(&st->lay, w));
+}
 
 /* Head `head`'s owned map (nr_words words). */
 static inline uint64_t *mhsld__owned_map(const mhsld_state *st, uint32_t head)

@@ -125,7 +125,8 @@ mhsld_status mhsld__layout_compute(const mhsld_geometry *g, mhsld__layout *lay)
     lay->slots_off = align_up(lay->heads_off + (uint64_t)g->nr_heads * sizeof(mhsld__headrec), 64);
     lay->occ_off = align_up(lay->slots_off + MHSLD_MAX_SHARED * sizeof(mhsld__slot), 64);
     lay->nr_words = (blocks + 63) / 64;
-    lay->owned_off = align_up(lay->occ_off + lay->nr_words * sizeof(mhsld__pair), 64);
+    lay->occ_shift = lay->nr_words <= MHSLD__OCC_PAD_WORDS ? 6u : 4u;
+    lay->owned_off = align_up(lay->occ_off + mhsld__occ_off(lay, lay->nr_words), 64);
     lay->starts_off = lay->owned_off + (uint64_t)g->nr_heads * lay->nr_words * 8;
     lay->sslot_off = lay->starts_off + (uint64_t)g->nr_heads * lay->nr_words * 8;
     lay->fmq_off = align_up(lay->sslot_off + lay->nr_words * 64, 64);

@@ -317,7 +317,7 @@ static inline __attribute__((always_inline)) int occ_set_t(mhsld_state *st, uint
                                                            uint64_t mask, uint64_t tag,
                                                            uint64_t *busy_bits)
 {
-    mhsld__pair *p = &st->occ[w];
+    mhsld__pair *p = mhsld__occ(st, w);
     MHSLD__STEP();
     mhsld__pair cur = mhsld__load_pair(p);
     if (cur.lo & mask) {
@@ -335,7 +335,7 @@ static inline __attribute__((always_inline)) int occ_set_t(mhsld_state *st, uint
 static inline __attribute__((always_inline)) void
 occ_clear_t(mhsld_state *st, uint32_t me, uint64_t *seen, uint64_t w, uint64_t mask, uint64_t tag)
 {
-    mhsld__pair *p = &st->occ[w];
+    mhsld__pair *p = mhsld__occ(st, w);
     MHSLD__STEP();
     mhsld__pair cur = mhsld__load_pair(p);
     if (__builtin_expect((cur.hi >> 58) == (uint64_t)me + 1, 1)) {
@@ -363,7 +363,7 @@ static inline __attribute__((always_inline)) void occ_clear_whole(mhsld_state *s
                                                                   uint64_t *seen, uint64_t w,
                                                                   uint64_t tag)
 {
-    mhsld__pair *p = &st->occ[w];
+    mhsld__pair *p = mhsld__occ(st, w);
     if (st->pair_store) {
         mhsld__pair cur = mhsld__load_pair(p);
         if (cur.lo == ~0ull && (cur.hi >> 58) == (uint64_t)me + 1) {
@@ -494,7 +494,7 @@ uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *
             return MHSLD__STEPS_BAD;
         if (p < base || !mhsld__step_at(r, n, p - base, &w, &m))
             return p; /* all steps done (or none of this phase) */
-        uint64_t tag = mhsld__load64(&st->occ[w].hi);
+        uint64_t tag = mhsld__load64(&mhsld__occ(st, w)->hi);
         if (tag == mhsld__tag(head, op_seq, p)) {
             (void)mhsld__cas64(&hr->jprog, p1, mhsld__prog(op_seq, p + 1));
             continue;
@@ -622,7 +622,7 @@ static uint64_t precheck_free(const mhsld_state *st, const mhsld__bext *r, uint3
     uint64_t w, m;
     stepit_init(&it, r, n);
     while (stepit_next(&it, &w, &m)) {
-        uint64_t busy = mhsld__load64(&st->occ[w].lo) & m;
+        uint64_t busy = mhsld__load64(&mhsld__occ(st, w)->lo) & m;
         if (busy)
             return (w << 6) + (uint64_t)__builtin_ctzll(busy);
     }
@@ -870,7 +870,7 @@ static mhsld_status claim_one(mhsld_head *h, const mhsld__bext *r, mhsld_conflic
     mhsld_state *st = h->st;
     mhsld__headrec *hr = h->hr;
     uint64_t w = r->start >> 6, m = bits(r->start & 63, r->count);
-    uint64_t busy = mhsld__load64(&st->occ[w].lo) & m;
+    uint64_t busy = mhsld__load64(&mhsld__occ(st, w)->lo) & m;
     if (busy) {
         fill_conflict(st, (w << 6) + (uint64_t)__builtin_ctzll(busy), conflict);
         return MHSLD_E_CONFLICT;
@@ -960,7 +960,7 @@ static mhsld_status claim_run(mhsld_head *h, const mhsld__bext *r, mhsld_conflic
     const run x = run_of(r);
     uint64_t w, busy;
     for (w = x.w0; w <= x.w1; w++) {
-        busy = mhsld__load64(&st->occ[w].lo) & run_mask(&x, w);
+        busy = mhsld__load64(&mhsld__occ(st, w)->lo) & run_mask(&x, w);
         if (busy) {
             fill_conflict(st, (w << 6) + (uint64_t)__builtin_ctzll(busy), conflict);
             return MHSLD_E_CONFLICT;
@@ -1149,7 +1149,7 @@ static uint64_t commit_run(const mhsld__op *op, const mhsld__jsnap *j, uint64_t 
         /* The blocks' generation moves: their pair's tag is rewritten
          * (bits unchanged; a tag no give-back step uses, so progress
          * scans never take it for one).  Idempotent for recovery. */
-        mhsld__pair *p = &op->st->occ[w];
+        mhsld__pair *p = mhsld__occ(op->st, w);
         mhsld__pair nv = {0, mhsld__tag(op->head, op->seq, MHSLD__TAG_COMMIT)};
         MHSLD__STEP();
         for (;;) {
@@ -1794,7 +1794,7 @@ mhsld_status mhsld__release_all_as(mhsld_state *st, uint32_t head, uint64_t *las
     uint32_t nr = 0;
     const uint64_t *om = mhsld__owned_map(st, head);
     for (uint64_t w = 0; w < st->lay.nr_words; w++) {
-        uint64_t own = mhsld__load64(&om[w]) & mhsld__load64(&st->occ[w].lo);
+        uint64_t own = mhsld__load64(&om[w]) & mhsld__load64(&mhsld__occ(st, w)->lo);
         for (; own; own &= own - 1) {
             uint64_t b = (w << 6) + (uint64_t)__builtin_ctzll(own);
             if (b >= st->nr_blocks)

@@ -100,7 +100,7 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
         }
     }
     for (uint64_t wd = 0; wd < st->lay.nr_words; wd++) {
-        uint64_t tag = mhsld__load64(&st->occ[wd].hi);
+        uint64_t tag = mhsld__load64(&mhsld__occ(st, wd)->hi);
         uint64_t th = tag >> 58, ts = (tag >> 24) & MHSLD__SEQ_MASK;
         if (!tag)
             continue;
@@ -168,7 +168,7 @@ mhsld_status mhsld_validate(mhsld_state *st, char *msg, size_t msglen)
         }
     }
     for (uint64_t wd = 0; wd < st->lay.nr_words && s == MHSLD_OK; wd++) {
-        uint64_t occ = mhsld__load64(&st->occ[wd].lo);
+        uint64_t occ = mhsld__load64(&mhsld__occ(st, wd)->lo);
         uint64_t valid =
             (wd << 6) + 64 <= st->nr_blocks ? ~0ull : (1ull << (st->nr_blocks & 63)) - 1;
         if (occ & ~valid) {

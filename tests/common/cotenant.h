@@ -44,9 +44,10 @@ static inline mhsld__slot *tu_map_slots(const tu_map *c)
     return (mhsld__slot *)(void *)(c->map + c->lay.slots_off);
 }
 
-static inline mhsld__pair *tu_map_occ(const tu_map *c)
+/* Word w's occupancy pair (pairs of a small map are a cache line apart). */
+static inline mhsld__pair *tu_map_occ(const tu_map *c, uint64_t w)
 {
-    return (mhsld__pair *)(void *)(c->map + c->lay.occ_off);
+    return (mhsld__pair *)(void *)(c->map + c->lay.occ_off + mhsld__occ_off(&c->lay, w));
 }
 
 static inline void tu_w64(void *p, uint64_t v)

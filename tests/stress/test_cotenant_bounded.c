@@ -55,7 +55,7 @@ typedef struct hammer {
 static void *hammer_main(void *arg)
 {
     hammer *hm = arg;
-    mhsld__pair *p = tu_map_occ(&hm->c) + hm->word;
+    mhsld__pair *p = tu_map_occ(&hm->c, hm->word);
     /* tags naming head 62 (not a head of this state): help() ignores them */
     uint64_t t = (63ull << 58);
     while (!__atomic_load_n(&hm->stop, __ATOMIC_RELAXED)) {
@@ -164,8 +164,8 @@ static void sharescan(uint64_t nblk, int dead)
         REQUIRE(waitpid(pid, &wst, 0) == pid && WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
     } else {
         /* the co-tenant's one write: the occupancy bit of the last block */
-        mhsld__pair *p = tu_map_occ(&c);
-        __atomic_store_n(&p[(nblk - 1) >> 6].lo, 1ull << ((nblk - 1) & 63), __ATOMIC_RELAXED);
+        mhsld__pair *p = tu_map_occ(&c, (nblk - 1) >> 6);
+        __atomic_store_n(&p->lo, 1ull << ((nblk - 1) & 63), __ATOMIC_RELAXED);
     }
 
     static const uint8_t tag[16] = {1};

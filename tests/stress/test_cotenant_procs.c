@@ -418,7 +418,7 @@ static target pick_target(uint64_t *rng, const mhsld_state *st)
         break;
     case 23:
     case 24:
-        t = (target){lay->occ_off + (i % lay->nr_words) * 16 + (r % 2) * 8, 8, 64};
+        t = (target){lay->occ_off + mhsld__occ_off(lay, i % lay->nr_words) + (r % 2) * 8, 8, 64};
         break;
     case 25:
         t = (target){lay->starts_off + ((uint64_t)head * lay->nr_words + i % lay->nr_words) * 8, 8,

@@ -69,7 +69,7 @@ int main(void)
     mhsld_geometry_init(&g, 2, BS, 0, NBLK * BS);
     st = tu_create(tu_path(p, sizeof(p), "blooklook"), &g);
     /* The co-tenant's writes: a stray bit on block B, two journals. */
-    __atomic_fetch_or(&st->occ[0].lo, 1ull << B, __ATOMIC_SEQ_CST);
+    __atomic_fetch_or(&mhsld__occ(st, 0)->lo, 1ull << B, __ATOMIC_SEQ_CST);
     journal(0, 7, B, 1, MHSLD__OP_RESERVE);
     journal(1, 9, 40, 0, MHSLD__OP_IDLE);
 

@@ -394,7 +394,7 @@ static void die(void *arg)
  * PENDING for anybody in the block's derived state. */
 static int held(const mhsld_state *st, uint64_t b)
 {
-    return (int)((mhsld__load64(&st->occ[b >> 6].lo) >> (b & 63)) & 1u);
+    return (int)((mhsld__load64(&mhsld__occ(st, b >> 6)->lo) >> (b & 63)) & 1u);
 }
 
 static void defect9_partial_claim_recovered_by_anyone(void)

@@ -871,13 +871,14 @@ static void test_doorbell_garbage(void)
 }
 
 /* A state of an older layout is refused with MHSLD_E_VERSION and a message
- * that says to re-create it: version 3 (a word per block, before issue 15)
- * and version 2 (before the queues). */
+ * that says to re-create it: version 4 (pairs of small maps 16 bytes
+ * apart), version 3 (a word per block, before issue 15) and version 2
+ * (before the queues). */
 static void test_version(void)
 {
     mhsld_state *st = fresh();
     mhsld_close(st);
-    for (uint32_t v = 3; v >= 2; v--) {
+    for (uint32_t v = 4; v >= 2; v--) {
         int fd = open(path, O_RDWR);
         REQUIRE(fd >= 0);
         REQUIRE(pwrite(fd, &v, sizeof(v), offsetof(mhsld__hdr, version)) == sizeof(v));
@@ -888,7 +889,7 @@ static void test_version(void)
         CHECK(st2 == NULL);
     }
     CHECK(strstr(mhsld_strerror(MHSLD_E_VERSION), "re-create") != NULL);
-    CHECK(MHSLD__VERSION == 4);
+    CHECK(MHSLD__VERSION == 5);
     /* the queues are part of the size, after the maps and the shared bytes */
     mhsld_geometry g = geometry();
     mhsld__layout lay;
@@ -898,6 +899,14 @@ static void test_version(void)
     CHECK(lay.starts_off >= lay.owned_off + 2 * lay.nr_words * 8);
     CHECK(lay.sslot_off >= lay.starts_off + 2 * lay.nr_words * 8);
     CHECK(lay.fmq_off >= lay.sslot_off + lay.nr_words * 64);
+    /* layout 5: a small map's pairs a line apart, a big map's 16 bytes */
+    CHECK(lay.nr_words <= MHSLD__OCC_PAD_WORDS && lay.occ_shift == 6);
+    CHECK(lay.owned_off >= lay.occ_off + lay.nr_words * 64);
+    mhsld_geometry_init(&g, 2, MHSLD_MIN_BLOCK_SIZE, 0,
+                        (uint64_t)(MHSLD__OCC_PAD_WORDS + 1) * 64 * MHSLD_MIN_BLOCK_SIZE);
+    REQUIRE(mhsld__layout_compute(&g, &lay) == MHSLD_OK);
+    CHECK(lay.nr_words == MHSLD__OCC_PAD_WORDS + 1 && lay.occ_shift == 4);
+    CHECK(lay.owned_off - lay.occ_off - lay.nr_words * 16 < 64);
 }
 
 int main(void)

@@ -79,7 +79,7 @@ int main(void)
         }
         uint64_t p = mhsld__load64(&st->heads[0].jprog);
         seq = p >> 24;
-        if ((p & 0xffffffu) == 2 && mhsld__load64(&st->occ[2].hi) == mhsld__tag(0, seq, 2))
+        if ((p & 0xffffffu) == 2 && mhsld__load64(&mhsld__occ(st, 2)->hi) == mhsld__tag(0, seq, 2))
             break;
         mhsld_close(st);
         (void)mhsld_destroy(path, true);
