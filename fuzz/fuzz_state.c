@@ -166,8 +166,8 @@ static void query_all(mhsld_state *st, const mhsld_geometry *g)
 static bool ok_or_used_up(mhsld_state *st, mhsld_status rc)
 {
     mhsld_head_info hi;
-    return rc == MHSLD_OK || (rc == MHSLD_E_NOSPACE && mhsld_head_info_get(st, 0, &hi) == MHSLD_OK &&
-                              hi.seqs_left == 0);
+    return rc == MHSLD_OK || (rc == MHSLD_E_NOSPACE &&
+                              mhsld_head_info_get(st, 0, &hi) == MHSLD_OK && hi.seqs_left == 0);
 }
 
 /* Operations on head 0.  `strict`: the state validated, so they must work.

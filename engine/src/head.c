@@ -248,8 +248,8 @@ mhsld_status mhsld_head_info_get(mhsld_state *st, uint32_t head, mhsld_head_info
             out->nr_pending++;
     const uint64_t *om = mhsld__owned_map(st, head);
     for (uint64_t w = 0; w < st->lay.nr_words; w++)
-        out->owned_blocks +=
-            (uint64_t)__builtin_popcountll(mhsld__load64(&om[w]) & mhsld__load64(&mhsld__occ(st, w)->lo));
+        out->owned_blocks += (uint64_t)__builtin_popcountll(mhsld__load64(&om[w]) &
+                                                            mhsld__load64(&mhsld__occ(st, w)->lo));
     for (uint32_t g = 0; g < MHSLD_MAX_PENDING; g++) {
         mhsld__gsnap grp;
         if (!mhsld__load64(&hr->gseq[g]) || mhsld__group_snapshot(st, hr, g, &grp) != MHSLD_OK)
@@ -274,7 +274,8 @@ static int in_passage_op(uint32_t op)
            op == MHSLD__OP_UNDO;
 }
 
-void mhsld__block_look(const mhsld_state *st, uint64_t b, mhsld__look *out)
+static inline __attribute__((always_inline)) void block_look(const mhsld_state *st, uint64_t b,
+                                                             mhsld__look *out, int need_start)
 {
     uint64_t w = b >> 6, bit = 1ull << (b & 63);
     mhsld__pair p = mhsld__load_pair(mhsld__occ(st, w));
@@ -299,7 +300,8 @@ void mhsld__block_look(const mhsld_state *st, uint64_t b, mhsld__look *out)
         if (mhsld__load64(&mhsld__owned_map(st, h)[w]) & bit) {
             out->state = MHSLD_BLOCK_OWNED;
             out->owner = h;
-            out->start = (mhsld__load64(&mhsld__start_map(st, h)[w]) & bit) != 0;
+            if (need_start)
+                out->start = (mhsld__load64(&mhsld__start_map(st, h)[w]) & bit) != 0;
             return;
         }
     }
@@ -375,6 +377,16 @@ void mhsld__block_look(const mhsld_state *st, uint64_t b, mhsld__look *out)
         }
         free(j);
     }
+}
+
+void mhsld__block_look(const mhsld_state *st, uint64_t b, mhsld__look *out)
+{
+    block_look(st, b, out, 1);
+}
+
+void mhsld__block_look_nostart(const mhsld_state *st, uint64_t b, mhsld__look *out)
+{
+    block_look(st, b, out, 0);
 }
 
 mhsld_status mhsld_block_info_get(mhsld_state *st, uint64_t index, mhsld_block_info *out)

@@ -40,7 +40,8 @@
 #include "mhsld/mhsld.h"
 
 #define MHSLD__MAGIC 0x0031545344534c48ull /* "HLSDST1\0" little-endian: bytes H L S D S T 1 */
-#define MHSLD__VERSION 5u /* 2: owned maps; 3: FM queues; 4: no block words; 5: padded small maps (issue 15) */
+#define MHSLD__VERSION                                                                             \
+    5u /* 2: owned maps; 3: FM queues; 4: no block words; 5: padded small maps (issue 15) */
 #define MHSLD__BOM 0x01020304u
 #define MHSLD__HDR_SIZE 4096u
 #define MHSLD__INIT_NONE 0u
@@ -97,6 +98,10 @@ typedef struct mhsld__look {
     uint64_t gen;
 } mhsld__look;
 void mhsld__block_look(const mhsld_state *st, uint64_t b, mhsld__look *out);
+/* The same without `start` (left 0) for an OWNED block: a conflict report
+ * or a transient test needs no start map, which on a conflict is a line the
+ * owner keeps writing (issue 15's two-process rows). */
+void mhsld__block_look_nostart(const mhsld_state *st, uint64_t b, mhsld__look *out);
 
 /* ---- occupancy pair ------------------------------------------------------
  * lo: one bit per block of the 64-block group, set = held by someone.
@@ -412,7 +417,7 @@ typedef struct mhsld__layout {
     uint64_t sslot_off;  /* nr_words * 64 bytes */
     uint64_t fmq_off;    /* nr_heads FM queues */
     uint64_t total;
-    uint64_t nr_words; /* occupancy pairs */
+    uint64_t nr_words;  /* occupancy pairs */
     uint32_t occ_shift; /* log2 of the bytes from one pair to the next (4 or 6) */
 } mhsld__layout;
 

@@ -359,9 +359,8 @@ occ_clear_t(mhsld_state *st, uint32_t me, uint64_t *seen, uint64_t w, uint64_t m
  * lost as it could be lost to the CAS's retry.  The store is the same atomic
  * step (one MHSLD__STEP), with the same result and tag, as the CAS; any
  * other pair takes occ_clear_t's CAS. */
-static inline __attribute__((always_inline)) void occ_clear_whole(mhsld_state *st, uint32_t me,
-                                                                  uint64_t *seen, uint64_t w,
-                                                                  uint64_t tag)
+static inline __attribute__((always_inline)) void
+occ_clear_whole(mhsld_state *st, uint32_t me, uint64_t *seen, uint64_t w, uint64_t tag)
 {
     mhsld__pair *p = mhsld__occ(st, w);
     if (st->pair_store) {
@@ -609,7 +608,7 @@ static void fill_conflict(const mhsld_state *st, uint64_t b, mhsld_conflict *c)
     if (!c)
         return;
     mhsld__look lk;
-    mhsld__block_look(st, b, &lk);
+    mhsld__block_look_nostart(st, b, &lk);
     c->dpa = mhsld__block_dpa(st, b);
     c->state = lk.state;
     c->owner = lk.owner;
@@ -1320,7 +1319,7 @@ static uint64_t now_ns(void)
 static int share_transient(const mhsld_state *st, uint64_t b)
 {
     mhsld__look lk;
-    mhsld__block_look(st, b, &lk);
+    mhsld__block_look_nostart(st, b, &lk);
     return lk.state == MHSLD_BLOCK_FREE || lk.state == MHSLD_BLOCK_SHARED;
 }
 

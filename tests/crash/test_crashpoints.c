@@ -66,9 +66,9 @@ typedef struct scenario {
     /* the operation under test, run by head 0 */
     mhsld_status (*op)(mhsld_head *h0);
     mhsld_status expect;
-    int nested; /* also crash the recovery */
+    int nested;             /* also crash the recovery */
     uint32_t recover_flags; /* release-all is a sequence of journaled ops: DROP finishes it */
-    int interfere; /* head 2 claims blocks of the request after its pre-check */
+    int interfere;          /* head 2 claims blocks of the request after its pre-check */
 } scenario;
 
 static const uint8_t TAG[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
@@ -342,8 +342,7 @@ static mhsld_geometry geometry(void)
 }
 
 /* Fresh state with the scenario's setup; head 0 detached afterwards. */
-static mhsld_state *prepare(const char *path, const scenario *sc, mhsld_head **h1,
-                            mhsld_head **h2)
+static mhsld_state *prepare(const char *path, const scenario *sc, mhsld_head **h1, mhsld_head **h2)
 {
     mhsld_geometry g = geometry();
     mhsld_open_opts o = {
@@ -432,8 +431,9 @@ static void check_outcome(mhsld_state *st, const scenario *sc, const snap *befor
     take(st, &now);
     int ok = same(&now, before) || (sc->expect == MHSLD_OK && same(&now, after));
     if (!ok)
-        fprintf(stderr, "%s: crash at step %llu (recovery crash %llu): state is neither "
-                        "before nor after\n",
+        fprintf(stderr,
+                "%s: crash at step %llu (recovery crash %llu): state is neither "
+                "before nor after\n",
                 sc->name, (unsigned long long)k, (unsigned long long)k2);
     CHECK(ok);
     CHECK_VALID(st);
