@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mhsld/mhsld.h"
@@ -158,6 +160,18 @@ static inline uint32_t tu_block_state(mhsld_state *st, uint64_t dpa, uint32_t *o
     if (owner)
         *owner = bi.owner;
     return bi.state;
+}
+
+/* Wait for child `pid` of a crash test: 1 if SIGKILL ended it (its crash
+ * point was reached), 0 if it exited 0; anything else fails the test. */
+static inline int tu_wait_killed(pid_t pid)
+{
+    int ws = 0;
+    REQUIRE(waitpid(pid, &ws, 0) == pid);
+    if (WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL)
+        return 1;
+    REQUIRE(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    return 0;
 }
 
 #endif /* MHSLD_TESTUTIL_H */

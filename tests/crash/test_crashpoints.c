@@ -414,12 +414,7 @@ static int run_child_recover(mhsld_state *st, uint64_t k, uint32_t flags)
         mhsld_test_crash_at(k, die, NULL);
         _exit(mhsld_recover(st, 0, flags, NULL) == MHSLD_OK ? 0 : 5);
     }
-    int ws = 0;
-    REQUIRE(waitpid(pid, &ws, 0) == pid);
-    if (WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL)
-        return 1;
-    REQUIRE(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-    return 0;
+    return tu_wait_killed(pid);
 }
 
 static unsigned long crash_points, nested_points;

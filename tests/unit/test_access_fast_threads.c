@@ -60,6 +60,23 @@ static bool model(const bool *acc, uint64_t dpa, uint64_t len)
     return true;
 }
 
+/* The inline check, the exported one and the walk agree on (dpa, len), and
+ * with the model when acc is given; a disagreement is reported (false). */
+static bool agree(mhsld_state *st, mhsld_head *h, const bool *acc, uint64_t dpa, uint64_t len,
+                  const char *what)
+{
+    bool fast = mhsld_access_ok_fast(h, dpa, len);
+    bool full = mhsld_access_ok(h, dpa, len);
+    bool walk = mhsld_access_check(st, mhsld_head_index(h), dpa, len);
+    bool m = acc ? model(acc, dpa, len) : fast;
+    if (fast == full && fast == walk && fast == m)
+        return true;
+    fprintf(stderr, "%sdpa %#llx len %#llx: fast %d full %d walk %d model %d\n", what,
+            (unsigned long long)dpa, (unsigned long long)len, fast, full, walk, m);
+    CHECK(0);
+    return false;
+}
+
 static unsigned sweep(mhsld_state *st, mhsld_head *h, const bool *acc, bool use_model)
 {
     static const uint64_t lens[] = {1,      8,      4096,    BS - 1,  BS,
@@ -71,16 +88,8 @@ static unsigned sweep(mhsld_state *st, mhsld_head *h, const bool *acc, bool use_
             for (size_t j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
                 uint64_t dpa = (b < NBLK ? dpa_of(b) : R1_BASE + (uint64_t)R1_BLK * BS) + offs[i];
                 uint64_t len = lens[j];
-                bool fast = mhsld_access_ok_fast(h, dpa, len);
-                bool full = mhsld_access_ok(h, dpa, len);
-                bool walk = mhsld_access_check(st, mhsld_head_index(h), dpa, len);
-                if (fast != full || fast != walk || (use_model && fast != model(acc, dpa, len))) {
-                    fprintf(stderr, "dpa %#llx len %#llx: fast %d full %d walk %d model %d\n",
-                            (unsigned long long)dpa, (unsigned long long)len, fast, full, walk,
-                            model(acc, dpa, len));
-                    CHECK(0);
+                if (!agree(st, h, use_model ? acc : NULL, dpa, len, ""))
                     return checked;
-                }
                 checked++;
             }
         }
@@ -153,16 +162,8 @@ static unsigned rsweep(mhsld_state *st, mhsld_head *h, const bool *acc, unsigned
             len = rnd(2) ? 0 : UINT64_MAX - rnd(BS);
             break;
         }
-        bool fast = mhsld_access_ok_fast(h, dpa, len);
-        bool full = mhsld_access_ok(h, dpa, len);
-        bool walk = mhsld_access_check(st, mhsld_head_index(h), dpa, len);
-        if (fast != full || fast != walk || fast != model(acc, dpa, len)) {
-            fprintf(stderr, "random dpa %#llx len %#llx: fast %d full %d walk %d model %d\n",
-                    (unsigned long long)dpa, (unsigned long long)len, fast, full, walk,
-                    model(acc, dpa, len));
-            CHECK(0);
+        if (!agree(st, h, acc, dpa, len, "random "))
             return checked;
-        }
         checked++;
     }
     CHECK(checked == count);

@@ -54,12 +54,7 @@ static int claim_dies_at(mhsld_state *st, uint64_t k)
         (void)mhsld_claim(h0, &e, 1, NULL);
         _exit(0);
     }
-    int ws = 0;
-    REQUIRE(waitpid(pid, &ws, 0) == pid);
-    if (WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL)
-        return 1;
-    REQUIRE(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-    return 0;
+    return tu_wait_killed(pid);
 }
 
 int main(void)
