@@ -320,6 +320,7 @@ mhsld_status mhsld__baton_head_slow(mhsld_head *h)
     if (mhsld__load64(&h->hr->epoch) != h->epoch)
         return MHSLD_E_STALE;
     mhsld__headrec *hr = h->hr;
+    h->j1_next = 0; /* somebody may have acted as the head: journal unknown */
     uint64_t deadline = mhsld__now_ns() + MHSLD__BATON_WAIT_NS;
     unsigned round = 0;
     for (;;) {

@@ -509,6 +509,14 @@ struct mhsld_head {
     mhsld_state *state;  /* the state it was attached through (never the stand-in) */
     mhsld__lockref lock; /* holds the head's liveness lock */
     uint64_t seq;        /* last operation sequence used: private, never re-read */
+    /* The last one-range journal this handle published (proto.c,
+     * journal_publish1): the sequence after its own, and its range.  When
+     * the next one has that sequence, nothing else has written the journal
+     * since (every other publication draws a sequence of its own, outsiders
+     * draw above every one used), so the fields it leaves as they were need
+     * no store.  Private; 0 = unknown (no sequence is 0). */
+    uint64_t j1_next;
+    mhsld__bext j1_r;
     /* The baton word this handle stores when it is not in an operation:
      * MHSLD__BATON_FREE, or MHSLD__BATON_FENCED if its entry is fully fenced
      * (fmforce.c).  Private, fixed at attach. */

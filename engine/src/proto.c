@@ -798,20 +798,31 @@ mhsld_status mhsld_reserve(mhsld_head *h, const mhsld_extent *ext, size_t n, uin
  * request sorting.  Most requests are one extent of a few blocks. */
 
 /* The journal of a one-range operation, op last (release): what
- * mhsld__journal_publish writes for {op, n = 1, r} and nothing else set. */
-static inline void journal_publish1(mhsld__headrec *hr, uint32_t op, uint64_t seq,
-                                    const mhsld__bext *r)
+ * mhsld__journal_publish writes for {op, n = 1, r} and nothing else set.
+ * Fields that already hold those values because this handle's previous
+ * operation was a one-range one of the previous sequence (h->j1_next: no
+ * other publication in between, and it did not switch to UNDO) are not
+ * stored again: about six stores fewer before the claim's CAS. */
+static inline void journal_publish1(mhsld_head *h, uint32_t op, uint64_t seq, const mhsld__bext *r)
 {
+    mhsld__headrec *hr = h->hr;
     mhsld__journal *sj = &hr->j;
-    mhsld__store32_relaxed(&sj->n, 1);
-    mhsld__store32_relaxed(&sj->nacc, 0);
-    mhsld__store32_relaxed(&sj->slot, MHSLD__NOSLOT);
-    mhsld__store32_relaxed(&sj->gslot, 0);
+    int same = h->j1_next == seq;
+    if (!same) {
+        mhsld__store32_relaxed(&sj->n, 1);
+        mhsld__store32_relaxed(&sj->nacc, 0);
+        mhsld__store32_relaxed(&sj->slot, MHSLD__NOSLOT);
+        mhsld__store32_relaxed(&sj->gslot, 0);
+        mhsld__store64_relaxed(&sj->group, 0);
+        mhsld__store64_relaxed(&sj->undo, 0);
+    }
     mhsld__store64_relaxed(&sj->seq, seq);
-    mhsld__store64_relaxed(&sj->group, 0);
-    mhsld__store64_relaxed(&sj->undo, 0);
-    mhsld__store64_relaxed(&sj->r[0].start, r->start);
-    mhsld__store64_relaxed(&sj->r[0].count, r->count);
+    if (!same || h->j1_r.start != r->start || h->j1_r.count != r->count) {
+        mhsld__store64_relaxed(&sj->r[0].start, r->start);
+        mhsld__store64_relaxed(&sj->r[0].count, r->count);
+    }
+    h->j1_next = seq + 1;
+    h->j1_r = *r;
     mhsld__store64(&hr->jprog, mhsld__prog(seq, 0));
     MHSLD__STEP();
     mhsld__store32(&sj->op, op);
@@ -877,9 +888,11 @@ static mhsld_status claim_one(mhsld_head *h, const mhsld__bext *r, mhsld_conflic
     mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr, &h->seq)};
     if (!op.seq)
         return MHSLD_E_NOSPACE;
-    journal_publish1(hr, MHSLD__OP_CLAIM, op.seq, r);
-    if (!occ_set_t(st, h->head, h->seen, w, m, mhsld__tag(h->head, op.seq, 0), &busy))
+    journal_publish1(h, MHSLD__OP_CLAIM, op.seq, r);
+    if (!occ_set_t(st, h->head, h->seen, w, m, mhsld__tag(h->head, op.seq, 0), &busy)) {
+        h->j1_next = 0; /* the undo writes the journal's undo count */
         return claim1_conflict(st, h->head, op.seq, r, w, busy, 0, conflict);
+    }
     set_prog(&op, 1);
     start1(st, h->head, r);
     uint64_t *om = mhsld__owned_map(st, h->head);
@@ -909,7 +922,7 @@ static mhsld_status release_one(mhsld_head *h, const mhsld__bext *r, mhsld_confl
     mhsld__op op = {st, h->head, hr, mhsld__next_seq(hr, &h->seq)};
     if (!op.seq)
         return MHSLD_E_NOSPACE;
-    journal_publish1(hr, MHSLD__OP_RELEASE, op.seq, r);
+    journal_publish1(h, MHSLD__OP_RELEASE, op.seq, r);
     mark_rest(st, h->head, r->start + r->count);
     revoke_begin(hr);
     MHSLD__STEP();
@@ -968,11 +981,13 @@ static mhsld_status claim_run(mhsld_head *h, const mhsld__bext *r, mhsld_conflic
     const uint64_t seq = mhsld__next_seq(hr, &h->seq);
     if (!seq)
         return MHSLD_E_NOSPACE;
-    journal_publish1(hr, MHSLD__OP_CLAIM, seq, r);
+    journal_publish1(h, MHSLD__OP_CLAIM, seq, r);
     const uint64_t tag0 = mhsld__tag(me, seq, 0), prog0 = mhsld__prog(seq, 0);
     for (w = x.w0; w <= x.w1; w++) {
-        if (!occ_set_t(st, me, h->seen, w, run_mask(&x, w), tag0 + (w - x.w0), &busy))
+        if (!occ_set_t(st, me, h->seen, w, run_mask(&x, w), tag0 + (w - x.w0), &busy)) {
+            h->j1_next = 0; /* the undo writes the journal's undo count */
             return claim1_conflict(st, me, seq, r, w, busy, w - x.w0, conflict);
+        }
         set_prog_v(hr, prog0 + (w - x.w0) + 1);
     }
     start1(st, me, r);
@@ -1007,7 +1022,7 @@ static mhsld_status release_run(mhsld_head *h, const mhsld__bext *r, mhsld_confl
     const uint64_t seq = mhsld__next_seq(hr, &h->seq);
     if (!seq)
         return MHSLD_E_NOSPACE;
-    journal_publish1(hr, MHSLD__OP_RELEASE, seq, r);
+    journal_publish1(h, MHSLD__OP_RELEASE, seq, r);
     const uint64_t tag0 = mhsld__tag(me, seq, 0), prog0 = mhsld__prog(seq, 0);
     /* Before the last word's give-back, as give_back_steps does it. */
     mark_rest(st, me, r->start + r->count);

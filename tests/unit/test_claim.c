@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 
 #include "internal.h"
+#include "mhsld/fm.h"
 #include "mhsld/testing.h"
 #include "testutil.h"
 
@@ -628,6 +629,130 @@ static void test_never_accessible_early(void)
 
 /* ---- killed at every step, recovered by another process ------------------ */
 
+/* The journal as a full one-range publication leaves it: what recovery of
+ * a head killed inside `op` on range [start, start + count) would read. */
+static void check_journal1(mhsld_state *st, uint32_t op, uint64_t start, uint64_t count,
+                           const char *what)
+{
+    const mhsld__journal *j = &st->heads[0].j;
+    uint64_t seq = mhsld__load64(&st->heads[0].jprog) >> 24;
+    int ok = j->op == op && j->n == 1 && j->nacc == 0 && j->slot == MHSLD__NOSLOT &&
+             j->gslot == 0 && j->group == 0 && j->undo == 0 && j->seq == seq &&
+             j->r[0].start == start && j->r[0].count == count;
+    if (!ok)
+        fprintf(stderr,
+                "%s: journal op %u n %u nacc %u slot %u gslot %u group %llu undo %llu seq %llu "
+                "(progress %llu) r %llu+%llu\n",
+                what, j->op, j->n, j->nacc, j->slot, j->gslot, (unsigned long long)j->group,
+                (unsigned long long)j->undo, (unsigned long long)j->seq, (unsigned long long)seq,
+                (unsigned long long)j->r[0].start, (unsigned long long)j->r[0].count);
+    CHECK(ok);
+}
+
+typedef struct jctx {
+    mhsld_state *st;
+    uint32_t op;
+    uint64_t start, count;
+    const char *what;
+    mhsld_head *h2; /* interferes instead when set */
+    int ran;
+} jctx;
+
+/* At the crash point after the journal's op store: check the journal. */
+static void journal_hook(void *arg)
+{
+    jctx *c = arg;
+    c->ran = 1;
+    if (c->h2) {
+        REQUIRE(tu_claim(c->h2, 195 * BS, BS) == MHSLD_OK);
+        return;
+    }
+    check_journal1(c->st, c->op, c->start, c->count, c->what);
+}
+
+/* Step k of h0's next call runs the hook. */
+static void at_step(uint64_t k, jctx *c)
+{
+    c->ran = 0;
+    mhsld_test_crash_at(k, journal_hook, c);
+}
+
+/* A one-range claim or release right after another of the same handle
+ * leaves the journal fields that already hold its values unwritten
+ * (journal_publish1).  At the instant its op is published (where a head
+ * killed next is recovered from it) the journal must read exactly as a full
+ * publication: after one-range operations, after a general one (several
+ * ranges, a reservation and its commit), after a one-range claim that met
+ * another head's block after its pre-check and undid (UNDO writes the undo
+ * count), and after a forced release acted as the head. */
+static void test_journal_one_range(void)
+{
+    char p[128];
+    mhsld_state *st = fresh(p, sizeof(p), "claim-j1");
+    mhsld_head *h0 = tu_attach(st, 0), *h2 = tu_attach(st, 2);
+    jctx c = {st, 0, 0, 0, NULL, NULL, 0};
+    /* Step 1 stores the sequence, step 2 the journal's op; step 3 is the
+     * first after it (claim_one, claim_run, release_one, release_run). */
+    const uint64_t k_op = 3;
+    struct {
+        uint32_t op;
+        uint64_t first, n;
+    } seq1[] = {{MHSLD__OP_CLAIM, 2, 4},   {MHSLD__OP_RELEASE, 2, 4}, {MHSLD__OP_CLAIM, 2, 4},
+                {MHSLD__OP_RELEASE, 3, 1}, {MHSLD__OP_CLAIM, 60, 80}, {MHSLD__OP_RELEASE, 60, 80},
+                {MHSLD__OP_RELEASE, 2, 1}, {MHSLD__OP_RELEASE, 4, 2}};
+    for (size_t i = 0; i < sizeof(seq1) / sizeof(seq1[0]); i++) {
+        mhsld_extent e = {seq1[i].first * BS, seq1[i].n * BS};
+        c.op = seq1[i].op;
+        c.start = seq1[i].first;
+        c.count = seq1[i].n;
+        c.what = "one-range after one-range";
+        at_step(k_op, &c);
+        if (seq1[i].op == MHSLD__OP_CLAIM)
+            CHECK_OK(mhsld_claim(h0, &e, 1, NULL));
+        else
+            CHECK_OK(mhsld_release(h0, &e, 1, NULL));
+        CHECK(c.ran);
+    }
+    /* A general operation (two ranges, a reservation, its commit). */
+    mhsld_extent two[2] = {{10 * BS, 2 * BS}, {70 * BS, 3 * BS}};
+    uint64_t g = 0;
+    CHECK_OK(mhsld_reserve(h0, two, 2, &g, NULL));
+    CHECK_OK(mhsld_commit(h0, g, two, 2));
+    mhsld_extent e = {20 * BS, 2 * BS};
+    c = (jctx){st, MHSLD__OP_CLAIM, 20, 2, "claim after a commit", NULL, 0};
+    at_step(k_op, &c);
+    CHECK_OK(mhsld_claim(h0, &e, 1, NULL));
+    CHECK(c.ran);
+    /* A claim over words 2-3 that meets head 2's block 195 after its
+     * pre-check (head 2 claims it at the claim's first step): word 2 is
+     * claimed, then given back under UNDO. */
+    mhsld_extent run = {130 * BS, 70 * BS};
+    c = (jctx){st, 0, 0, 0, "interference", h2, 0};
+    at_step(1, &c);
+    CHECK(mhsld_claim(h0, &run, 1, NULL) == MHSLD_E_CONFLICT);
+    CHECK(c.ran);
+    CHECK(st->heads[0].j.undo != 0);
+    c = (jctx){st, MHSLD__OP_CLAIM, 130, 4, "claim after an undo", NULL, 0};
+    at_step(k_op, &c);
+    mhsld_extent e2 = {130 * BS, 4 * BS};
+    CHECK_OK(mhsld_claim(h0, &e2, 1, NULL));
+    CHECK(c.ran);
+    /* An outsider acting as head 0 (forced release of one of its extents),
+     * then the head's next release. */
+    mhsld_extent f = {20 * BS, 2 * BS};
+    CHECK_OK(mhsld_fm_force_release(st, 0, &f, 1, 1000, NULL));
+    c = (jctx){st, MHSLD__OP_RELEASE, 130, 4, "release after a forced release", NULL, 0};
+    at_step(k_op, &c);
+    CHECK_OK(mhsld_release(h0, &e2, 1, NULL));
+    CHECK(c.ran);
+    mhsld_test_crash_at(0, NULL, NULL);
+    CHECK_VALID(st);
+    mhsld_detach(h2);
+    mhsld_detach(h0);
+    mhsld_close(st);
+    mhsld_destroy(p, true);
+}
+
 static void die(void *arg)
 {
     (void)arg;
@@ -707,5 +832,6 @@ int main(void)
     test_fork();
     test_never_accessible_early();
     test_killed_claim_report();
+    test_journal_one_range();
     return tu_report("test_claim");
 }
