@@ -244,8 +244,10 @@ static inline bool mhsld__cas128(mhsld__pair *p, mhsld__pair old, mhsld__pair nv
  * processors that support AVX (both vendors document it; GCC's libatomic
  * implements its 16-byte atomic store the same way on them), so it is used
  * only there, in the production (ck) backend on x86-64, decided once at open
- * (mhsld__store_pair_ok); everywhere else the caller keeps the CAS, and the
- * sanitizer backends see only the CAS. */
+ * (mhsld__store_pair_ok; MHSLD_NO_PAIR_STORE=1 in the environment turns it
+ * off, for an emulated CPU that reports AVX but splits such stores);
+ * everywhere else the caller keeps the CAS, and the sanitizer backends see
+ * only the CAS. */
 #if defined(MHSLD_ATOMICS_CK) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 static inline int mhsld__store_pair_ok(void)
 {

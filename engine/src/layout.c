@@ -487,7 +487,10 @@ static mhsld_status map_state(mhsld_state *st, uint64_t len)
     st->starts = (uint64_t *)(void *)(st->base + st->lay.starts_off);
     st->sslot = st->base + st->lay.sslot_off;
     st->fmq = (mhsld__fmq *)(void *)(st->base + st->lay.fmq_off);
-    st->pair_store = mhsld__store_pair_ok();
+    /* MHSLD_NO_PAIR_STORE=1 keeps the CAS: for a CPU that claims AVX but
+     * splits 16-byte stores (a software emulator can). */
+    const char *nps = getenv("MHSLD_NO_PAIR_STORE");
+    st->pair_store = mhsld__store_pair_ok() && !(nps && nps[0] == '1');
     return MHSLD_OK;
 }
 

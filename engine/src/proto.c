@@ -249,7 +249,13 @@ static uint64_t start_mask(const mhsld__bext *r, uint32_t n, uint64_t w)
  * words: issue 15's two-process rows) can be skipped.  The whole word is
  * kept, not only its sequence, so that the later steps of an operation
  * whose progress was loaded part-way skip too (a third fewer loads with
- * extents of up to 512 blocks on 2048). */
+ * extents of up to 512 blocks on 2048).  Only a cached word at most
+ * MHSLD__SEEN_WINDOW sequences above the tag's counts: a co-tenant that
+ * once wrote a huge progress word would otherwise switch this handle's
+ * help for that head off for good, even after the word was put back; so
+ * the skip heals itself at the next tag, at the cost of a load for a tag
+ * that old (a word nobody touched for 2^16 of that head's operations). */
+#define MHSLD__SEEN_WINDOW (1ull << 16)
 static void help(mhsld_state *st, uint32_t me, uint64_t tag, uint64_t *seen)
 {
     if (!tag)
@@ -259,7 +265,7 @@ static void help(mhsld_state *st, uint32_t me, uint64_t tag, uint64_t *seen)
         return;
     uint64_t seq = (tag >> 24) & MHSLD__SEQ_MASK, idx = tag & 0xffffffull;
     uint64_t expect = mhsld__prog(seq, idx);
-    if (seen && expect < seen[th])
+    if (seen && expect < seen[th] && seen[th] - expect < mhsld__prog(MHSLD__SEEN_WINDOW, 0))
         return;
     uint64_t *jp = &st->heads[th].jprog, cur = mhsld__load64(jp);
     if (cur == expect && mhsld__cas64(jp, expect, mhsld__prog(seq, idx + 1)))
@@ -363,16 +369,18 @@ static inline __attribute__((always_inline)) void
 occ_clear_whole(mhsld_state *st, uint32_t me, uint64_t *seen, uint64_t w, uint64_t tag)
 {
     mhsld__pair *p = mhsld__occ(st, w);
-    if (st->pair_store) {
-        mhsld__pair cur = mhsld__load_pair(p);
-        if (cur.lo == ~0ull && (cur.hi >> 58) == (uint64_t)me + 1) {
-            mhsld__pair nv = {0, tag};
-            MHSLD__STEP();
+    MHSLD__STEP(); /* before the load, as occ_clear_t's */
+    mhsld__pair cur = mhsld__load_pair(p);
+    if ((cur.hi >> 58) == (uint64_t)me + 1) {
+        mhsld__pair nv = {0, tag};
+        if (cur.lo == ~0ull && st->pair_store) {
             mhsld__store_pair(p, nv);
             return;
         }
+        if (mhsld__cas128(p, cur, nv))
+            return;
     }
-    occ_clear_t(st, me, seen, w, ~0ull, tag);
+    occ_clear_loop(st, me, seen, p, ~0ull, tag);
 }
 
 /* A give-back of `mask` of word w: occ_clear_whole for a whole word of

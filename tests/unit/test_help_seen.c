@@ -57,39 +57,50 @@ static int claim_dies_at(mhsld_state *st, uint64_t k)
     return tu_wait_killed(pid);
 }
 
-int main(void)
+/* A state where head 0 died after step 2's CAS of its claim of 60-130,
+ * before it recorded 3; *seq: that claim's sequence. */
+static mhsld_state *dead_after_step2(char *path, size_t len, uint64_t *seq)
 {
-    char path[128];
-    mhsld_state *st = NULL;
-    uint64_t seq = 0;
-    /* The crash point between step 2's CAS and its progress store: the
-     * one after which progress is (S, 2) and word 2 holds (0, S, 2). */
     for (uint64_t k = 1; k < 64; k++) {
-        st = make(path, sizeof(path));
+        mhsld_state *st = make(path, len);
         if (!claim_dies_at(st, k)) {
             mhsld_close(st);
             (void)mhsld_destroy(path, true);
-            st = NULL;
             break;
         }
         uint64_t p = mhsld__load64(&st->heads[0].jprog);
-        seq = p >> 24;
-        if ((p & 0xffffffu) == 2 && mhsld__load64(&mhsld__occ(st, 2)->hi) == mhsld__tag(0, seq, 2))
-            break;
+        *seq = p >> 24;
+        if ((p & 0xffffffu) == 2 && mhsld__load64(&mhsld__occ(st, 2)->hi) == mhsld__tag(0, *seq, 2))
+            return st;
         mhsld_close(st);
         (void)mhsld_destroy(path, true);
-        st = NULL;
     }
-    REQUIRE(st != NULL);
+    REQUIRE(!"no crash point between step 2's CAS and its progress store");
+    return NULL;
+}
 
+/* poison: before head 1's first claim a co-tenant writes a progress word
+ * far ahead into head 0's record (head 1 loads and keeps it), and puts the
+ * right one back before head 1's second claim: head 1 must not trust the
+ * poisoned word for ever. */
+static void run(int poison)
+{
+    char path[128];
+    uint64_t seq = 0;
+    mhsld_state *st = dead_after_step2(path, sizeof(path), &seq);
+    uint64_t *jp = &st->heads[0].jprog;
     mhsld_head *h1 = tu_attach(st, 1);
     mhsld_extent a = tu_ext(10 * BS, BS), b = tu_ext(140 * BS, BS);
+    if (poison)
+        __atomic_store_n(jp, mhsld__prog(seq + (1ull << 20), 0), __ATOMIC_SEQ_CST);
     CHECK_OK(mhsld_claim(h1, &a, 1, NULL));
+    if (poison)
+        __atomic_store_n(jp, mhsld__prog(seq, 2), __ATOMIC_SEQ_CST);
     /* Step 0's CAS was recorded long ago: nothing to help. */
-    CHECK(mhsld__load64(&st->heads[0].jprog) == mhsld__prog(seq, 2));
+    CHECK(mhsld__load64(jp) == mhsld__prog(seq, 2));
     CHECK_OK(mhsld_claim(h1, &b, 1, NULL));
     /* Overwriting step 2's tag recorded step 2's CAS first. */
-    CHECK(mhsld__load64(&st->heads[0].jprog) == mhsld__prog(seq, 3));
+    CHECK(mhsld__load64(jp) == mhsld__prog(seq, 3));
 
     /* Recovery finds all three claims done and completes the claim. */
     CHECK_OK(mhsld_recover(st, 0, MHSLD_RECOVER_KEEP, NULL));
@@ -102,5 +113,11 @@ int main(void)
     mhsld_detach(h1);
     mhsld_close(st);
     (void)mhsld_destroy(path, true);
+}
+
+int main(void)
+{
+    run(0);
+    run(1);
     return tu_report("test_help_seen");
 }
