@@ -428,7 +428,9 @@ typedef struct mhsld__layout {
  * (issue 15's two-process rows on 2048 blocks: 8 lines for the whole
  * device).  It costs at most 12 KiB; larger maps keep 16 bytes a pair, so
  * the state of a big device stays under 2 bytes per block. */
+#ifndef MHSLD__OCC_PAD_WORDS
 #define MHSLD__OCC_PAD_WORDS 256u
+#endif
 
 /* Byte offset of word w's pair from the start of the pairs. */
 static inline uint64_t mhsld__occ_off(const mhsld__layout *lay, uint64_t w)
