@@ -18,11 +18,7 @@
  * holds against what it knows; at the end the state must validate and each
  * head must hold exactly what its process accounted for.
  */
-#include <signal.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-
-#include "testutil.h"
+#include "kill_harness.h"
 
 #define HEADS 4u
 #define WORDS 6u
@@ -30,16 +26,7 @@
 #define KILLS 60u
 #define BATCH 64u /* ops per progress byte */
 
-typedef struct shared_area {
-    int stop;
-    uint64_t ops[HEADS];
-    uint64_t violations[HEADS];
-    uint64_t whole[HEADS]; /* whole-word give-backs that returned OK */
-    uint64_t owned[HEADS];
-    int finished[HEADS];
-} shared_area;
-
-static shared_area *area;
+static kh_area *area; /* count: whole-word give-backs that returned OK */
 
 typedef struct wk {
     mhsld_head *h;
@@ -285,7 +272,7 @@ static void worker(const char *path, uint32_t head, int wfd, uint64_t seed)
         step(&w);
         __atomic_fetch_add(&area->ops[head], 1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&area->violations[head], w.violations, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&area->whole[head], w.whole, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&area->count[head], w.whole, __ATOMIC_RELAXED);
         w.violations = w.whole = 0;
         if (ops % BATCH == 0) {
             char c = (char)head;
@@ -305,17 +292,6 @@ static void worker(const char *path, uint32_t head, int wfd, uint64_t seed)
     _exit(0);
 }
 
-static pid_t spawn(const char *path, uint32_t head, int pfd[2], uint64_t seed)
-{
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        close(pfd[0]);
-        worker(path, head, pfd[1], seed);
-    }
-    return pid;
-}
-
 int main(void)
 {
     char path[128];
@@ -323,56 +299,10 @@ int main(void)
     mhsld_geometry g;
     mhsld_geometry_init(&g, HEADS, BS, 0, (uint64_t)NBLK * BS);
     mhsld_close(tu_create(path, &g));
-    area = mmap(NULL, sizeof(*area), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    REQUIRE(area != MAP_FAILED);
-    memset(area, 0, sizeof(*area));
-    int pfd[2];
-    REQUIRE(pipe(pfd) == 0);
-    pid_t pids[HEADS];
-    uint64_t seed = 0x2545f4914f6cdd1dull;
-    for (uint32_t i = 0; i < HEADS; i++)
-        pids[i] = spawn(path, i, pfd, seed + i);
-    uint64_t rng = 777, batches = 0;
-    unsigned kills = 0;
-    while (kills < KILLS) {
-        char c;
-        REQUIRE(read(pfd[0], &c, 1) == 1);
-        if (++batches % 32)
-            continue;
-        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-        uint32_t v = (uint32_t)(rng >> 33) % HEADS;
-        kill(pids[v], SIGKILL);
-        int ws;
-        REQUIRE(waitpid(pids[v], &ws, 0) == pids[v]);
-        if (WIFSIGNALED(ws))
-            kills++;
-        else
-            CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-        pids[v] = spawn(path, v, pfd, seed + 1000u * kills + v);
-    }
-    __atomic_store_n(&area->stop, 1, __ATOMIC_RELEASE);
-    close(pfd[1]);
-    char buf[256];
-    while (read(pfd[0], buf, sizeof(buf)) > 0) /* until every worker closed it */
-        ;
-    for (uint32_t i = 0; i < HEADS; i++) {
-        int ws;
-        REQUIRE(waitpid(pids[i], &ws, 0) == pids[i]);
-        CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-        CHECK(area->finished[i]);
-    }
-    mhsld_state *st = tu_open(path);
-    CHECK_VALID(st);
-    uint64_t ops = 0, viol = 0, whole = 0;
-    for (uint32_t i = 0; i < HEADS; i++) {
-        mhsld_head_info hi;
-        CHECK_OK(mhsld_head_info_get(st, i, &hi));
-        CHECK(hi.owned_blocks == area->owned[i]);
-        CHECK(hi.pending_blocks == 0 && !hi.alive && hi.inflight_op == 0);
-        ops += area->ops[i];
-        viol += area->violations[i];
-        whole += area->whole[i];
-    }
+    area = kh_area_new();
+    unsigned kills = kh_run(area, path, HEADS, worker, 0x2545f4914f6cdd1dull, 777, 32, KILLS, 1);
+    uint64_t ops, viol, whole;
+    mhsld_state *st = kh_check(area, path, HEADS, &ops, &viol, &whole);
     CHECK(viol == 0);
     CHECK(kills == KILLS);
     /* The race this test is for happened, many times. */
