@@ -40,6 +40,26 @@ static inline kh_area *kh_area_new(void)
     return a;
 }
 
+/* A fresh state of `heads` heads and nblk blocks at a test path. */
+static inline void kh_create(char *path, size_t cap, const char *tag, uint32_t heads, uint64_t nblk)
+{
+    tu_path(path, cap, tag);
+    mhsld_geometry g;
+    mhsld_geometry_init(&g, heads, BS, 0, nblk * BS);
+    mhsld_close(tu_create(path, &g));
+}
+
+/* A worker's end after area->stop: what it owns, finished, gone. */
+static inline void kh_finish(kh_area *a, uint32_t head, uint64_t owned, mhsld_head *h,
+                             mhsld_state *st)
+{
+    a->owned[head] = owned;
+    __atomic_store_n(&a->finished[head], 1, __ATOMIC_RELEASE);
+    mhsld_detach(h);
+    mhsld_close(st);
+    _exit(0);
+}
+
 static inline pid_t kh_spawn(kh_worker w, const char *path, uint32_t head, int pfd[2],
                              uint64_t seed)
 {

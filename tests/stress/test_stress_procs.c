@@ -43,20 +43,13 @@ static void worker(const char *path, uint32_t head, int wfd, uint64_t seed)
         }
     }
     area->count[head] += w.s.conflicts;
-    area->owned[head] = sw_owned_count(&w);
-    __atomic_store_n(&area->finished[head], 1, __ATOMIC_RELEASE);
-    mhsld_detach(h);
-    mhsld_close(st);
-    _exit(0);
+    kh_finish(area, head, sw_owned_count(&w), h, st);
 }
 
 int main(void)
 {
     char path[128];
-    tu_path(path, sizeof(path), "stress");
-    mhsld_geometry g;
-    mhsld_geometry_init(&g, HEADS, BS, 0, (uint64_t)SW_BLOCKS * BS);
-    mhsld_close(tu_create(path, &g));
+    kh_create(path, sizeof(path), "stress", HEADS, SW_BLOCKS);
     area = kh_area_new();
     unsigned kills = kh_run(area, path, HEADS, worker, 0x9e3779b97f4a7c15ull, 12345, 8, KILLS, 0);
     uint64_t ops, viol, conf;

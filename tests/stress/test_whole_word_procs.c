@@ -285,20 +285,13 @@ static void worker(const char *path, uint32_t head, int wfd, uint64_t seed)
     uint64_t n = 0;
     for (uint64_t b = 0; b < NBLK; b++)
         n += w.owned[b];
-    area->owned[head] = n;
-    __atomic_store_n(&area->finished[head], 1, __ATOMIC_RELEASE);
-    mhsld_detach(h);
-    mhsld_close(st);
-    _exit(0);
+    kh_finish(area, head, n, h, st);
 }
 
 int main(void)
 {
     char path[128];
-    tu_path(path, sizeof(path), "wholeword");
-    mhsld_geometry g;
-    mhsld_geometry_init(&g, HEADS, BS, 0, (uint64_t)NBLK * BS);
-    mhsld_close(tu_create(path, &g));
+    kh_create(path, sizeof(path), "wholeword", HEADS, NBLK);
     area = kh_area_new();
     unsigned kills = kh_run(area, path, HEADS, worker, 0x2545f4914f6cdd1dull, 777, 32, KILLS, 1);
     uint64_t ops, viol, whole;
