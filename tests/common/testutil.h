@@ -125,6 +125,16 @@ static inline mhsld_head *tu_attach(mhsld_state *st, uint32_t head)
     return h;
 }
 
+/* tu_attach for a forked child (a crash-test worker): a failed attach ends
+ * the child with status 3, which its parent's wait reports. */
+static inline mhsld_head *tu_child_attach(mhsld_state *st, uint32_t head)
+{
+    mhsld_head *h = NULL;
+    if (mhsld_attach(st, head, MHSLD_ATTACH_KEEP, &h) != MHSLD_OK)
+        _exit(3);
+    return h;
+}
+
 static inline mhsld_extent tu_ext(uint64_t dpa, uint64_t len)
 {
     mhsld_extent e = {dpa, len};

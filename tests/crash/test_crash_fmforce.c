@@ -159,9 +159,7 @@ static int run_nested(mhsld_state *st, uint64_t k, uint64_t k2, int *forcer_kill
     pid_t hp = fork();
     REQUIRE(hp >= 0);
     if (hp == 0) {
-        mhsld_head *h0 = NULL;
-        if (mhsld_attach(st, 0, MHSLD_ATTACH_KEEP, &h0) != MHSLD_OK)
-            _exit(3);
+        mhsld_head *h0 = tu_child_attach(st, 0);
         char c = 'r';
         if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
             _exit(3);

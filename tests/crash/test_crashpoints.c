@@ -378,11 +378,8 @@ static int run_child_op(mhsld_state *st, const scenario *sc, uint64_t k, mhsld_h
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
-        mhsld_head *h0 = NULL, *c2 = NULL;
-        if (mhsld_attach(st, 0, MHSLD_ATTACH_KEEP, &h0) != MHSLD_OK)
-            _exit(3);
-        if (sc->interfere && mhsld_attach(st, 2, MHSLD_ATTACH_KEEP, &c2) != MHSLD_OK)
-            _exit(3);
+        mhsld_head *h0 = tu_child_attach(st, 0);
+        mhsld_head *c2 = sc->interfere ? tu_child_attach(st, 2) : NULL;
         ictx c = {c2, k};
         if (sc->interfere)
             mhsld_test_crash_at(1, interfere, &c);

@@ -175,9 +175,7 @@ static int server_at(uint64_t k, uint64_t *steps)
     REQUIRE(srv >= 0);
     if (srv == 0) {
         close(pfd[0]);
-        mhsld_head *h = NULL;
-        if (mhsld_attach(st, 0, MHSLD_ATTACH_KEEP, &h) != MHSLD_OK)
-            _exit(3);
+        mhsld_head *h = tu_child_attach(st, 0);
         REQUIRE(write(pfd[1], "a", 1) == 1); /* attached */
         mhsld_test_crash_at(k, k ? die : NULL, NULL);
         uint64_t t0 = ms_now();

@@ -772,9 +772,7 @@ static void test_killed_claim_report(void)
         pid_t pid = fork();
         REQUIRE(pid >= 0);
         if (pid == 0) {
-            mhsld_head *h0 = NULL;
-            if (mhsld_attach(st, 0, MHSLD_ATTACH_KEEP, &h0) != MHSLD_OK)
-                _exit(3);
+            mhsld_head *h0 = tu_child_attach(st, 0);
             mhsld_test_crash_at(k, die, NULL);
             _exit(mhsld_claim(h0, e, 3, NULL) == MHSLD_OK ? 0 : 4);
         }

@@ -399,9 +399,7 @@ static pid_t fork_server(mhsld_state *st, int count, int die_after_take)
     REQUIRE(pid >= 0);
     if (pid)
         return pid;
-    mhsld_head *h = NULL;
-    if (mhsld_attach(st, 0, MHSLD_ATTACH_KEEP, &h) != MHSLD_OK)
-        _exit(3);
+    mhsld_head *h = tu_child_attach(st, 0);
     int served = 0;
     uint64_t t0 = ms_now();
     while (served < count && ms_now() - t0 < 20000) {
@@ -502,9 +500,7 @@ static void test_dead_incarnation(void)
         pid_t srvpid = fork();
         REQUIRE(srvpid >= 0);
         if (srvpid == 0) {
-            mhsld_head *h = NULL;
-            if (mhsld_attach(st, 0, MHSLD_ATTACH_KEEP, &h) != MHSLD_OK)
-                _exit(3);
+            mhsld_head *h = tu_child_attach(st, 0);
             uint64_t t0 = ms_now();
             while (ms_now() - t0 < 20000) {
                 (void)mhsld_fm_wait(h, 100);

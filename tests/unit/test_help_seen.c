@@ -46,9 +46,7 @@ static int claim_dies_at(mhsld_state *st, uint64_t k)
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
-        mhsld_head *h0 = NULL;
-        if (mhsld_attach(st, 0, MHSLD_ATTACH_KEEP, &h0) != MHSLD_OK)
-            _exit(3);
+        mhsld_head *h0 = tu_child_attach(st, 0);
         mhsld_extent e = tu_ext(60 * BS, 71 * BS);
         mhsld_test_crash_at(k, die, NULL);
         (void)mhsld_claim(h0, &e, 1, NULL);
