@@ -180,7 +180,7 @@ static void p_cas_4096(void *p, uint64_t it)
 
 /* The same with layout 4's give-back of a wholly held word: a claim is one
  * cas128 per word, the give-back one 16-byte store (proto.c,
- * occ_clear_whole) where that store is a single access; the bound of the
+ * occ_clear_t) where that store is a single access; the bound of the
  * engine's N=4096 claim+release, against the mutex's two memsets. */
 static void p_cas_store_4096(void *p, uint64_t it)
 {

@@ -9,11 +9,12 @@
  * the second CAS sees the bit and fails.  (One exception with the same
  * effect: a head giving back a word whose 64 bits are all its own writes
  * the pair with one 16-byte store, on CPUs where that is a single access;
- * nobody else can write such a pair, see occ_clear_whole.)  What the holder holds it as is
- * written only by the holder, after its claim, in memory nobody else writes:
- * its owned map and start map (OWNED), the block's shared byte (SHARED), its
- * reservation's ranges (PENDING); there is no per-block word (issue 15: a
- * claim of 4096 blocks writes 64 map words, not 4096 block words).
+ * nobody else can write such a pair, see occ_clear_t.)  What the holder
+ * holds it as is written only by the holder, after its claim, in memory
+ * nobody else writes: its owned map and start map (OWNED), the block's
+ * shared byte (SHARED), its reservation's ranges (PENDING); there is no
+ * per-block word (issue 15: a claim of 4096 blocks writes 64 map words, not
+ * 4096 block words).
  *
  *   claim:       CAS bits 0 -> 1, then set the map bits / shared bytes
  *   give back:   clear the map bits / shared bytes, then CAS bits 1 -> 0
@@ -338,62 +339,37 @@ static inline __attribute__((always_inline)) int occ_set_t(mhsld_state *st, uint
     return occ_set_loop(st, me, seen, p, mask, tag, busy_bits);
 }
 
-static inline __attribute__((always_inline)) void
-occ_clear_t(mhsld_state *st, uint32_t me, uint64_t *seen, uint64_t w, uint64_t mask, uint64_t tag)
+/* A give-back of `mask` of word w.  `whole`: the caller gives back blocks
+ * it holds exclusively (not a shared extent's).  Then a pair that holds all
+ * 64 bits under a tag of me's is written with one plain 16-byte store
+ * instead of the CAS, where such a store is a single access (atomics.h):
+ * every bit is me's, so no other head's claim can succeed on the pair (it
+ * sees its bits taken and does not write), no other head has bits there to
+ * give back, and the last write was me's own (a bit is set only by its
+ * holder's claim, so a write by another head leaves some bit that is not
+ * me's): no other head's tag is overwritten and nothing needs help.  Only a
+ * writer outside the protocol can change the pair between the load and the
+ * store, and its write is then lost as it could be lost to the CAS's retry.
+ * The store is the same atomic step (one MHSLD__STEP, before the load),
+ * with the same result and tag, as the CAS. */
+static inline __attribute__((always_inline)) void occ_clear_t(mhsld_state *st, uint32_t me,
+                                                              uint64_t *seen, uint64_t w,
+                                                              uint64_t mask, uint64_t tag,
+                                                              int whole)
 {
     mhsld__pair *p = mhsld__occ(st, w);
     MHSLD__STEP();
     mhsld__pair cur = mhsld__load_pair(p);
     if (__builtin_expect((cur.hi >> 58) == (uint64_t)me + 1, 1)) {
         mhsld__pair nv = {cur.lo & ~mask, tag};
-        if (mhsld__cas128(p, cur, nv))
-            return;
-    }
-    occ_clear_loop(st, me, seen, p, mask, tag);
-}
-
-/* The give-back of a whole word by a head that holds it exclusively (not a
- * shared extent's blocks).  Where the pair holds all 64 bits under a tag of
- * me's, it is written with one plain 16-byte store instead of the CAS, where
- * such a store is a single access (atomics.h): every bit is me's, so no
- * other head's claim can succeed on the pair (it sees its bits taken and
- * does not write), no other head has bits there to give back, and the last
- * write was me's own (a bit is set only by its holder's claim, so a write by
- * another head leaves some bit that is not me's): no other head's tag is
- * overwritten and nothing needs help.  Only a writer outside the protocol
- * can change the pair between the load and the store, and its write is then
- * lost as it could be lost to the CAS's retry.  The store is the same atomic
- * step (one MHSLD__STEP), with the same result and tag, as the CAS; any
- * other pair takes occ_clear_t's CAS. */
-static inline __attribute__((always_inline)) void
-occ_clear_whole(mhsld_state *st, uint32_t me, uint64_t *seen, uint64_t w, uint64_t tag)
-{
-    mhsld__pair *p = mhsld__occ(st, w);
-    MHSLD__STEP(); /* before the load, as occ_clear_t's */
-    mhsld__pair cur = mhsld__load_pair(p);
-    if ((cur.hi >> 58) == (uint64_t)me + 1) {
-        mhsld__pair nv = {0, tag};
-        if (cur.lo == ~0ull && st->pair_store) {
+        if (whole && mask == ~0ull && cur.lo == ~0ull && st->pair_store) {
             mhsld__store_pair(p, nv);
             return;
         }
         if (mhsld__cas128(p, cur, nv))
             return;
     }
-    occ_clear_loop(st, me, seen, p, ~0ull, tag);
-}
-
-/* A give-back of `mask` of word w: occ_clear_whole for a whole word of
- * blocks held exclusively (`whole`), occ_clear_t otherwise. */
-static inline __attribute__((always_inline)) void occ_give_back(mhsld_state *st, uint32_t me,
-                                                                uint64_t *seen, uint64_t w,
-                                                                uint64_t mask, uint64_t tag,
-                                                                int whole)
-{
-    if (whole && mask == ~0ull)
-        occ_clear_whole(st, me, seen, w, tag);
-    else
-        occ_clear_t(st, me, seen, w, mask, tag);
+    occ_clear_loop(st, me, seen, p, mask, tag);
 }
 
 /* Step `idx` of op. */
@@ -407,7 +383,7 @@ mhsld__occ_set(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx, uin
 static inline __attribute__((always_inline)) void
 mhsld__occ_clear(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx, int whole)
 {
-    occ_give_back(op->st, op->head, NULL, w, mask, mhsld__tag(op->head, op->seq, idx), whole);
+    occ_clear_t(op->st, op->head, NULL, w, mask, mhsld__tag(op->head, op->seq, idx), whole);
 }
 
 /* What a claim step writes after its CAS (and a give-back clears before
@@ -941,7 +917,7 @@ static mhsld_status release_one(mhsld_head *h, const mhsld__bext *r, mhsld_confl
         MHSLD__STEP();
         mhsld__store64(&sm[w], stb & ~m);
     }
-    occ_give_back(st, h->head, h->seen, w, m, mhsld__tag(h->head, op.seq, 0), 1);
+    occ_clear_t(st, h->head, h->seen, w, m, mhsld__tag(h->head, op.seq, 0), 1);
     set_prog(&op, 1);
     revoke_settle(hr);
     mhsld__bump_list_gen(hr);
@@ -1046,7 +1022,7 @@ static mhsld_status release_run(mhsld_head *h, const mhsld__bext *r, mhsld_confl
             MHSLD__STEP();
             mhsld__store64(&sm[w], stb & ~m);
         }
-        occ_give_back(st, me, h->seen, w, m, tag0 + (w - x.w0), 1);
+        occ_clear_t(st, me, h->seen, w, m, tag0 + (w - x.w0), 1);
         set_prog_v(hr, prog0 + (w - x.w0) + 1);
     }
     revoke_settle(hr);
