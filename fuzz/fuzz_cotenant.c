@@ -21,12 +21,12 @@
  * schedule of co-tenant events: a write of {field, head, index, value} or a
  * kill, each a number of atomic steps after the previous one.  Fields: every
  * journal field (op, n, nacc, slot, gslot, seq, group, undo, r[], acc[],
- * tag), pending groups (n, r[]), gseq[], jprog, the head's seq, epoch and
- * list generation, shared slots (word, start, count), occupancy pairs, the
- * blocks' shared bytes (one, or an aligned word of eight), owned maps, start
- * maps, the header, or any 8 bytes of the file.  Values: 0, ~0, 0x7fffffff,
- * 0x80000000, the field's limit and its neighbours (a count just above the
- * maximum, an index just past the table), the block count, the current value
+ * tag), pending groups (n, r[]), gseq[], jprog, the evidence slots ev[],
+ * the head's seq, epoch and list generation, shared slots (word, start, count), occupancy pairs,
+ * the blocks' shared bytes (one, or an aligned word of eight), owned maps, start maps, the header,
+ * or any 8 bytes of the file.  Values: 0, ~0, 0x7fffffff, 0x80000000, the field's limit and its
+ * neighbours (a count just above the maximum, an index just past the table), the block count, the
+ * current value
  * +-1 or with a bit flipped, a plausible composite (shared byte naming a
  * slot, a run of map bits set, cleared or flipped, slot word, tag,
  * progress), or raw input.
@@ -106,6 +106,7 @@ enum field {
     F_HDR,
     F_RAW,
     F_START,
+    F_EV,
     F__COUNT
 };
 
@@ -115,7 +116,7 @@ static const char *const field_names[F__COUNT] = {
     "j.tag",    "group.n",    "group.r.start", "group.r.count", "gseq",        "jprog",
     "head.seq", "head.epoch", "head.list_gen", "slot.word",     "slot.start",  "slot.count",
     "occ.lo",   "occ.hi",     "sslot",         "owned",         "header",      "raw",
-    "start",
+    "start",    "ev",
 };
 
 typedef struct wspec {
@@ -165,6 +166,8 @@ static uint64_t limit_of(uint8_t f)
         return MHSLD__SEQ_MASK;
     case F_JPROG:
         return mhsld__prog(MHSLD__SEQ_MASK, 0xffffff);
+    case F_EV:
+        return mhsld__tag(MHSLD_MAX_HEADS - 1, MHSLD__SEQ_MASK, 0xffffff);
     case F_OCC_LO:
         return 64;
     case F_SSLOT:
@@ -228,6 +231,8 @@ static uint8_t *field_addr(const wspec *w, unsigned *width)
         return hrp + offsetof(mhsld__headrec, gseq) + (i % MHSLD_MAX_PENDING) * 8;
     case F_JPROG:
         return hrp + offsetof(mhsld__headrec, jprog);
+    case F_EV:
+        return hrp + offsetof(mhsld__headrec, ev) + (i % MHSLD_MAX_HEADS) * 8;
     case F_H_SEQ:
         return hrp + offsetof(mhsld__headrec, seq);
     case F_H_EPOCH:
@@ -303,6 +308,9 @@ static uint64_t composite(const wspec *w, uint64_t cur)
         return mhsld__tag((uint32_t)a % co.nh, (a >> 8) & 0xff, (a >> 16) & 0xff);
     case F_JPROG:
         return mhsld__prog(cur >> 24, a & 0xff);
+    case F_EV: /* a head's tag: a sequence near the slot's, a small step */
+        return mhsld__tag((uint32_t)a % co.nh, ((cur >> 24) & MHSLD__SEQ_MASK) + (a >> 8) % 3,
+                          (a >> 16) & 0xff);
     default:
         return a & 0xff;
     }

@@ -918,7 +918,8 @@ CT_OP = dict(attach=0, detach=1, reserve=2, commit=3, release=4, share_add=5, sh
 CT_FIELD = {n: i for i, n in enumerate(
     "j.op j.n j.nacc j.slot j.gslot j.seq j.group j.undo j.r.start j.r.count j.acc.start "
     "j.acc.count j.tag group.n group.r.start group.r.count gseq jprog head.seq head.epoch "
-    "head.list_gen slot.word slot.start slot.count occ.lo occ.hi block owned header raw".split())}
+    "head.list_gen slot.word slot.start slot.count occ.lo occ.hi block owned header raw start ev"
+    .split())}
 # value selectors (value_of in fuzz_cotenant.c)
 CT_VAL = dict(zero=0, ones=1, int_max=2, int_min=3, limit=4, limit_plus=5, limit_minus=6,
               blocks_plus=7, cur_plus=8, cur_minus=9, flip=10, composite=11, raw=12)

@@ -41,7 +41,8 @@
 
 #define MHSLD__MAGIC 0x0031545344534c48ull /* "HLSDST1\0" little-endian: bytes H L S D S T 1 */
 #define MHSLD__VERSION                                                                             \
-    5u /* 2: owned maps; 3: FM queues; 4: no block words; 5: padded small maps (issue 15) */
+    6u /* 2: owned maps; 3: FM queues; 4: no block words; 5: padded small maps; 6: evidence        \
+          slots instead of help (issue 15) */
 #define MHSLD__BOM 0x01020304u
 #define MHSLD__HDR_SIZE 4096u
 #define MHSLD__INIT_NONE 0u
@@ -269,6 +270,14 @@ typedef struct mhsld__headrec {
     uint64_t gseq[MHSLD_MAX_PENDING]; /* sequence of each pending reservation, 0 = free */
     mhsld__journal j;
     mhsld__group groups[MHSLD_MAX_PENDING];
+    /* Evidence (layout 6): ev[D] is the newest tag of head D's that this
+     * head (or whoever acts as it) saw in a pair it was about to overwrite,
+     * stored before that write.  A tag in a pair proves its step happened,
+     * and so every earlier step of that head; recovery of D reads every
+     * head's ev[D] when a step's tag is gone (proto.c).  Written only by
+     * this head's actor, read only by recoverers: no line of another head
+     * is touched on the claim and release paths. */
+    uint64_t ev[MHSLD_MAX_HEADS] __attribute__((aligned(64)));
 } __attribute__((aligned(64))) mhsld__headrec;
 
 /* Every sequence the engine stores in a head record (its last one, its
@@ -533,10 +542,6 @@ struct mhsld_head {
     /* Set by mhsld_fm_kick(), consumed by mhsld_fm_wait() (__atomic): a
      * kick just before the wait reads the doorbell is not lost. */
     uint32_t fmq_kick;
-    /* Per head, the last progress word of that head this handle loaded
-     * while helping (proto.c help()): private, a hint that only ever skips
-     * a load whose CAS would fail. */
-    uint64_t seen[MHSLD_MAX_HEADS];
 };
 _Static_assert(offsetof(struct mhsld_head, view) == 0, "the fast view begins every head handle");
 
@@ -703,9 +708,10 @@ typedef struct mhsld__op {
 uint64_t mhsld__count_steps(const mhsld__bext *r, uint32_t n);
 /* Steps (word, mask) of ranges in order; returns the number produced. */
 int mhsld__step_at(const mhsld__bext *r, uint32_t n, uint64_t idx, uint64_t *word, uint64_t *mask);
-/* How many steps of `op_seq` on `r` completed (tag check for the last). */
-/* mhsld__completed_steps(): the progress word names another operation or
- * will not settle (damage); callers treat it as a corrupt journal. */
+/* How many steps of `op_seq` on `r` completed: the progress word, then the
+ * tags still in their pairs and the other heads' evidence (proto.c).
+ * MHSLD__STEPS_BAD: the progress word names another operation (damage);
+ * callers treat it as a corrupt journal. */
 #define MHSLD__STEPS_BAD UINT64_MAX
 uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *hr, uint64_t op_seq,
                                 const mhsld__bext *r, uint32_t n, uint64_t limit);

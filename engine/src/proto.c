@@ -32,14 +32,21 @@
  *
  * The one ambiguity a crash leaves is whether the CAS of step k = jprog
  * happened: D may die between the CAS and the progress store.  The tag
- * answers it.  Whoever is about to overwrite a tag (D', S', k') of another
- * head first "helps" it: CAS that head's jprog from (S', k') to (S', k'+1).
- * Hence, while the tag of D's step k is still in the pair, jprog may be k or
- * k+1, and as soon as it is gone, jprog is k+1.  Recovery reads jprog = p,
- * then the tag of step p's pair, then jprog again: if the tag is (D, S, p)
- * the CAS happened; if not and jprog is still p, it did not.  So recovery
- * knows the exact set of words the dead head holds for the operation, and
- * nothing else is touched: words of other heads never carry D's tag.
+ * answers it while it is in the pair, and a tag in a pair proves more: D
+ * does its steps in order, so (D, S, k) there means every step of D up to
+ * that one happened.  Whoever is about to overwrite a tag (D, S', k') of
+ * another head first records it as evidence in its own head record
+ * (ev[D], the newest tag of D's it saw; a plain store to a line only it
+ * writes, layout 6).  Hence, as soon as the tag of D's step k is gone, some
+ * head's ev[D] is (D, S, k) or later.  Recovery reads jprog = p, then the
+ * tag of step p's pair: if it is (D, S, p) the CAS happened; if not, it
+ * reads every head's ev[D]: evidence of (D, S, k >= p) says steps p..k
+ * happened, none says step p did not.  So recovery knows the exact set of
+ * words the dead head holds for the operation, and nothing else is
+ * touched: words of other heads never carry D's tag.  (Layouts up to 5
+ * had the overwriter CAS D's jprog forward instead, "helping": a load of a
+ * line D writes at every operation, and a write to it, on the claim and
+ * release paths of two heads working on the same words; issue 15.)
  *
  * Directions.  A reservation interrupted before its last claim is undone
  * (its claimed steps are given back: op UNDO continues the same sequence,
@@ -238,51 +245,36 @@ static uint64_t start_mask(const mhsld__bext *r, uint32_t n, uint64_t w)
 
 /* ---- the occupancy pair ------------------------------------------------- */
 
-/* seen (a handle's, private; NULL for the general paths and outsiders):
- * per head, the last progress word of that head this handle loaded (or
- * moved on itself).  A head's progress word, as a number, never goes back:
- * its sequence never does (every actor draws sequences above every one
- * used, fmforce.c), and within an operation only steps are added (an UNDO
- * continues its operation's step numbers; this help and recovery CAS it
- * forward only).  So once it was above the tag's (seq, step), it still is,
- * the CAS below would fail, and the load (a cache miss on a line the other
- * head writes at every operation, whenever two heads work on the same
- * words: issue 15's two-process rows) can be skipped.  The whole word is
- * kept, not only its sequence, so that the later steps of an operation
- * whose progress was loaded part-way skip too (a third fewer loads with
- * extents of up to 512 blocks on 2048).  Only a cached word at most
- * MHSLD__SEEN_WINDOW sequences above the tag's counts: a co-tenant that
- * once wrote a huge progress word would otherwise switch this handle's
- * help for that head off for good, even after the word was put back; so
- * the skip heals itself at the next tag, at the cost of a load for a tag
- * that old (a word nobody touched for 2^16 of that head's operations). */
-#define MHSLD__SEEN_WINDOW (1ull << 16)
-static void help(mhsld_state *st, uint32_t me, uint64_t tag, uint64_t *seen)
+/* Record tag, about to be overwritten by head me's actor, as evidence in
+ * me's record (see the essay above).  Only another head's step tags count:
+ * not me's own, not a commit's rewrite (no step number), not a tag naming
+ * no head.  The slot keeps the newest: one tag of D's is evidence of every
+ * earlier one, and tags of one head grow with its sequence and steps.  A
+ * slot that holds a tag of D's newer than this one by less than
+ * MHSLD__EV_WINDOW (2^16 sequences) is left as it is; one further ahead is
+ * a co-tenant's write (D's sequences advance one per operation), which
+ * would otherwise stop this head recording D for good: it is replaced.
+ * The store comes before the caller's CAS or store of the pair (release,
+ * then the pair's write), so whoever sees the tag gone sees the evidence. */
+#define MHSLD__EV_WINDOW (1ull << 40)
+static inline void record(mhsld_state *st, uint32_t me, uint64_t tag)
 {
-    if (!tag)
-        return;
     uint64_t th = (tag >> 58) - 1;
-    if (th == me || th >= st->geo.nr_heads)
+    if (th == me || th >= st->geo.nr_heads || (tag & 0xffffffull) == MHSLD__TAG_COMMIT)
         return;
-    uint64_t seq = (tag >> 24) & MHSLD__SEQ_MASK, idx = tag & 0xffffffull;
-    uint64_t expect = mhsld__prog(seq, idx);
-    if (seen && expect < seen[th] && seen[th] - expect < mhsld__prog(MHSLD__SEEN_WINDOW, 0))
+    uint64_t *ev = &st->heads[me].ev[th], cur = mhsld__load64(ev);
+    if ((cur >> 58) == (tag >> 58) && tag <= cur && cur - tag < MHSLD__EV_WINDOW)
         return;
-    uint64_t *jp = &st->heads[th].jprog, cur = mhsld__load64(jp);
-    if (cur == expect && mhsld__cas64(jp, expect, mhsld__prog(seq, idx + 1)))
-        cur = mhsld__prog(seq, idx + 1);
-    if (seen)
-        seen[th] = cur;
+    mhsld__store64(ev, tag);
 }
 
 /* The CAS loops of occ_set_t/occ_clear_t, from their first load on: out
  * of line, so that the inlined first attempt keeps no registers or stack
- * slots for help()'s call (about 40 instructions fewer per claim+release
- * of one word).  Entered when the pair carries another head's tag (help
+ * slots for record()'s work (about 40 instructions fewer per claim+release
+ * of one word).  Entered when the pair carries another head's tag (record
  * first) or the first CAS failed; they do exactly what the loop did. */
-static __attribute__((noinline)) int occ_set_loop(mhsld_state *st, uint32_t me, uint64_t *seen,
-                                                  mhsld__pair *p, uint64_t mask, uint64_t tag,
-                                                  uint64_t *busy_bits)
+static __attribute__((noinline)) int occ_set_loop(mhsld_state *st, uint32_t me, mhsld__pair *p,
+                                                  uint64_t mask, uint64_t tag, uint64_t *busy_bits)
 {
     mhsld__pair nv = {0, tag};
     for (;;) {
@@ -292,21 +284,21 @@ static __attribute__((noinline)) int occ_set_loop(mhsld_state *st, uint32_t me, 
             return 0;
         }
         if ((cur.hi >> 58) != (uint64_t)me + 1)
-            help(st, me, cur.hi, seen);
+            record(st, me, cur.hi);
         nv.lo = cur.lo | mask;
         if (mhsld__cas128(p, cur, nv))
             return 1;
     }
 }
 
-static __attribute__((noinline)) void occ_clear_loop(mhsld_state *st, uint32_t me, uint64_t *seen,
-                                                     mhsld__pair *p, uint64_t mask, uint64_t tag)
+static __attribute__((noinline)) void occ_clear_loop(mhsld_state *st, uint32_t me, mhsld__pair *p,
+                                                     uint64_t mask, uint64_t tag)
 {
     mhsld__pair nv = {0, tag};
     for (;;) {
         mhsld__pair cur = mhsld__load_pair(p);
         if ((cur.hi >> 58) != (uint64_t)me + 1)
-            help(st, me, cur.hi, seen);
+            record(st, me, cur.hi);
         nv.lo = cur.lo & ~mask;
         if (mhsld__cas128(p, cur, nv))
             return;
@@ -317,10 +309,9 @@ static __attribute__((noinline)) void occ_clear_loop(mhsld_state *st, uint32_t m
  * (head me's).  These step helpers are inlined into the operations: out of
  * line they cost a call, spills and reloads per step (issue 15).  The first
  * attempt is inline when the pair carries me's own tag (its previous step,
- * or nobody else's since): no help needed.  Otherwise, and after a failed
+ * or nobody else's since): nothing to record.  Otherwise, and after a failed
  * CAS, the loop above re-loads and goes on as one loop would. */
-static inline __attribute__((always_inline)) int occ_set_t(mhsld_state *st, uint32_t me,
-                                                           uint64_t *seen, uint64_t w,
+static inline __attribute__((always_inline)) int occ_set_t(mhsld_state *st, uint32_t me, uint64_t w,
                                                            uint64_t mask, uint64_t tag,
                                                            uint64_t *busy_bits)
 {
@@ -336,7 +327,7 @@ static inline __attribute__((always_inline)) int occ_set_t(mhsld_state *st, uint
         if (mhsld__cas128(p, cur, nv))
             return 1;
     }
-    return occ_set_loop(st, me, seen, p, mask, tag, busy_bits);
+    return occ_set_loop(st, me, p, mask, tag, busy_bits);
 }
 
 /* A give-back of `mask` of word w.  `whole`: the caller gives back blocks
@@ -347,15 +338,13 @@ static inline __attribute__((always_inline)) int occ_set_t(mhsld_state *st, uint
  * sees its bits taken and does not write), no other head has bits there to
  * give back, and the last write was me's own (a bit is set only by its
  * holder's claim, so a write by another head leaves some bit that is not
- * me's): no other head's tag is overwritten and nothing needs help.  Only a
+ * me's): no other head's tag is overwritten and nothing needs recording.  Only a
  * writer outside the protocol can change the pair between the load and the
  * store, and its write is then lost as it could be lost to the CAS's retry.
  * The store is the same atomic step (one MHSLD__STEP, before the load),
  * with the same result and tag, as the CAS. */
-static inline __attribute__((always_inline)) void occ_clear_t(mhsld_state *st, uint32_t me,
-                                                              uint64_t *seen, uint64_t w,
-                                                              uint64_t mask, uint64_t tag,
-                                                              int whole)
+static inline __attribute__((always_inline)) void
+occ_clear_t(mhsld_state *st, uint32_t me, uint64_t w, uint64_t mask, uint64_t tag, int whole)
 {
     mhsld__pair *p = mhsld__occ(st, w);
     MHSLD__STEP();
@@ -369,21 +358,20 @@ static inline __attribute__((always_inline)) void occ_clear_t(mhsld_state *st, u
         if (mhsld__cas128(p, cur, nv))
             return;
     }
-    occ_clear_loop(st, me, seen, p, mask, tag);
+    occ_clear_loop(st, me, p, mask, tag);
 }
 
 /* Step `idx` of op. */
 static inline __attribute__((always_inline)) int
 mhsld__occ_set(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx, uint64_t *busy_bits)
 {
-    return occ_set_t(op->st, op->head, NULL, w, mask, mhsld__tag(op->head, op->seq, idx),
-                     busy_bits);
+    return occ_set_t(op->st, op->head, w, mask, mhsld__tag(op->head, op->seq, idx), busy_bits);
 }
 
 static inline __attribute__((always_inline)) void
 mhsld__occ_clear(const mhsld__op *op, uint64_t w, uint64_t mask, uint64_t idx, int whole)
 {
-    occ_clear_t(op->st, op->head, NULL, w, mask, mhsld__tag(op->head, op->seq, idx), whole);
+    occ_clear_t(op->st, op->head, w, mask, mhsld__tag(op->head, op->seq, idx), whole);
 }
 
 /* What a claim step writes after its CAS (and a give-back clears before
@@ -463,29 +451,50 @@ static inline void mhsld__bump_list_gen(mhsld__headrec *hr)
     mhsld__store32(&hr->list_gen, mhsld__load32(&hr->list_gen) + 1);
 }
 
+/* The evidence other heads hold of head's operation op_seq: one past the
+ * newest step of it some head's ev[head] names, 0 if none does.  Each slot
+ * is loaded once and judged by value. */
+static uint64_t evidence(const mhsld_state *st, uint32_t head, uint64_t op_seq)
+{
+    uint64_t best = 0;
+    for (uint32_t i = 0; i < st->geo.nr_heads; i++) {
+        if (i == head)
+            continue;
+        uint64_t e = mhsld__load64(&st->heads[i].ev[head]), idx = e & 0xffffffull;
+        if ((e >> 58) == (uint64_t)head + 1 && ((e >> 24) & MHSLD__SEQ_MASK) == op_seq &&
+            idx != MHSLD__TAG_COMMIT && idx + 1 > best)
+            best = idx + 1;
+    }
+    return best;
+}
+
 uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *hr, uint64_t op_seq,
                                 const mhsld__bext *r, uint32_t n, uint64_t base)
 {
-    /* Well-behaved heads move jprog past an operation's last step at most
-     * twice here (this CAS, one helper's); a progress word that keeps
-     * changing, or names another operation, is damage. */
-    for (unsigned round = 0; round < 8; round++) {
-        uint64_t p1 = mhsld__load64(&hr->jprog);
-        uint64_t p = p1 & 0xffffffull;
+    /* Only the head's actor writes jprog (layout 6: nobody helps), and the
+     * recoverer is that actor now: one load. */
+    uint64_t p1 = mhsld__load64(&hr->jprog), p = p1 & 0xffffffull;
+    op_seq &= MHSLD__SEQ_MASK;
+    if ((p1 >> 24) != op_seq)
+        return MHSLD__STEPS_BAD;
+    /* Each round moves p forward, by one step whose tag is still in its
+     * pair or to past the newest step some head saw, and the rounds end
+     * once p is past the phase's last step: at most twice its steps. */
+    for (;;) {
         uint64_t w, m;
-        if ((p1 >> 24) != (op_seq & MHSLD__SEQ_MASK))
-            return MHSLD__STEPS_BAD;
-        if (p < base || !mhsld__step_at(r, n, p - base, &w, &m))
-            return p; /* all steps done (or none of this phase) */
-        uint64_t tag = mhsld__load64(&mhsld__occ(st, w)->hi);
-        if (tag == mhsld__tag(head, op_seq, p)) {
-            (void)mhsld__cas64(&hr->jprog, p1, mhsld__prog(op_seq, p + 1));
-            continue;
+        if (p >= base) {
+            if (!mhsld__step_at(r, n, p - base, &w, &m))
+                return p; /* all steps of this phase done */
+            if (mhsld__load64(&mhsld__occ(st, w)->hi) == mhsld__tag(head, op_seq, p)) {
+                p++;
+                continue;
+            }
         }
-        if (mhsld__load64(&hr->jprog) == p1)
-            return p;
+        uint64_t e = evidence(st, head, op_seq);
+        if (e <= p)
+            return p; /* step p's tag was never there (or none of this phase) */
+        p = e;
     }
-    return MHSLD__STEPS_BAD;
 }
 
 /* Give back word steps [k0, k1) of ranges r, numbering CAS tags from base+k;
@@ -873,7 +882,7 @@ static mhsld_status claim_one(mhsld_head *h, const mhsld__bext *r, mhsld_conflic
     if (!op.seq)
         return MHSLD_E_NOSPACE;
     journal_publish1(h, MHSLD__OP_CLAIM, op.seq, r);
-    if (!occ_set_t(st, h->head, h->seen, w, m, mhsld__tag(h->head, op.seq, 0), &busy)) {
+    if (!occ_set_t(st, h->head, w, m, mhsld__tag(h->head, op.seq, 0), &busy)) {
         h->j1_next = 0; /* the undo writes the journal's undo count */
         return claim1_conflict(st, h->head, op.seq, r, w, busy, 0, conflict);
     }
@@ -917,7 +926,7 @@ static mhsld_status release_one(mhsld_head *h, const mhsld__bext *r, mhsld_confl
         MHSLD__STEP();
         mhsld__store64(&sm[w], stb & ~m);
     }
-    occ_clear_t(st, h->head, h->seen, w, m, mhsld__tag(h->head, op.seq, 0), 1);
+    occ_clear_t(st, h->head, w, m, mhsld__tag(h->head, op.seq, 0), 1);
     set_prog(&op, 1);
     revoke_settle(hr);
     mhsld__bump_list_gen(hr);
@@ -968,7 +977,7 @@ static mhsld_status claim_run(mhsld_head *h, const mhsld__bext *r, mhsld_conflic
     journal_publish1(h, MHSLD__OP_CLAIM, seq, r);
     const uint64_t tag0 = mhsld__tag(me, seq, 0), prog0 = mhsld__prog(seq, 0);
     for (w = x.w0; w <= x.w1; w++) {
-        if (!occ_set_t(st, me, h->seen, w, run_mask(&x, w), tag0 + (w - x.w0), &busy)) {
+        if (!occ_set_t(st, me, w, run_mask(&x, w), tag0 + (w - x.w0), &busy)) {
             h->j1_next = 0; /* the undo writes the journal's undo count */
             return claim1_conflict(st, me, seq, r, w, busy, w - x.w0, conflict);
         }
@@ -1022,7 +1031,7 @@ static mhsld_status release_run(mhsld_head *h, const mhsld__bext *r, mhsld_confl
             MHSLD__STEP();
             mhsld__store64(&sm[w], stb & ~m);
         }
-        occ_clear_t(st, me, h->seen, w, m, tag0 + (w - x.w0), 1);
+        occ_clear_t(st, me, w, m, tag0 + (w - x.w0), 1);
         set_prog_v(hr, prog0 + (w - x.w0) + 1);
     }
     revoke_settle(hr);
@@ -1152,7 +1161,7 @@ static uint64_t commit_run(const mhsld__op *op, const mhsld__jsnap *j, uint64_t 
         MHSLD__STEP();
         for (;;) {
             mhsld__pair cur = mhsld__load_pair(p);
-            help(op->st, op->head, cur.hi, NULL);
+            record(op->st, op->head, cur.hi);
             nv.lo = cur.lo;
             if (mhsld__cas128(p, cur, nv))
                 break;

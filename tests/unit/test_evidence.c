@@ -1,20 +1,17 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * help() and the handle's cache of other heads' progress words (seen).
- *
- * A handle skips loading another head's progress word when the tag it is
- * about to overwrite names a step below the progress it last loaded from
- * that head: that step's CAS is recorded already.  It must not skip a tag
- * of the very step that progress names: that CAS may not be recorded yet.
+ * Evidence (layout 6): a head about to overwrite another head's step tag
+ * records it in its own record first, and recovery reads it.
  *
  * Head 0 claims blocks 60-130 (words 0, 1, 2: three steps, mhsld_claim's
  * one-range path) and dies after step 2's CAS, before it records 3: its
  * progress says 2 and word 2 carries its tag (0, S, 2).  Head 1 then claims
- * block 10 (word 0, tag (0, S, 0)): it loads head 0's progress, 2, and
- * keeps it.  Then block 140 (word 2): the tag it overwrites is step 2's,
- * the one that progress names; head 1 must load again and move it to 3,
- * or head 0's recovery, no longer finding the tag, would take step 2 for
- * not done and leave blocks 128-130 held by nobody.
+ * block 10 (word 0, tag (0, S, 0)) and block 140 (word 2): before each CAS
+ * it records the tag it overwrites in its own ev[0], and writes nothing of
+ * head 0's (its progress word stays at 2).  Head 0's recovery no longer
+ * finds step 2's tag; only head 1's evidence tells it that step 2 happened,
+ * or it would take step 2 for not done and leave blocks 128-130 held by
+ * nobody.
  */
 #include <signal.h>
 #include <sys/wait.h>
@@ -36,7 +33,7 @@ static mhsld_state *make(char *path, size_t len)
 {
     mhsld_geometry g;
     mhsld_geometry_init(&g, 2, BS, 0, NBLK * BS);
-    tu_path(path, len, "help-seen");
+    tu_path(path, len, "evidence");
     return tu_create(path, &g);
 }
 
@@ -78,28 +75,28 @@ static mhsld_state *dead_after_step2(char *path, size_t len, uint64_t *seq)
     return NULL;
 }
 
-/* poison: before head 1's first claim a co-tenant writes a progress word
- * far ahead into head 0's record (head 1 loads and keeps it), and puts the
- * right one back before head 1's second claim: head 1 must not trust the
- * poisoned word for ever. */
+/* poison: before head 1's first claim a co-tenant writes into head 1's
+ * ev[0] a tag of head 0's far ahead (2^20 sequences): head 1 must replace
+ * it, not keep it as the newest for ever (which would leave step 2 without
+ * evidence). */
 static void run(int poison)
 {
     char path[128];
     uint64_t seq = 0;
     mhsld_state *st = dead_after_step2(path, sizeof(path), &seq);
-    uint64_t *jp = &st->heads[0].jprog;
+    uint64_t *jp = &st->heads[0].jprog, *ev = &st->heads[1].ev[0];
     mhsld_head *h1 = tu_attach(st, 1);
     mhsld_extent a = tu_ext(10 * BS, BS), b = tu_ext(140 * BS, BS);
+    CHECK(mhsld__load64(ev) == 0);
     if (poison)
-        __atomic_store_n(jp, mhsld__prog(seq + (1ull << 20), 0), __ATOMIC_SEQ_CST);
+        __atomic_store_n(ev, mhsld__tag(0, seq + (1ull << 20), 0), __ATOMIC_SEQ_CST);
     CHECK_OK(mhsld_claim(h1, &a, 1, NULL));
-    if (poison)
-        __atomic_store_n(jp, mhsld__prog(seq, 2), __ATOMIC_SEQ_CST);
-    /* Step 0's CAS was recorded long ago: nothing to help. */
-    CHECK(mhsld__load64(jp) == mhsld__prog(seq, 2));
+    CHECK(mhsld__load64(ev) == mhsld__tag(0, seq, 0));
     CHECK_OK(mhsld_claim(h1, &b, 1, NULL));
-    /* Overwriting step 2's tag recorded step 2's CAS first. */
-    CHECK(mhsld__load64(jp) == mhsld__prog(seq, 3));
+    CHECK(mhsld__load64(ev) == mhsld__tag(0, seq, 2));
+    /* Nothing of head 0's was written: its progress still says 2. */
+    CHECK(mhsld__load64(jp) == mhsld__prog(seq, 2));
+    CHECK(mhsld__load64(&mhsld__occ(st, 2)->hi) != mhsld__tag(0, seq, 2));
 
     /* Recovery finds all three claims done and completes the claim. */
     CHECK_OK(mhsld_recover(st, 0, MHSLD_RECOVER_KEEP, NULL));
@@ -118,5 +115,5 @@ int main(void)
 {
     run(0);
     run(1);
-    return tu_report("test_help_seen");
+    return tu_report("test_evidence");
 }
