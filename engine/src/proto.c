@@ -1155,12 +1155,20 @@ static uint64_t commit_run(const mhsld__op *op, const mhsld__jsnap *j, uint64_t 
     while (stepit_next(&it, &w, &m)) {
         /* The blocks' generation moves: their pair's tag is rewritten
          * (bits unchanged; a tag no give-back step uses, so progress
-         * scans never take it for one).  Idempotent for recovery. */
+         * scans never take it for one).  Idempotent for recovery: a pair
+         * that already carries a tag of this operation's was rewritten
+         * (every rewrite precedes every give-back step) and is left alone;
+         * rewriting a give-back step's tag would erase the only proof of
+         * that step (an own tag is recorded nowhere) while progress may
+         * not yet say it, and a later recovery would give its blocks back
+         * again, after another head claimed them. */
         mhsld__pair *p = mhsld__occ(op->st, w);
         mhsld__pair nv = {0, mhsld__tag(op->head, op->seq, MHSLD__TAG_COMMIT)};
         MHSLD__STEP();
         for (;;) {
             mhsld__pair cur = mhsld__load_pair(p);
+            if ((cur.hi >> 24) == (nv.hi >> 24))
+                break;
             record(op->st, op->head, cur.hi);
             nv.lo = cur.lo;
             if (mhsld__cas128(p, cur, nv))
