@@ -473,7 +473,7 @@ uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *
 {
     /* Only the head's actor writes jprog (layout 6: nobody helps), and the
      * recoverer is that actor now: one load. */
-    uint64_t p1 = mhsld__load64(&hr->jprog), p = p1 & 0xffffffull;
+    uint64_t p1 = mhsld__load64(&hr->jprog), p = p1 & 0xffffffull, p0 = p;
     op_seq &= MHSLD__SEQ_MASK;
     if ((p1 >> 24) != op_seq)
         return MHSLD__STEPS_BAD;
@@ -484,7 +484,7 @@ uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *
         uint64_t w, m;
         if (p >= base) {
             if (!mhsld__step_at(r, n, p - base, &w, &m))
-                return p; /* all steps of this phase done */
+                break; /* all steps of this phase done */
             if (mhsld__load64(&mhsld__occ(st, w)->hi) == mhsld__tag(head, op_seq, p)) {
                 p++;
                 continue;
@@ -492,9 +492,18 @@ uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *
         }
         uint64_t e = evidence(st, head, op_seq);
         if (e <= p)
-            return p; /* step p's tag was never there (or none of this phase) */
+            break; /* step p's tag was never there (or none of this phase) */
         p = e;
     }
+    /* What was found is recorded before anything else happens: the
+     * recovery that follows may overwrite this operation's own tags (its
+     * own tags are nobody's evidence), and a recoverer killed after that
+     * must leave a progress word that still says those steps happened. */
+    if (p != p0) {
+        MHSLD__STEP();
+        mhsld__store64(&hr->jprog, mhsld__prog(op_seq, p));
+    }
+    return p;
 }
 
 /* Give back word steps [k0, k1) of ranges r, numbering CAS tags from base+k;
