@@ -479,11 +479,18 @@ uint64_t mhsld__completed_steps(mhsld_state *st, uint32_t head, mhsld__headrec *
         return MHSLD__STEPS_BAD;
     /* Each round moves p forward, by one step whose tag is still in its
      * pair or to past the newest step some head saw, and the rounds end
-     * once p is past the phase's last step: at most twice its steps. */
+     * once p is past the phase's last step: at most twice its steps.  One
+     * iterator walks the steps once, forward only (p never goes back): a
+     * co-tenant that forges every step's tag costs a walk, not a walk per
+     * step. */
+    stepit it;
+    uint64_t next = 0, w = 0, m = 0; /* steps of the phase the iterator has passed */
+    stepit_init(&it, r, n);
     for (;;) {
-        uint64_t w, m;
         if (p >= base) {
-            if (!mhsld__step_at(r, n, p - base, &w, &m))
+            while (next <= p - base && stepit_next(&it, &w, &m))
+                next++;
+            if (next <= p - base)
                 break; /* all steps of this phase done */
             if (mhsld__load64(&mhsld__occ(st, w)->hi) == mhsld__tag(head, op_seq, p)) {
                 p++;

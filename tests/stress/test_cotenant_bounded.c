@@ -19,6 +19,11 @@
  * sharescan-dead: the same without a co-tenant: head 1 dies between the CAS
  *            claiming the last block and the store of its progress, which
  *            leaves exactly that bit until head 1 is recovered.
+ * progwalk:  head 1 dies right after the first CAS of a claim of the whole
+ *            device (MHSLD_MAX_BLOCKS blocks: 2^18 steps), and a co-tenant
+ *            writes every later word's tag as if that step had happened.
+ *            Recovery walks the steps whose tags it finds: one pass, not a
+ *            walk from the first step per step found (2^35 iterations).
  *
  * A call is expected to return within LIMIT_MS.
  */
@@ -184,6 +189,48 @@ static void sharescan(uint64_t nblk, int dead)
     REQUIRE(mhsld_destroy(path, true) == MHSLD_OK);
 }
 
+/* ---- progwalk ----------------------------------------------------------- */
+
+static void progwalk(void)
+{
+    const uint64_t nblk = MHSLD_MAX_BLOCKS;
+    char path[128];
+    tu_path(path, sizeof(path), "progwalk");
+    mhsld_geometry g;
+    mhsld_geometry_init(&g, 2, BS, 0, nblk * BS);
+    mhsld_state *st = tu_create(path, &g);
+    tu_map c;
+    tu_map_state(&c, path, &g);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        mhsld_state *cst = tu_open(path);
+        mhsld_head *h1 = tu_attach(cst, 1);
+        mhsld_extent all = {0, nblk * BS};
+        /* sequence (1), journal (2), first pair CAS (3), progress (4) */
+        mhsld_test_crash_at(4, die, NULL);
+        (void)mhsld_claim(h1, &all, 1, NULL);
+        _exit(7);
+    }
+    int wst;
+    REQUIRE(waitpid(pid, &wst, 0) == pid && WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+    const uint64_t t0tag = mhsld__load64(&tu_map_occ(&c, 0)->hi);
+    const uint64_t seq = (t0tag >> 24) & MHSLD__SEQ_MASK;
+    CHECK(t0tag == mhsld__tag(1, seq, 0));
+    for (uint64_t w = 1; w < nblk / 64; w++)
+        __atomic_store_n(&tu_map_occ(&c, w)->hi, mhsld__tag(1, seq, w), __ATOMIC_RELAXED);
+
+    double t0 = now_ms();
+    mhsld_status s = mhsld_recover(st, 1, MHSLD_RECOVER_KEEP, NULL);
+    double d = now_ms() - t0;
+    printf("  progwalk: %llu steps with forged tags: recover %s after %.0f ms\n",
+           (unsigned long long)(nblk / 64), mhsld_status_name(s), d);
+    CHECK(d < LIMIT_MS);
+    tu_unmap_state(&c);
+    mhsld_close(st);
+    REQUIRE(mhsld_destroy(path, true) == MHSLD_OK);
+}
+
 int main(int argc, char **argv)
 {
     const char *only = argc > 1 ? argv[1] : "";
@@ -196,5 +243,7 @@ int main(int argc, char **argv)
         sharescan(MHSLD_MAX_BLOCKS, 0);
     if (!*only || !strcmp(only, "sharescan-dead"))
         sharescan(MHSLD_MAX_BLOCKS, 1);
+    if (!*only || !strcmp(only, "progwalk"))
+        progwalk();
     return tu_report("test_cotenant_bounded");
 }
