@@ -183,8 +183,13 @@ static inline void mhsld__store8(uint8_t *p, uint8_t v)
     ck_pr_fence_store();
     ck_pr_store_8(p, v);
 }
+/* The stores before a compare-and-swap are visible before it (the evidence
+ * store before the pair's CAS, a map bit cleared before the give-back,
+ * proto.c).  ck's CAS is a full barrier on x86 (lock prefix), where this
+ * fence is only a compiler barrier; on a weakly ordered CPU it is not. */
 static inline bool mhsld__cas64(uint64_t *p, uint64_t old, uint64_t nv)
 {
+    ck_pr_fence_store_atomic();
     return ck_pr_cas_64(p, old, nv);
 }
 static inline void mhsld__fence(void)
@@ -226,6 +231,7 @@ static inline bool mhsld__cas128(mhsld__pair *p, mhsld__pair old, mhsld__pair nv
 #if defined(MHSLD_ATOMICS_CK) && defined(CK_F_PR_CAS_64_2)
     uint64_t cmp[2] = {old.lo, old.hi};
     uint64_t set[2] = {nv.lo, nv.hi};
+    ck_pr_fence_store_atomic(); /* as in mhsld__cas64 */
     return ck_pr_cas_64_2((uint64_t *)(void *)p, cmp, set);
 #else
     unsigned __int128 o = ((unsigned __int128)old.hi << 64) | old.lo;
