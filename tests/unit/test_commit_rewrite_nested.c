@@ -18,47 +18,32 @@
  * Every crash point of R1 is tried; at each the outcome must be blocks 0-4
  * owned by 0, block 5 owned by 1, 6-9 free.
  */
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include "internal.h"
-#include "mhsld/testing.h"
-#include "testutil.h"
+#include "crashutil.h"
 
 #define NBLK 256u
 
-static void die(void *arg)
+/* Head 0 reserves 0-9 and commits 0-4, killed at the commit's crash
+ * point k. */
+static void commit_body(mhsld_state *st, uint64_t k, void *arg)
 {
     (void)arg;
-    raise(SIGKILL);
+    mhsld_head *h0 = tu_child_attach(st, 0);
+    mhsld_extent e = tu_ext(0, 10 * BS), a = tu_ext(0, 5 * BS);
+    uint64_t g = 0;
+    if (mhsld_reserve(h0, &e, 1, &g, NULL) != MHSLD_OK)
+        _exit(4);
+    tu_arm(k);
+    (void)mhsld_commit(h0, g, &a, 1);
 }
 
-static mhsld_state *make(char *path, size_t len)
+/* Recovery of head 0, killed at crash point k. */
+static void recover_body(mhsld_state *st, uint64_t k, void *arg)
 {
-    mhsld_geometry g;
-    mhsld_geometry_init(&g, 2, BS, 0, NBLK * BS);
-    tu_path(path, len, "commit_rewrite_nested");
-    return tu_create(path, &g);
-}
-
-/* Head 0 reserves 0-9 and commits 0-4 in a child killed at the commit's
- * crash point k.  1: killed. */
-static int commit_dies_at(mhsld_state *st, uint64_t k)
-{
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        mhsld_head *h0 = tu_child_attach(st, 0);
-        mhsld_extent e = tu_ext(0, 10 * BS), a = tu_ext(0, 5 * BS);
-        uint64_t g = 0;
-        if (mhsld_reserve(h0, &e, 1, &g, NULL) != MHSLD_OK)
-            _exit(4);
-        mhsld_test_crash_at(k, die, NULL);
-        (void)mhsld_commit(h0, g, &a, 1);
-        _exit(0);
-    }
-    return tu_wait_killed(pid);
+    (void)arg;
+    tu_arm(k);
+    if (mhsld_recover(st, 0, MHSLD_RECOVER_KEEP, NULL) != MHSLD_OK)
+        _exit(5);
 }
 
 /* A state where head 0 died after its commit's give-back step 0's CAS,
@@ -66,8 +51,8 @@ static int commit_dies_at(mhsld_state *st, uint64_t k)
 static mhsld_state *dead_after_step0(char *path, size_t len)
 {
     for (uint64_t k = 1; k < 64; k++) {
-        mhsld_state *st = make(path, len);
-        if (!commit_dies_at(st, k)) {
+        mhsld_state *st = tu_create_blocks(path, len, "commit_rewrite_nested", 2, NBLK);
+        if (!tu_killed_at(st, k, commit_body, NULL)) {
             mhsld_close(st);
             (void)mhsld_destroy(path, true);
             break;
@@ -84,25 +69,13 @@ static mhsld_state *dead_after_step0(char *path, size_t len)
     return NULL;
 }
 
-/* Recover head 0 in a child killed at crash point k.  1: killed. */
-static int recover_dies_at(mhsld_state *st, uint64_t k)
-{
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        mhsld_test_crash_at(k, die, NULL);
-        _exit(mhsld_recover(st, 0, MHSLD_RECOVER_KEEP, NULL) == MHSLD_OK ? 0 : 5);
-    }
-    return tu_wait_killed(pid);
-}
-
 int main(void)
 {
     unsigned long points = 0;
     for (uint64_t k = 1; k < 64; k++) {
         char path[128];
         mhsld_state *st = dead_after_step0(path, sizeof(path));
-        int killed = recover_dies_at(st, k);
+        int killed = tu_killed_at(st, k, recover_body, NULL);
         mhsld_head *h1 = tu_attach(st, 1);
         mhsld_extent b = tu_ext(5 * BS, BS);
         CHECK_OK(mhsld_claim(h1, &b, 1, NULL));

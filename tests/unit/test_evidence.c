@@ -18,38 +18,18 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "mhsld/testing.h"
-#include "testutil.h"
+#include "crashutil.h"
 
 #define NBLK 256u
 
-static void die(void *arg)
+/* Head 0 claims 60-130, killed at crash point k. */
+static void claim_body(mhsld_state *st, uint64_t k, void *arg)
 {
     (void)arg;
-    raise(SIGKILL);
-}
-
-static mhsld_state *make(char *path, size_t len)
-{
-    mhsld_geometry g;
-    mhsld_geometry_init(&g, 2, BS, 0, NBLK * BS);
-    tu_path(path, len, "evidence");
-    return tu_create(path, &g);
-}
-
-/* Head 0 claims 60-130 in a child killed at crash point k.  1: killed. */
-static int claim_dies_at(mhsld_state *st, uint64_t k)
-{
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        mhsld_head *h0 = tu_child_attach(st, 0);
-        mhsld_extent e = tu_ext(60 * BS, 71 * BS);
-        mhsld_test_crash_at(k, die, NULL);
-        (void)mhsld_claim(h0, &e, 1, NULL);
-        _exit(0);
-    }
-    return tu_wait_killed(pid);
+    mhsld_head *h0 = tu_child_attach(st, 0);
+    mhsld_extent e = tu_ext(60 * BS, 71 * BS);
+    tu_arm(k);
+    (void)mhsld_claim(h0, &e, 1, NULL);
 }
 
 /* A state where head 0 died after step 2's CAS of its claim of 60-130,
@@ -57,8 +37,8 @@ static int claim_dies_at(mhsld_state *st, uint64_t k)
 static mhsld_state *dead_after_step2(char *path, size_t len, uint64_t *seq)
 {
     for (uint64_t k = 1; k < 64; k++) {
-        mhsld_state *st = make(path, len);
-        if (!claim_dies_at(st, k)) {
+        mhsld_state *st = tu_create_blocks(path, len, "evidence", 2, NBLK);
+        if (!tu_killed_at(st, k, claim_body, NULL)) {
             mhsld_close(st);
             (void)mhsld_destroy(path, true);
             break;
