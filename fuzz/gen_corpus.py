@@ -942,7 +942,7 @@ class CT:
         field, head, idx, val = w[:4]
         arg = w[4] if len(w) > 4 else 0
         f = CT_FIELD[field]
-        self.e.rng(0, 29, f).rng(0, 3, head).u8(idx & 0xFF)
+        self.e.rng(0, len(CT_FIELD) - 1, f).rng(0, 3, head).u8(idx & 0xFF)
         if field in ("group.r.start", "group.r.count", "raw"):
             self.e.u8(idx >> 8)
         v = CT_VAL[val]
@@ -1114,6 +1114,18 @@ def cotenant_seeds():
         p.access(1, 1, 0, 2, ev=[("touch", 1, w)])
         p.scribble(w).validate()
         s[f"touch_{w[0]}_{w[3]}"] = p.bytes()
+    # Evidence (layout 6): head 0 dies after the CAS of its reservation's
+    # first word, head 1 overwrites that word's tag (recording it in its
+    # ev[0]), and a co-tenant writes head 1's ev[0] while the recovery of
+    # head 0 reads it.
+    for i, w in enumerate([("ev", 1, 0, "zero"), ("ev", 1, 0, "ones"),
+                           ("ev", 1, 0, "composite", 0x0200), ("ev", 1, 0, "flip", 3)]):
+        p = CT(2)
+        p.reserve(0, [(0, 0, 4), (0, 60, 8)], ev=[("kill", 4)])
+        p.reserve(1, [(0, 10, 2)])
+        p.recover(0, 0, ev=[("touch", 1 + i % 2, w)])
+        p.validate()
+        s[f"evidence_{w[3]}"] = p.bytes()
     return s
 
 
