@@ -275,8 +275,8 @@ typedef struct mhsld__headrec {
      * stored before that write.  A tag in a pair proves its step happened,
      * and so every earlier step of that head; recovery of D reads every
      * head's ev[D] when a step's tag is gone (proto.c).  Written only by
-     * this head's actor, read only by recoverers: no line of another head
-     * is touched on the claim and release paths. */
+     * this head's actor, read only by recoverers: a claim or release that
+     * meets no conflict touches no line of another head's record. */
     uint64_t ev[MHSLD_MAX_HEADS] __attribute__((aligned(64)));
 } __attribute__((aligned(64))) mhsld__headrec;
 
