@@ -705,9 +705,8 @@ typedef struct mhsld__op {
     uint64_t seq;
 } mhsld__op;
 
+/* Steps (distinct 64-block words, in order) of ranges r: their number. */
 uint64_t mhsld__count_steps(const mhsld__bext *r, uint32_t n);
-/* Steps (word, mask) of ranges in order; returns the number produced. */
-int mhsld__step_at(const mhsld__bext *r, uint32_t n, uint64_t idx, uint64_t *word, uint64_t *mask);
 /* How many steps of `op_seq` on `r` completed: the progress word, then the
  * tags still in their pairs and the other heads' evidence (proto.c).
  * MHSLD__STEPS_BAD: the progress word names another operation (damage);

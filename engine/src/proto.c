@@ -218,18 +218,6 @@ uint64_t mhsld__count_steps(const mhsld__bext *r, uint32_t n)
     return c;
 }
 
-int mhsld__step_at(const mhsld__bext *r, uint32_t n, uint64_t idx, uint64_t *word, uint64_t *mask)
-{
-    stepit it;
-    stepit_init(&it, r, n);
-    for (uint64_t i = 0;; i++) {
-        if (!stepit_next(&it, word, mask))
-            return 0;
-        if (i == idx)
-            return 1;
-    }
-}
-
 /* Bits of word w that are first blocks of a range. */
 static uint64_t start_mask(const mhsld__bext *r, uint32_t n, uint64_t w)
 {
