@@ -38,6 +38,7 @@
 #include "mhsld/testing.h"
 #include "testutil.h"
 #include "cotenant.h"
+#include "crashutil.h"
 
 #define LIMIT_MS 3000.0
 
@@ -191,6 +192,17 @@ static void sharescan(uint64_t nblk, int dead)
 
 /* ---- progwalk ----------------------------------------------------------- */
 
+/* Head 1 claims the whole device, killed at crash point k. */
+static void claim_all_body(mhsld_state *st, uint64_t k, void *arg)
+{
+    (void)arg;
+    mhsld_head *h1 = tu_child_attach(st, 1);
+    mhsld_extent all = {0, MHSLD_MAX_BLOCKS * BS};
+    /* sequence (1), journal (2), first pair CAS (3), progress (4) */
+    tu_arm(k);
+    (void)mhsld_claim(h1, &all, 1, NULL);
+}
+
 static void progwalk(void)
 {
     const uint64_t nblk = MHSLD_MAX_BLOCKS;
@@ -201,19 +213,7 @@ static void progwalk(void)
     mhsld_state *st = tu_create(path, &g);
     tu_map c;
     tu_map_state(&c, path, &g);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        mhsld_state *cst = tu_open(path);
-        mhsld_head *h1 = tu_attach(cst, 1);
-        mhsld_extent all = {0, nblk * BS};
-        /* sequence (1), journal (2), first pair CAS (3), progress (4) */
-        mhsld_test_crash_at(4, die, NULL);
-        (void)mhsld_claim(h1, &all, 1, NULL);
-        _exit(7);
-    }
-    int wst;
-    REQUIRE(waitpid(pid, &wst, 0) == pid && WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+    REQUIRE(tu_killed_at(st, 4, claim_all_body, NULL) == 1);
     const uint64_t t0tag = mhsld__load64(&tu_map_occ(&c, 0)->hi);
     const uint64_t seq = (t0tag >> 24) & MHSLD__SEQ_MASK;
     CHECK(t0tag == mhsld__tag(1, seq, 0));
